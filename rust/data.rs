@@ -187,17 +187,33 @@ impl DataLoader {
         let start = b * self.batch_size;
         let n = self.batch_size.min(self.len - start);
         let _guard = tch::no_grad_guard();
-        if !self.shuffle {
-            return self
-                .fields
+        let gathered: Vec<Tensor> = if !self.shuffle {
+            self.fields
                 .iter()
                 .map(|f| Ok(f.f_narrow(0, start as i64, n as i64)?))
-                .collect();
+                .collect::<Result<_>>()?
+        } else {
+            let idx = order.f_narrow(0, start as i64, n as i64)?;
+            self.fields
+                .iter()
+                .map(|f| Ok(f.f_index_select(0, &idx)?))
+                .collect::<Result<_>>()?
+        };
+        if !self.staged {
+            return Ok(gathered);
         }
-        let idx = order.f_narrow(0, start as i64, n as i64)?;
-        self.fields
-            .iter()
-            .map(|f| Ok(f.f_index_select(0, &idx)?))
+        // Staged (CUDA): the batch is gathered in pinned host memory and
+        // crosses with a non-blocking copy, so loading overlaps compute.
+        gathered
+            .into_iter()
+            .map(|t| {
+                let t = if t.f_is_pinned(self.device)? {
+                    t
+                } else {
+                    t.f_pin_memory(self.device)?
+                };
+                Ok(t.f_to_device_(self.device, t.kind(), true, false)?)
+            })
             .collect()
     }
 

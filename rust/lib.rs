@@ -58,6 +58,14 @@ pub enum Error {
     /// full (FileError, an OSError); the message names the file.
     #[error("{0}")]
     Io(String),
+    /// Training cannot go on: a non-finite loss or gradient, named by step
+    /// and batch, with nothing updated (TrainingError, a RuntimeError).
+    #[error("{0}")]
+    Training(String),
+    /// A tensor on the wrong device for a node or parameter (DeviceError, a
+    /// ValueError); the message names the node and both devices.
+    #[error("{0}")]
+    Device(String),
 }
 
 impl Error {
@@ -74,6 +82,8 @@ impl Error {
             Error::External(m) => Error::External(wrap(m)),
             Error::Checkpoint(m) => Error::Checkpoint(wrap(m)),
             Error::Io(m) => Error::Io(wrap(m)),
+            Error::Training(m) => Error::Training(wrap(m)),
+            Error::Device(m) => Error::Device(wrap(m)),
         }
     }
 }

@@ -46,7 +46,7 @@ def test_iter_advances_epoch_and_len():
     dl = DataLoader(torch.arange(30.0), 10)
     first = [b[0].tolist() for b in dl]
     second = [b[0].tolist() for b in dl]
-    assert first != second and len(dl) == 30 and len(dl.epoch(0)) == 3
+    assert first != second and len(dl) == 3 == len(dl.epoch(0)) and dl.num_samples == 30
 
 
 def test_dict_fields_named():

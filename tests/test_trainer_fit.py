@@ -154,7 +154,9 @@ def test_val_data_metrics_and_evaluate():
     pred = tr.predict(x)
     assert ev["accuracy"] == pytest.approx((pred.argmax(1) == y).float().mean().item())
     assert ev["loss"] == pytest.approx(F.cross_entropy(pred, y).item(), rel=1e-5)
-    assert torch.equal(tr.predict(x, batch_size=10), pred)
+    torch.testing.assert_close(
+        tr.predict(x, batch_size=10), pred, rtol=1e-5, atol=1e-6
+    )  # GEMM blocking may differ
 
 
 def test_steps_budget_stops_mid_epoch():
@@ -323,4 +325,4 @@ def test_ctrl_c_stops_at_a_step_boundary_with_checkpoint(tmp_path):
     word, step = out.split()
     assert word == "interrupted" and int(step) > 0
     st = torch.load(tmp_path / "last.pt", weights_only=False)
-    assert st["counters"]["step"] == int(step)
+    assert st["engine"]["step"] == int(step)

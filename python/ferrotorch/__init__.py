@@ -11,6 +11,7 @@ from . import errors
 from .errors import (
     CheckpointError,
     ConfigError,
+    DeviceError,
     DTypeError,
     EarlyStop,
     Error,
@@ -39,7 +40,7 @@ if _TORCH != _core.__torch_version__:
         f"is installed; install torch=={_core.__torch_version__}."
     )
 
-from . import amp, checkpoint, data, losses, metrics, nn, optim, sched, schedule  # noqa: E402
+from . import amp, callbacks, checkpoint, data, losses, metrics, nn, optim, sched, schedule, styles  # noqa: E402
 from ._core import (  # noqa: E402
     ArgmaxSelector,
     FixedSelector,
@@ -72,6 +73,7 @@ from .amp import (  # noqa: E402
 )
 from .monitor import Monitor, format_bytes, format_duration, format_number  # noqa: E402
 from .progress import ProgressBar  # noqa: E402
+from .history import History  # noqa: E402
 from .train import Trainer  # noqa: E402
 
 __version__ = _core.__version__
@@ -93,6 +95,7 @@ __all__ = [
     "TrendGroup",
     "Profile",
     "Trainer",
+    "History",
     "Monitor",
     "ProgressBar",
     "format_bytes",
@@ -111,6 +114,8 @@ __all__ = [
     "no_grad",
     "amp",
     "checkpoint",
+    "callbacks",
+    "styles",
     "manual_seed",
     "data",
     "losses",
@@ -131,4 +136,5 @@ __all__ = [
     "TrainingError",
     "CheckpointError",
     "FileError",
+    "DeviceError",
 ]

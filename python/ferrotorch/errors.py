@@ -51,6 +51,11 @@ class FileError(Error, OSError):
     full); names the file."""
 
 
+class DeviceError(Error, ValueError):
+    """A tensor on another device than the node or parameters it meets; the
+    message names the node, the input's device and the parameters' device."""
+
+
 class EarlyStop(Exception):
     """Raise inside a ``report`` callback to end ``Trainer.fit`` cleanly."""
 
@@ -66,6 +71,7 @@ __all__ = [
     "TorchError",
     "CheckpointError",
     "FileError",
+    "DeviceError",
     "EarlyStop",
 ]
 

@@ -1,8 +1,14 @@
-"""The Trainer: the whole step runs in Rust; Python only drives epochs.
+"""The Trainer: Python argument handling and callbacks over the Rust engine.
 
-``Trainer.fit`` over a :class:`ferrotorch.data.DataLoader` hands each epoch to
-Rust (GIL released, one host sync per chunk of steps); any other iterable of
-``(x, y)`` batches works too, one Rust ``step`` per batch.
+The engine (``_core.Engine``, ``rust/train/``) owns the loop: the optimizer
+step, micro-step, epoch and batch counters, the data position, the per-epoch
+loss sums, the non-finite checks and the order of a step (schedule →
+forward → loss → backward → unscale → check → clip → optimizer → scaler
+update → ``end_step``). ``fit`` over a :class:`ferrotorch.data.DataLoader`
+hands whole runs of batches to it without the GIL; any other iterable goes
+through it one batch at a time. floDl's ``Trainer.builder``/``setup``,
+Kaun's and TorchLean's styles (``ferrotorch.styles``) and torch-style manual
+loops (``step(closure)``, ``step_loss(loss)``) drive the same engine.
 """
 
 from __future__ import annotations
@@ -10,42 +16,24 @@ from __future__ import annotations
 import inspect
 import math
 import os
+import signal
 import sys
+import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, List, Optional, Sequence
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 
-from . import _core
-from ._io import atomic_save
-from .errors import ConfigError, EarlyStop, TrainingError
+from . import _core, training_state
+from .errors import ConfigError, EarlyStop, InputTypeError
+from .history import History
 from .monitor import format_duration, format_number
 
 __all__ = ["Trainer", "History", "EarlyStop", "format_number", "format_duration"]
 
-CHUNK = 64  # steps per GIL release in fit: Ctrl-C lands within a chunk boundary
+CHUNK = 64  # batches per GIL release in fit: Ctrl-C is honoured between chunks
 
-
-@dataclass
-class History:
-    """What ``fit`` did: per-epoch logs (``loss``, ``val_loss``, metrics,
-    ``lr``, ``duration``), every step's loss, and how it ended."""
-
-    losses: List[float] = field(default_factory=list)
-    step_losses: List[float] = field(default_factory=list)
-    epochs_logs: List[dict] = field(default_factory=list)
-    steps: int = 0
-    stopped_early: bool = False
-    interrupted: bool = False
-
-    @property
-    def epochs(self) -> int:
-        return len(self.losses)
-
-    def metric(self, name: str) -> List[float]:
-        """One logged value per epoch (e.g. ``history.metric("val_loss")``)."""
-        return [e[name] for e in self.epochs_logs if name in e]
+Update = Tuple[int, float, bool]  # (optimizer step, its loss, skipped)
 
 
 def _arity(fn: Callable[..., Any]) -> int:
@@ -60,26 +48,91 @@ def _arity(fn: Callable[..., Any]) -> int:
 
 def _is_step_scheduler(s: Any) -> bool:
     """torch-style schedulers (stepped by fit once per epoch) vs schedules
-    (lr = s(step), applied in Rust before every optimizer step)."""
+    (lr = s(count), applied by the engine before every optimizer step)."""
     return hasattr(s, "step") and not isinstance(s, _core.Schedule)
 
 
-_AMP = {torch.float16: "float16", torch.bfloat16: "bfloat16", "float16": "float16", "bfloat16": "bfloat16"}
+def _count(name: str, v: Any, minimum: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+        raise ConfigError(f"{name} must be an int >= {minimum}, got {v!r}")
+    return v
+
+
+def _is_kaun_pair(b: Any) -> bool:
+    return (
+        isinstance(b, (tuple, list)) and len(b) == 2 and callable(b[1]) and not isinstance(b[1], torch.Tensor)
+    )
+
+
+def _split(batch: Any) -> Tuple[Any, Any]:
+    """(inputs, target-or-loss_fn) of one batch from an iterable."""
+    if isinstance(batch, dict):
+        vals = list(batch.values())
+        batch = tuple(vals)
+    if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+        raise InputTypeError(
+            "fit: each batch must be (input, target), (input, ..., target) or Kaun's (input, loss_fn); "
+            f"got {type(batch).__name__}"
+            + (f" of shape {list(batch.shape)}" if hasattr(batch, "shape") else "")
+        )
+    *xs, y = batch
+    return (xs[0] if len(xs) == 1 else tuple(xs)), y
+
+
+class _Interrupts:
+    """Defers Ctrl-C inside ``fit`` to the next step boundary: the first
+    SIGINT sets a flag that ``fit`` checks between engine calls (so counters,
+    position, history and the saved state agree); a second one raises at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: Any = None
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> _Interrupts:
+        if threading.current_thread() is threading.main_thread():
+            try:
+                self._old = signal.signal(signal.SIGINT, self._handler)
+            except ValueError:
+                self._old = None
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
+class _Stop(Exception):
+    """Internal: a deferred Ctrl-C reached a step boundary."""
 
 
 class Trainer:
     """Trainer(model, optimizer, loss="mse", scheduler=None, clip_grad_norm=None,
-    clip_grad_value=None, scaler=None, amp=None, grad_accumulation=1, metrics=None, device=None).
+    clip_grad_value=None, scaler=None, amp=None, grad_accumulation=1, metrics=None,
+    device=None, on_nonfinite="raise", schedule_unit="step").
 
     ``loss`` by name or as a ``ferrotorch.losses`` class keeps the whole step in
     Rust with the GIL released; a callable ``loss(pred, target)`` costs one
     Python call per step. ``scheduler``: a schedule (``ferrotorch.schedule``
     function, floDl calculator, or ``int -> float`` callable) sets the lr before
-    every optimizer step from the step count; a torch-style scheduler (with
-    ``.step()``) is stepped once per epoch by ``fit`` (``ReduceLROnPlateau`` with
-    ``val_loss``, else ``loss``). ``amp=torch.bfloat16 | torch.float16`` runs
-    forward and loss under autocast (a GradScaler is created for float16 unless
-    given); gradients are unscaled before clipping.
+    every optimizer step from the step count (``schedule_unit="epoch"``: from
+    the epoch count); floDl calculators and callables see 0-based counts, Kaun's
+    ``ferrotorch.schedule`` functions 1-based ones, as in Kaun. A torch-style
+    scheduler (with ``.step()``) is stepped once per epoch by ``fit``
+    (``ReduceLROnPlateau`` with ``val_loss``, else ``loss``).
+    ``amp=torch.bfloat16 | torch.float16`` runs forward and loss under autocast
+    (a GradScaler is created for float16 unless given); gradients are unscaled
+    before clipping. ``grad_accumulation=k``: k batches per optimizer update
+    (steps, ``report``, ``log_every`` and ``steps=`` count updates, as
+    Lightning does; the last window of an epoch updates on what it has).
+    ``on_nonfinite``: a non-finite loss or gradient raises ``TrainingError``
+    naming the step and batch before anything changes ("raise"), or the update
+    is skipped and counted ("skip"); with a GradScaler the scaler's own skip
+    decides. ``device``: every batch on every path is moved there.
     """
 
     def __init__(
@@ -95,15 +148,17 @@ class Trainer:
         grad_accumulation: int = 1,
         metrics: Optional[Sequence[Any]] = None,
         device: Any = None,
+        on_nonfinite: str = "raise",
+        schedule_unit: str = "step",
     ) -> None:
+        _count("Trainer: grad_accumulation", grad_accumulation, 1)
         self.model, self.optimizer, self.loss = model, optimizer, loss
         self.device = None if device is None else str(device)
         if self.device is not None:
             model.to(self.device)
-        if amp is not None and amp not in _AMP:
+        if amp is not None and str(amp).replace("torch.", "") not in ("float16", "bfloat16", "half", "bf16"):
             raise ConfigError(f"Trainer: amp must be torch.float16 or torch.bfloat16, got {amp!r}")
-        amp_name = None if amp is None else _AMP[amp]
-        if scaler is None and amp_name == "float16":
+        if scaler is None and amp is not None and str(amp).replace("torch.", "") in ("float16", "half"):
             from .amp import GradScaler
 
             scaler = GradScaler()
@@ -112,103 +167,146 @@ class Trainer:
         schedule = None if scheduler is None or _is_step_scheduler(scheduler) else scheduler
         amp_device = "cuda" if self.device and self.device.startswith("cuda") else "cpu"
         self.metrics = list(metrics or [])
-        self._core = _core.Trainer(
+        self._engine = _core.Engine(
             model,
             optimizer,
             loss,
             clip_grad_norm,
             clip_grad_value,
             schedule,
+            schedule_unit,
             grad_accumulation,
             scaler,
-            amp_name,
+            amp,
             amp_device,
+            on_nonfinite,
+            self.device,
         )
-        self.epoch = 0  # epochs completed
-        self.batch = 0  # batches done in the current epoch (for resume)
 
-    # --- other styles (ferrotorch.styles) -------------------------------------------
+    # --- other styles -------------------------------------------------------------
 
     @staticmethod
     def builder(model_factory: Callable, optim_factory: Callable, step_fn: Callable) -> Any:
         """floDl's ``Trainer::builder(...).dataset(ds).batch_size(n).num_epochs(e).run().join()``."""
-        from .styles import TrainerBuilder
+        from .styles.flodl import TrainerBuilder
 
-        return TrainerBuilder(model_factory, optim_factory, step_fn)
+        return TrainerBuilder(Trainer, model_factory, optim_factory, step_fn)
 
     @staticmethod
     def setup(
         model: Any, model_factory: Optional[Callable], optim_factory: Callable, verbose: bool = True
     ) -> Any:
         """floDl's ``Trainer::setup``: afterwards ``model.step()`` trains."""
-        from .styles import setup
+        from .styles.flodl import setup
 
         return setup(model, model_factory, optim_factory, verbose)
 
-    def make_state(self, vars: Any) -> "Trainer":
-        """Kaun's ``make_state``: these weights, fresh optimizer state."""
-        from .styles import make_state
+    def make_state(self, vars: Any) -> Trainer:
+        """Kaun's ``make_state``: these weights, fresh optimizer state and counters."""
+        model = self.model
+        if isinstance(vars, dict):
+            model.load_state_dict(vars)
+        else:
+            vals, ps = list(vars), list(model.parameters())
+            if len(vals) != len(ps):
+                raise ConfigError(f"make_state: {len(vals)} tensors for {len(ps)} parameters")
+            for p, v in zip(ps, vals):
+                if tuple(p.shape) != tuple(v.shape):
+                    raise ConfigError(
+                        f"make_state: shape {tuple(v.shape)} for a parameter of shape {tuple(p.shape)}"
+                    )
+            with torch.no_grad():
+                for p, v in zip(ps, vals):
+                    p.copy_(v)
+        sd = self.optimizer.state_dict()
+        self.optimizer.load_state_dict({"state": {}, "param_groups": sd["param_groups"]})
+        self._engine.set_state({"step": 0, "micro": 0, "epoch": 0, "batch": 0})
+        return self
 
-        return make_state(self, vars)
-
-    # --- single steps -----------------------------------------------------------
+    # --- counters (owned by the engine) --------------------------------------------
 
     @property
     def global_step(self) -> int:
-        """Optimizer steps taken so far."""
-        return self._core.counters[0]
+        """Optimizer updates taken so far (skipped ones included)."""
+        return int(self._engine.state["step"])
 
-    def _to_device(self, t: Any) -> Any:
-        if self.device is None or not isinstance(t, torch.Tensor):
-            return t
-        return t.to(self.device, non_blocking=True)
+    @property
+    def epoch(self) -> int:
+        """Epochs completed."""
+        return int(self._engine.state["epoch"])
 
-    def step(self, x: Any, y: Any) -> float:
-        """One training step on a batch; returns the loss (the host sync).
-        A non-finite loss raises TrainingError naming the step, unless a
-        GradScaler is in play (it skips such steps)."""
-        x = tuple(self._to_device(t) for t in x) if isinstance(x, (tuple, list)) else self._to_device(x)
-        loss = self._core.step(x, self._to_device(y))
-        if not math.isfinite(loss) and self.scaler is None:
-            raise TrainingError(f"non-finite loss ({loss}) at step {self.global_step}")
-        return loss
+    @property
+    def batch(self) -> int:
+        """Batches consumed in the current epoch (the data position)."""
+        return int(self._engine.state["batch"])
+
+    @property
+    def skipped_steps(self) -> int:
+        """Updates skipped for a non-finite loss or gradient."""
+        return int(self._engine.state["skipped"])
+
+    # --- single steps -----------------------------------------------------------
+
+    def step(self, x: Any, y: Any = None) -> float:
+        """One batch through the engine; returns its loss (read on the host).
+
+        ``step(x, y)``: forward, the Trainer's loss, backward and (at the end
+        of an accumulation window) the update. ``y`` may be a callable
+        ``pred -> loss`` (Kaun). ``step(closure)``: ``closure()`` runs the
+        forward and returns the loss; the engine does the rest."""
+        if y is None and callable(x) and not isinstance(x, torch.Tensor):
+            return self._engine.step_closure(x)[0]
+        return self._engine.step(x, y)[0]
+
+    def step_loss(self, loss: torch.Tensor) -> float:
+        """A torch-style manual loop: ``loss`` was computed by the caller;
+        the engine runs backward, the checks, clipping, the update and
+        ``end_step``, counting the step."""
+        return self._engine.step_loss(loss)[0]
 
     def predict(self, x: Any, batch_size: Optional[int] = 4096) -> torch.Tensor:
-        """The model's output in eval mode without gradient tracking; inputs
-        larger than ``batch_size`` rows go through in batches (None: at once)."""
+        """The model's output in eval mode without gradient tracking, on the
+        Trainer's device; inputs larger than ``batch_size`` rows go through in
+        batches (None: at once)."""
+        if batch_size is not None:
+            _count("predict: batch_size", batch_size, 1)
         was_training = getattr(self.model, "training", True)
-        x = self._to_device(torch.as_tensor(x) if not isinstance(x, torch.Tensor) else x)
+        if isinstance(x, (tuple, list)):
+            return self._engine.predict(tuple(x), was_training)
+        x = torch.as_tensor(x) if not isinstance(x, torch.Tensor) else x
         if batch_size is None or x.shape[0] <= batch_size:
-            return self._core.predict(x, was_training)
+            return self._engine.predict(x, was_training)
         return torch.cat(
             [
-                self._core.predict(x[i : i + batch_size], was_training)
+                self._engine.predict(x[i : i + batch_size], was_training)
                 for i in range(0, x.shape[0], batch_size)
             ]
         )
 
     def evaluate(self, data: Iterable[Any], metrics: Optional[Sequence[Any]] = None) -> dict:
-        """Mean loss and metrics over ``data`` (eval mode, no grad). Metrics are
-        names from ``ferrotorch.metrics`` (``"accuracy"``, ``"f1"``...) or
-        callables ``(pred, target) -> float``, computed over all predictions."""
+        """Mean loss and metrics over ``data`` (eval mode, no grad, on the
+        Trainer's device). Metrics are names from ``ferrotorch.metrics``
+        (``"accuracy"``, ``"f1"``...) or callables ``(pred, target) -> float``,
+        computed over all predictions."""
         was_training = getattr(self.model, "training", True)
+        data = self._as_data(data, None)
         if hasattr(data, "reset"):
             data.reset()
         total, n, preds, targets = 0.0, 0, [], []
-        for batch in _batches(data, epoch=0):
-            *xs, y = batch
-            x = xs[0] if len(xs) == 1 else tuple(xs)
-            loss, pred = self._core.eval_batch(x, y, was_training)
-            k = y.shape[0] if hasattr(y, "shape") and len(y.shape) else 1
+        for batch in data.epoch(0) if isinstance(data, _core.DataLoader) else data:
+            x, y = _split(batch)
+            loss, pred = self._engine.eval_batch(x, y, was_training)
+            k = y.shape[0] if isinstance(y, torch.Tensor) and y.dim() else 1
             total += loss * k
             n += k
-            preds.append(pred)
-            targets.append(y)
+            if isinstance(y, torch.Tensor):
+                preds.append(pred)
+                targets.append(self._engine.to_device(y))
         if n == 0:
             raise ConfigError("evaluate: the data yielded no batches")
         out = {"loss": total / n}
         wanted = self.metrics if metrics is None else list(metrics)
-        if wanted:
+        if wanted and preds:
             pred, target = torch.cat(preds), torch.cat(targets)
             for m in wanted:
                 name, fn = _metric(m)
@@ -216,6 +314,20 @@ class Trainer:
         return out
 
     # --- fit --------------------------------------------------------------------------
+
+    def _as_data(self, data: Any, batch_size: Optional[int]) -> Any:
+        """A DataLoader for tensors, a tuple of tensors or a dataset exposing
+        ``fields()``; any other iterable as it is."""
+        is_fields = isinstance(data, (torch.Tensor, dict)) or (
+            isinstance(data, tuple) and data and all(isinstance(t, torch.Tensor) for t in data)
+        )
+        if is_fields or hasattr(data, "_ferrotorch_fields"):
+            from .data import DataLoader
+
+            return DataLoader(data, batch_size or 32)
+        if batch_size is not None:
+            raise ConfigError("fit: batch_size applies to tensors or datasets, not to a loader or iterable")
+        return data
 
     def fit(
         self,
@@ -230,171 +342,120 @@ class Trainer:
         checkpoint_dir: Optional[str] = None,
         checkpoint_every: Optional[int] = None,
         resume: bool = False,
+        monitor: Any = None,
+        batch_size: Optional[int] = None,
     ) -> History:
-        """Trains for ``epochs`` epochs or ``steps`` optimizer steps over ``data``.
+        """Trains for ``epochs`` epochs or ``steps`` optimizer updates over ``data``.
 
-        ``report(k, loss[, trainer])`` runs after each epoch (k = epoch, from 1,
-        loss = epoch mean) or, with ``log_every=N``, every N steps (k = global
-        step, loss = that step's). Raising :class:`EarlyStop` in ``report`` or a
-        callback ends training and returns the history. ``val_data`` adds
+        ``data``: a DataLoader (whole runs of batches in Rust), tensors or a
+        tuple of tensors (batched by ``batch_size``, default 32, shuffled), or
+        any iterable of ``(x, y)`` / ``(x1, ..., y)`` batches, or Kaun's
+        ``(x, loss_fn)`` pairs (e.g. ``Data.repeat(n, (x, loss_fn))``).
+        ``report(k, loss[, trainer])`` runs after each epoch (k = epoch from 1,
+        loss = epoch mean) or, with ``log_every=N``, every N optimizer steps
+        (k = global step, loss = that step's); over Kaun pairs it runs after
+        every step, as Kaun's does. Raising :class:`EarlyStop` in ``report`` or
+        a callback ends training and returns the history. ``val_data`` adds
         ``val_loss`` and metrics to each epoch's logs. With ``checkpoint_dir``
-        the full training state is saved atomically after every epoch (and
-        every ``checkpoint_every`` steps, and on Ctrl-C); ``resume=True`` picks
-        up from ``checkpoint_dir/last.pt`` exactly where it stopped. Ctrl-C
-        stops at a step boundary and returns (``history.interrupted``).
+        the full training state is saved atomically after every epoch, every
+        ``checkpoint_every`` steps and on Ctrl-C; ``resume=True`` picks up from
+        ``checkpoint_dir/last.pt`` exactly where it stopped. Ctrl-C stops at a
+        step boundary and returns (``history.interrupted``). ``monitor``: a
+        :class:`ferrotorch.Monitor` that gets every epoch's logs.
         """
         if epochs is None and steps is None:
             epochs = 1
-        if epochs is not None and epochs < 1:
-            raise ConfigError(f"fit: epochs must be at least 1, got {epochs}")
-        if steps is not None and steps < 1:
-            raise ConfigError(f"fit: steps must be at least 1, got {steps}")
-        if checkpoint_every is not None and checkpoint_every < 1:
-            raise ConfigError(f"fit: checkpoint_every must be at least 1, got {checkpoint_every}")
+        if epochs is not None:
+            _count("fit: epochs", epochs, 1)
+        if steps is not None:
+            _count("fit: steps", steps, 1)
+        for name, v in (("log_every", log_every), ("checkpoint_every", checkpoint_every)):
+            if v is not None:
+                _count(f"fit: {name}", v, 1)
         if resume and checkpoint_dir is None:
             raise ConfigError("fit: resume=True needs checkpoint_dir")
-        history = History()
+        data = self._as_data(data, batch_size)
+        st = self._engine.state
+        history = History(start_step=int(st["step"]), start_epoch=int(st["epoch"]))
         state_path = None
-        resumed = False
         if checkpoint_dir is not None:
             os.makedirs(checkpoint_dir, exist_ok=True)
             state_path = os.path.join(checkpoint_dir, "last.pt")
             if resume and os.path.exists(state_path):
                 history = self.load_state(state_path)
-                resumed = True
-        # Epoch indices keep counting across fit calls (each epoch index has
-        # its own shuffle); a resumed run counts from its original start.
-        first_epoch = self.epoch - history.epochs if resumed else self.epoch
-        if not resumed:
-            self.batch, self._partial_losses = 0, []
-        n_args = _arity(report) if report is not None else 0
+        run = _Run(self, data, history, report, log_every, checkpoint_every, state_path, progress, epochs)
+        target_steps = None if steps is None else history.start_step + steps
+        total_epochs = None if epochs is None else history.start_epoch + epochs
         callbacks = list(callbacks)
         for cb in callbacks:
             _call(cb, "on_train_begin", self)
-        started = time.perf_counter()
-        start_step = (
-            self.global_step - history.steps
-        )  # steps done before this fit (resumed runs count theirs)
-        target_steps = None if steps is None else start_step + steps
-        total_epochs = first_epoch + epochs if epochs is not None else None
         logs: dict = {}
-        try:
-            while True:
-                if total_epochs is not None and self.epoch >= total_epochs:
-                    break
-                if target_steps is not None and self.global_step >= target_steps:
-                    break
-                epoch = self.epoch
-                for cb in callbacks:
-                    _call(cb, "on_epoch_begin", epoch + 1, self)
-                t0 = time.perf_counter()
-                epoch_losses = [] if self.batch == 0 else list(getattr(self, "_partial_losses", []))
-                bar = None
-                if progress and sys.stdout.isatty():  # a live bar on terminals; epoch lines otherwise
-                    from .progress import ProgressBar, epoch_desc
-
-                    n = data.num_batches if isinstance(data, _core.DataLoader) else None
-                    bar = ProgressBar(total=n, desc=epoch_desc(epoch - first_epoch, epochs or 1))
-                for k, loss_k in self._run_epoch(
-                    data, epoch, target_steps, log_every, checkpoint_every, state_path, history
-                ):
-                    epoch_losses.append(loss_k)
-                    if bar is not None:
-                        bar.update(1, loss=loss_k)
-                    if log_every and report is not None and k % log_every == 0:
-                        report(*(k, loss_k, self)[: max(n_args, 0)])
-                    self._partial_losses = epoch_losses
-                if bar is not None:
-                    bar.close()
-                if not epoch_losses:
-                    raise ConfigError(
-                        "fit: the data yielded no batches this epoch (a generator can be iterated only once; "
-                        "pass a list, a DataLoader or a resettable pipeline)"
-                    )
-                finished_epoch = target_steps is None or self.batch == 0
-                loss = sum(epoch_losses) / len(epoch_losses)
-                logs = {"loss": loss, "lr": self.optimizer.lr, "duration": time.perf_counter() - t0}
-                if val_data is not None:
-                    for k, v in self.evaluate(val_data).items():
-                        logs[f"val_{k}"] = v
-                if not finished_epoch:  # steps ran out mid-epoch
+        with _Interrupts() as intr:
+            run.interrupts = intr
+            try:
+                while True:
+                    if total_epochs is not None and self.epoch >= total_epochs:
+                        break
+                    if target_steps is not None and self.global_step >= target_steps:
+                        break
+                    epoch = self.epoch
+                    if self.batch == 0 and self._engine.state["micro"] == 0:
+                        for cb in callbacks:
+                            _call(cb, "on_epoch_begin", epoch + 1, self)
+                    t0 = time.perf_counter()
+                    done = run.epoch(epoch, target_steps)
+                    if not done:  # steps ran out mid-epoch: log the partial epoch
+                        s = self._engine.state
+                        loss = s["epoch_loss_sum"] / s["epoch_batches"] if s["epoch_batches"] else math.nan
+                        logs = self._epoch_logs(loss, t0, val_data)
+                        history.losses.append(loss)
+                        history.epochs_logs.append({"epoch": epoch + 1, **logs})
+                        break
+                    flushed, (_num, loss, _nb) = self._engine.end_epoch()
+                    if flushed is not None:
+                        run.updates([flushed])
+                    logs = self._epoch_logs(loss, t0, val_data)
                     history.losses.append(loss)
                     history.epochs_logs.append({"epoch": epoch + 1, **logs})
-                    break
-                self.epoch += 1
-                self.batch = 0
-                self._partial_losses = []
-                history.losses.append(loss)
-                history.epochs_logs.append({"epoch": epoch + 1, **logs})
-                self._step_scheduler(logs)
-                if progress:
-                    self._print_progress(epoch - first_epoch, epochs, logs, started)
+                    self._step_scheduler(logs)
+                    if progress:
+                        self._print_progress(epoch - history.start_epoch, epochs, logs, run.started)
+                    if monitor is not None:
+                        monitor.log(epoch - history.start_epoch, logs["duration"], logs)
+                    if state_path is not None:
+                        self.save_state(state_path, history)
+                    try:
+                        for cb in callbacks:
+                            _call(cb, "on_epoch_end", epoch + 1, logs, self)
+                        if report is not None and not (run.log_every or run.kaun):
+                            report(*(epoch + 1, loss, self)[: max(run.n_args, 0)])
+                    except EarlyStop:
+                        history.stopped_early = True
+                        break
+                    if intr.requested:
+                        raise _Stop
+            except EarlyStop:
+                history.stopped_early = True
+            except (_Stop, KeyboardInterrupt):
+                history.interrupted = True
                 if state_path is not None:
                     self.save_state(state_path, history)
-                try:
-                    for cb in callbacks:
-                        _call(cb, "on_epoch_end", epoch + 1, logs, self)
-                    if report is not None and not log_every:
-                        report(*(epoch + 1, loss, self)[: max(n_args, 0)])
-                except EarlyStop:
-                    history.stopped_early = True
-                    break
-        except EarlyStop:
-            history.stopped_early = True
-        except KeyboardInterrupt:
-            history.interrupted = True
-            if state_path is not None:
-                self.save_state(state_path, history)
-            print(
-                f"fit: interrupted at step {self.global_step}; model and optimizer are consistent",
-                file=sys.stderr,
-            )
+                print(
+                    f"fit: interrupted at step {self.global_step}; model and optimizer are consistent",
+                    file=sys.stderr,
+                )
         for cb in callbacks:
             _call(cb, "on_train_end", logs, self)
+        if monitor is not None and hasattr(monitor, "finish"):
+            monitor.finish()
         return history
 
-    def _run_epoch(self, data, epoch, target_steps, log_every, checkpoint_every, state_path, history):
-        """Yields (global step, loss) per step of this epoch."""
-        if isinstance(data, _core.DataLoader):
-            n = data.num_batches
-            while self.batch < n:
-                end = min(n, self.batch + CHUNK)
-                for limit in (log_every, checkpoint_every):
-                    if limit:
-                        end = min(end, self.batch + (limit - self.global_step % limit))
-                if target_steps is not None:
-                    end = min(end, self.batch + (target_steps - self.global_step))
-                losses = self._core.train_range(data, epoch, self.batch, end)
-                for i, loss in enumerate(losses):
-                    if not math.isfinite(loss) and self.scaler is None:
-                        step = self.global_step - len(losses) + i
-                        raise TrainingError(
-                            f"non-finite loss ({loss}) at step {step} (epoch {epoch + 1}, batch {self.batch + i})"
-                        )
-                self.batch = end
-                history.step_losses.extend(losses)
-                history.steps += len(losses)
-                for k, loss in enumerate(losses):
-                    yield self.global_step - len(losses) + k + 1, loss
-                if checkpoint_every and state_path and self.global_step % checkpoint_every == 0:
-                    self.save_state(state_path, history)
-                if target_steps is not None and self.global_step >= target_steps:
-                    break
-            if self.batch >= n:
-                self.batch = 0
-            return
-        if hasattr(data, "reset"):
-            data.reset()
-        for batch in _batches(data, epoch):
-            *xs, y = batch
-            loss = self.step(xs[0] if len(xs) == 1 else tuple(xs), y)
-            history.step_losses.append(loss)
-            history.steps += 1
-            yield self.global_step, loss
-            if target_steps is not None and self.global_step >= target_steps:
-                self.batch = 1  # mid-epoch stop
-                return
-        self.batch = 0
+    def _epoch_logs(self, loss: float, t0: float, val_data: Any) -> dict:
+        logs = {"loss": loss, "lr": self.optimizer.lr, "duration": time.perf_counter() - t0}
+        if val_data is not None:
+            for k, v in self.evaluate(val_data).items():
+                logs[f"val_{k}"] = v
+        return logs
 
     def _step_scheduler(self, logs: dict) -> None:
         s = self.scheduler
@@ -417,62 +478,118 @@ class Trainer:
     # --- training state -------------------------------------------------------
 
     def state_dict(self, history: Optional[History] = None) -> dict:
-        """Everything needed to continue bit for bit: model, optimizer,
-        scheduler and scaler state, RNG states, counters and the position in
-        the epoch."""
-        step, micro = self._core.counters
-        st = {
-            "format": "ferrotorch-train-state-1",
-            "model": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict() if hasattr(self.scheduler, "state_dict") else None,
-            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-            "rng_cpu": torch.get_rng_state(),
-            "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-            "counters": {"step": step, "micro": micro, "epoch": self.epoch, "batch": self.batch},
-            "partial_losses": list(getattr(self, "_partial_losses", [])),
-        }
-        if history is not None:
-            st["history"] = {
-                "losses": history.losses,
-                "step_losses": history.step_losses,
-                "epochs_logs": history.epochs_logs,
-                "steps": history.steps,
-            }
-        return st
+        """Everything needed to continue bit for bit (see
+        :mod:`ferrotorch.training_state`)."""
+        return training_state.collect(self, history)
 
     def save_state(self, path: str, history: Optional[History] = None) -> None:
         """Writes the training state atomically (temp file, fsync, rename)."""
-        atomic_save(self.state_dict(history), path)
+        training_state.save(self, path, history)
 
     def load_state(self, path: str) -> History:
-        """Restores a state written by ``save_state``; returns its history."""
+        """Restores a state written by ``save_state``; returns its history.
+        Every part is validated before any is applied; a failure changes
+        nothing and raises ``CheckpointError`` naming the file and the part."""
+        return training_state.load(self, path)
+
+
+class _Run:
+    """One ``fit`` call's per-step bookkeeping: history, reports, progress,
+    checkpoints, and the step-boundary check for Ctrl-C."""
+
+    def __init__(
+        self,
+        trainer: Trainer,
+        data: Any,
+        history: History,
+        report: Optional[Callable[..., Any]],
+        log_every: Optional[int],
+        checkpoint_every: Optional[int],
+        state_path: Optional[str],
+        progress: bool,
+        epochs: Optional[int],
+    ) -> None:
+        self.t, self.data, self.history = trainer, data, history
+        self.report, self.log_every, self.checkpoint_every = report, log_every, checkpoint_every
+        self.state_path, self.progress, self.epochs = state_path, progress, epochs
+        self.n_args = _arity(report) if report is not None else 0
+        self.kaun = False
+        self.bar: Any = None
+        self.started = time.perf_counter()
+        self.interrupts: Optional[_Interrupts] = None
+
+    def updates(self, ups: List[Update]) -> None:
+        h = self.history
+        for k, loss, skipped in ups:
+            h.step_losses.append(loss)
+            h.steps += 1
+            h.skipped += int(skipped)
+            if self.bar is not None:
+                self.bar.update(1, loss=loss)
+            every = self.log_every or (1 if self.kaun else None)
+            if self.report is not None and every and k % every == 0:
+                self.report(*(k, loss, self.t)[: max(self.n_args, 0)])
+        if self.checkpoint_every and self.state_path:
+            if any(k % self.checkpoint_every == 0 for k, _, _ in ups):
+                self.t.save_state(self.state_path, h)
+
+    def _boundary(self) -> None:
+        if self.interrupts is not None and self.interrupts.requested:
+            raise _Stop
+
+    def epoch(self, epoch: int, target_steps: Optional[int]) -> bool:
+        """Trains the rest of epoch ``epoch``; True when its data ran out."""
+        if self.progress and sys.stdout.isatty():  # a live bar on terminals; epoch lines otherwise
+            from .progress import ProgressBar, epoch_desc
+
+            n = self.data.num_batches if isinstance(self.data, _core.DataLoader) else None
+            self.bar = ProgressBar(
+                total=n, desc=epoch_desc(epoch - self.history.start_epoch, self.epochs or 1)
+            )
         try:
-            st = torch.load(os.fspath(path), map_location="cpu", weights_only=False)
-        except Exception as e:  # noqa: BLE001 - any unreadable file is the same error to the user
-            raise TrainingError(f"cannot read training state '{path}': {e}") from e
-        if not isinstance(st, dict) or st.get("format") != "ferrotorch-train-state-1":
-            raise TrainingError(f"'{path}' is not a ferrotorch training state")
-        self.model.load_state_dict(st["model"])
-        self.optimizer.load_state_dict(st["optimizer"])
-        if st["scheduler"] is not None and hasattr(self.scheduler, "load_state_dict"):
-            self.scheduler.load_state_dict(st["scheduler"])
-        if st["scaler"] is not None and self.scaler is not None:
-            self.scaler.load_state_dict(st["scaler"])
-        torch.set_rng_state(st["rng_cpu"])
-        if st["rng_cuda"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(st["rng_cuda"])
-        c = st["counters"]
-        self._core.set_counters(c["step"], c["micro"])
-        self.epoch, self.batch = c["epoch"], c["batch"]
-        self._partial_losses = list(st.get("partial_losses", []))
-        h = st.get("history") or {}
-        return History(
-            losses=list(h.get("losses", [])),
-            step_losses=list(h.get("step_losses", [])),
-            epochs_logs=list(h.get("epochs_logs", [])),
-            steps=int(h.get("steps", 0)),
-        )
+            if isinstance(self.data, _core.DataLoader):
+                return self._loader_epoch(target_steps)
+            return self._iterable_epoch(epoch, target_steps)
+        finally:
+            if self.bar is not None:
+                self.bar.close()
+                self.bar = None
+
+    def _loader_epoch(self, target_steps: Optional[int]) -> bool:
+        every = [v for v in (self.log_every, self.checkpoint_every) if v]
+        while True:
+            ups, _n, done = self.t._engine.run_loader(self.data, CHUNK, target_steps, every)
+            self.updates(ups)
+            self._boundary()
+            if done:
+                return True
+            if target_steps is not None and self.t.global_step >= target_steps:
+                return False
+
+    def _iterable_epoch(self, epoch: int, target_steps: Optional[int]) -> bool:
+        data = self.data
+        if hasattr(data, "reset"):
+            data.reset()
+        skip = self.t.batch  # resumed mid-epoch: these batches were consumed
+        seen = 0
+        for i, batch in enumerate(_batches(data, epoch)):
+            if i < skip:
+                continue
+            seen += 1
+            self.kaun = self.kaun or _is_kaun_pair(batch)
+            x, y = _split(batch)
+            _loss, up = self.t._engine.step(x, y)
+            if up is not None:
+                self.updates([up])
+            self._boundary()
+            if up is not None and target_steps is not None and up[0] >= target_steps:
+                return False
+        if seen == 0 and skip == 0:
+            raise ConfigError(
+                "fit: the data yielded no batches this epoch (a generator can be iterated only once; "
+                "pass a list, a DataLoader or a resettable pipeline)"
+            )
+        return True
 
 
 def _call(cb: Any, hook: str, *args: Any) -> None:
@@ -481,10 +598,10 @@ def _call(cb: Any, hook: str, *args: Any) -> None:
         fn(*args)
 
 
-def _batches(data: Any, epoch: int) -> Iterable[Any]:
+def _batches(data: Any, epoch: int) -> Iterator[Any]:
     if isinstance(data, _core.DataLoader):
-        return data.epoch(epoch)
-    return data
+        return iter(data.epoch(epoch))
+    return iter(data)
 
 
 def _metric(m: Any) -> "tuple[str, Callable[[Any, Any], float]]":

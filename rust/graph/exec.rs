@@ -191,7 +191,7 @@ impl Graph {
             let start = t0.map(|_| Instant::now());
             let out = self
                 .run_node(node, inputs, &slots, &carried)
-                .map_err(|e| e.context(&format!("node '{}'", node.id)))?;
+                .map_err(|e| device_mismatch(node, inputs, &slots, e))?;
             if let Some(s) = start {
                 runs.push(NodeRun {
                     node: i,
@@ -424,14 +424,22 @@ impl Graph {
             )
         };
         if let Some(opt) = opt {
-            let mut o = opt.lock().map_err(|_| {
-                Error::Torch("the graph's optimizer is unusable after a failed step".into())
-            })?;
-            if let Some(s) = sched {
-                o.set_lr(s.try_lr(t as usize)? * scale)?;
-            }
-            o.step()?;
+            let mut o = crate::train::update::lock(&opt, "graph's optimizer")?;
+            let lr = match sched {
+                Some(s) => Some(s.try_lr(s.first_step() + t as usize)? * scale),
+                None => None,
+            };
+            // The engine's update half: non-finite check, lr, optimizer.
+            let params = crate::amp::all_params(&*o);
+            let opts = crate::train::TrainerOptions::default();
+            let outcome = crate::train::update::apply(&mut *o, &params, &opts, lr, true)?;
             o.zero_grad()?;
+            if outcome == crate::train::update::Outcome::NonFinite {
+                return Err(Error::Training(format!(
+                    "Graph.step: non-finite gradient at training step {t}; the update was not applied \
+                     and the gradients were dropped"
+                )));
+            }
         }
         self.state().training_step += 1;
         Ok(())
@@ -595,4 +603,38 @@ fn topo_order(nodes: &[Node]) -> Result<Vec<usize>> {
         )));
     }
     Ok(order)
+}
+
+fn device_name(d: tch::Device) -> String {
+    match d {
+        tch::Device::Cuda(i) => format!("cuda:{i}"),
+        tch::Device::Mps => "mps".into(),
+        tch::Device::Vulkan => "vulkan".into(),
+        _ => "cpu".into(),
+    }
+}
+
+/// A node's failure, named; a torch device error becomes a DeviceError that
+/// names the node, its input's device and its parameters' device.
+fn device_mismatch(node: &Node, inputs: &[Tensor], slots: &[Option<Tensor>], e: Error) -> Error {
+    let at = format!("node '{}'", node.id);
+    let is_device = matches!(&e, Error::Torch(m) if m.contains("device"));
+    let NodeOp::Module(m) = &node.op else {
+        return e.context(&at);
+    };
+    let input = node.inputs.iter().find_map(|p| match p.source {
+        Source::Input(k) => inputs.get(k).map(|t| t.device()),
+        Source::Node(j) => slots.get(j).and_then(|s| s.as_ref()).map(|t| t.device()),
+    });
+    let param = m.parameters().first().map(|p| p.tensor.device());
+    match (is_device, input, param) {
+        (true, Some(i), Some(p)) if i != p => Error::Device(format!(
+            "{at}: the input is on {} but the parameters of {} are on {}; move the batch or the model \
+             (Trainer(device=...) moves batches)",
+            device_name(i),
+            m.describe(),
+            device_name(p)
+        )),
+        _ => e.context(&at),
+    }
 }

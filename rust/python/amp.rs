@@ -36,6 +36,21 @@ fn kind_arg(ob: &Bound<'_, PyAny>, what: &str) -> PyResult<Kind> {
     })
 }
 
+/// A mixed-precision dtype: float16 or bfloat16 (the one AMP dtype map).
+pub(super) fn amp_kind(ob: &Bound<'_, PyAny>, what: &str) -> PyResult<Kind> {
+    let dtype = kind_arg(ob, what)?;
+    if !matches!(dtype, Kind::Half | Kind::BFloat16) {
+        return Err(raise(
+            "ConfigError",
+            format!(
+                "{what}: dtype must be float16 or bfloat16, got {}",
+                crate::tensor::kind_str(dtype)
+            ),
+        ));
+    }
+    Ok(dtype)
+}
+
 fn device_type_arg(device_type: Option<&str>) -> PyResult<AutocastDevice> {
     match device_type {
         None => Ok(AutocastDevice::default_here()),
@@ -440,17 +455,8 @@ impl PyAutocastGuard {
     #[new]
     #[pyo3(signature = (dtype, device_type = None, enabled = true))]
     fn new(dtype: &Bound<'_, PyAny>, device_type: Option<&str>, enabled: bool) -> PyResult<Self> {
-        let dtype = kind_arg(dtype, "autocast: dtype")?;
+        let dtype = amp_kind(dtype, "autocast")?;
         let device = device_type_arg(device_type)?;
-        if !matches!(dtype, Kind::Half | Kind::BFloat16) {
-            return Err(raise(
-                "ConfigError",
-                format!(
-                    "autocast: dtype must be float16 or bfloat16, got {}",
-                    crate::tensor::kind_str(dtype)
-                ),
-            ));
-        }
         Ok(PyAutocastGuard {
             device,
             dtype,

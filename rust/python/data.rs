@@ -78,9 +78,25 @@ impl PyDataLoader {
         })
     }
 
-    /// Number of samples.
+    /// Batches per epoch, as torch's DataLoader (`num_samples` gives the
+    /// sample count).
     fn __len__(&self) -> usize {
+        self.inner.num_batches()
+    }
+
+    /// Number of samples.
+    #[getter]
+    fn num_samples(&self) -> usize {
         self.inner.len()
+    }
+
+    /// Where batches arrive ("cpu", "cuda:0").
+    #[getter]
+    fn device(&self) -> String {
+        match self.inner.device() {
+            tch::Device::Cuda(i) => format!("cuda:{i}"),
+            _ => "cpu".into(),
+        }
     }
 
     #[getter]

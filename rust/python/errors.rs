@@ -32,6 +32,8 @@ fn class_name(e: &Error) -> &'static str {
         Error::Torch(_) | Error::External(_) => "TorchError",
         Error::Checkpoint(_) => "CheckpointError",
         Error::Io(_) => "FileError",
+        Error::Training(_) => "TrainingError",
+        Error::Device(_) => "DeviceError",
     }
 }
 

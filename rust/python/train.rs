@@ -1,9 +1,10 @@
-//! The Trainer's Rust half (`_core.Trainer`); `ferrotorch.train.Trainer`
-//! adds the Python-facing loop control (report, EarlyStop, progress).
+//! The engine's binding (`_core.Engine`): argument conversion only.
+//! `ferrotorch.train.Trainer` adds argument handling and callbacks.
 
 use std::sync::Arc;
 
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
 
 use super::amp::PyGradScaler;
 use super::data::PyDataLoader;
@@ -14,11 +15,14 @@ use super::optim::PyOptimizer;
 use super::tensor::{tensor_arg, to_py};
 use crate::amp::AutocastDevice;
 use crate::loss::{LossKind, LossSpec, Reduction};
-use crate::train::{Counters, LossFn, Trainer, TrainerOptions};
+use crate::train::{
+    Engine, LoopState, LossFn, NonFinite, RunLimits, ScheduleUnit, StepReport, Target,
+    TrainerOptions, UpdateReport,
+};
 
-#[pyclass(name = "Trainer", module = "ferrotorch._core", frozen)]
-pub struct PyTrainer {
-    inner: Arc<Trainer>,
+#[pyclass(name = "Engine", module = "ferrotorch._core", frozen)]
+pub struct PyEngine {
+    inner: Arc<Engine>,
 }
 
 fn loss_arg(loss: &Bound<'_, PyAny>) -> PyResult<LossFn> {
@@ -71,7 +75,7 @@ fn loss_arg(loss: &Bound<'_, PyAny>) -> PyResult<LossFn> {
 }
 
 fn inputs_arg(x: &Bound<'_, PyAny>) -> PyResult<Vec<tch::Tensor>> {
-    if x.is_instance_of::<pyo3::types::PyTuple>() || x.is_instance_of::<pyo3::types::PyList>() {
+    if x.is_instance_of::<PyTuple>() || x.is_instance_of::<PyList>() {
         return x
             .try_iter()?
             .enumerate()
@@ -81,11 +85,98 @@ fn inputs_arg(x: &Bound<'_, PyAny>) -> PyResult<Vec<tch::Tensor>> {
     Ok(vec![tensor_arg(x, "x")?])
 }
 
+/// A target tensor, or (Kaun) a callable of the prediction returning the loss.
+fn target_arg(y: &Bound<'_, PyAny>) -> PyResult<Target> {
+    if y.is_callable() && y.downcast::<PyLoss>().is_err() {
+        let f: PyObject = y.clone().unbind();
+        return Ok(Target::Loss(Arc::new(move |pred| {
+            Python::with_gil(|py| {
+                let call = || -> PyResult<tch::Tensor> {
+                    let out = f.call1(py, (to_py(py, pred)?,))?;
+                    tensor_arg(out.bind(py), "the batch's loss function result")
+                };
+                call().map_err(|e| stash(e, "the batch's loss function"))
+            })
+        })));
+    }
+    Ok(Target::Tensor(tensor_arg(y, "y")?))
+}
+
+type PyUpdate = (u64, f64, bool);
+
+fn update_py(u: UpdateReport) -> PyUpdate {
+    (u.step, u.loss, u.skipped)
+}
+
+fn report_py(r: StepReport) -> (f64, Option<PyUpdate>) {
+    (r.loss, r.update.map(update_py))
+}
+
+fn state_dict<'py>(py: Python<'py>, s: &LoopState) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("step", s.step)?;
+    d.set_item("micro", s.micro)?;
+    d.set_item("epoch", s.epoch)?;
+    d.set_item("batch", s.batch)?;
+    d.set_item("skipped", s.skipped)?;
+    d.set_item("epoch_loss_sum", s.epoch_loss_sum)?;
+    d.set_item("epoch_batches", s.epoch_batches)?;
+    d.set_item("window_loss_sum", s.window_loss_sum)?;
+    d.set_item("window_bad", s.window_bad)?;
+    Ok(d)
+}
+
+fn state_from(d: &Bound<'_, PyDict>) -> PyResult<LoopState> {
+    let count = |k: &str| -> PyResult<u64> {
+        let v = d
+            .get_item(k)?
+            .ok_or_else(|| raise("CheckpointError", format!("counters: missing '{k}'")))?;
+        v.extract::<u64>().map_err(|_| {
+            raise(
+                "CheckpointError",
+                format!("counters: '{k}' must be an int >= 0, got {v}"),
+            )
+        })
+    };
+    let real = |k: &str| -> PyResult<f64> {
+        match d.get_item(k)? {
+            None => Ok(0.0),
+            Some(v) => v.extract::<f64>().map_err(|_| {
+                raise(
+                    "CheckpointError",
+                    format!("counters: '{k}' must be a number, got {v}"),
+                )
+            }),
+        }
+    };
+    let opt_count = |k: &str| -> PyResult<u64> {
+        if d.get_item(k)?.is_none() {
+            return Ok(0);
+        }
+        count(k)
+    };
+    Ok(LoopState {
+        step: count("step")?,
+        micro: count("micro")?,
+        epoch: count("epoch")?,
+        batch: count("batch")?,
+        skipped: opt_count("skipped")?,
+        epoch_loss_sum: real("epoch_loss_sum")?,
+        epoch_batches: opt_count("epoch_batches")?,
+        window_loss_sum: real("window_loss_sum")?,
+        window_bad: match d.get_item("window_bad")? {
+            None => false,
+            Some(v) => v.extract::<bool>()?,
+        },
+    })
+}
+
 #[pymethods]
-impl PyTrainer {
+impl PyEngine {
     #[new]
     #[pyo3(signature = (model, optimizer, loss, clip_grad_norm = None, clip_grad_value = None, schedule = None,
-                        grad_accumulation = 1, scaler = None, amp_dtype = None, amp_device = "cpu"))]
+                        schedule_unit = "step", grad_accumulation = 1, scaler = None, amp_dtype = None,
+                        amp_device = "cpu", on_nonfinite = "raise", device = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         model: &Bound<'_, PyAny>,
@@ -94,10 +185,13 @@ impl PyTrainer {
         clip_grad_norm: Option<f64>,
         clip_grad_value: Option<f64>,
         schedule: Option<&Bound<'_, PyAny>>,
-        grad_accumulation: usize,
+        schedule_unit: &str,
+        grad_accumulation: i64,
         scaler: Option<&Bound<'_, PyAny>>,
-        amp_dtype: Option<&str>,
+        amp_dtype: Option<&Bound<'_, PyAny>>,
         amp_device: &str,
+        on_nonfinite: &str,
+        device: Option<&str>,
     ) -> PyResult<Self> {
         let model = model.downcast::<PyModuleBase>().map_err(|_| {
             raise(
@@ -113,8 +207,24 @@ impl PyTrainer {
             )
         })?;
         let schedule = schedule
-            .map(|s| super::sched::schedule_arg(s, "Trainer(schedule)"))
+            .map(|s| super::sched::schedule_arg(s, "Trainer(scheduler)"))
             .transpose()?;
+        let schedule_unit = match schedule_unit {
+            "step" => ScheduleUnit::Step,
+            "epoch" => ScheduleUnit::Epoch,
+            u => {
+                return Err(raise(
+                    "ConfigError",
+                    format!("Trainer: schedule_unit must be 'step' or 'epoch', got '{u}'"),
+                ))
+            }
+        };
+        if grad_accumulation < 1 {
+            return Err(raise(
+                "ConfigError",
+                format!("Trainer: grad_accumulation must be at least 1, got {grad_accumulation}"),
+            ));
+        }
         let scaler = match scaler {
             None => None,
             Some(s) => {
@@ -130,78 +240,139 @@ impl PyTrainer {
         };
         let autocast = match amp_dtype {
             None => None,
-            Some(d) => {
-                let kind = match d {
-                    "float16" | "half" => tch::Kind::Half,
-                    "bfloat16" => tch::Kind::BFloat16,
-                    _ => {
-                        return Err(raise(
-                            "ConfigError",
-                            format!(
-                                "Trainer: amp must be torch.float16 or torch.bfloat16, got {d}"
-                            ),
-                        ))
-                    }
-                };
-                Some((AutocastDevice::from_name(amp_device).py()?, kind))
-            }
+            Some(d) => Some((
+                AutocastDevice::from_name(amp_device).py()?,
+                super::amp::amp_kind(d, "Trainer(amp)")?,
+            )),
         };
         let opts = TrainerOptions {
             clip_grad_norm,
             clip_grad_value,
             schedule,
-            grad_accumulation,
+            schedule_unit,
+            grad_accumulation: grad_accumulation as usize,
             scaler,
             autocast,
+            on_nonfinite: NonFinite::from_name(on_nonfinite).py()?,
+            device: device.map(|d| super::nn::device_arg(Some(d))).transpose()?,
         };
-        let t = Trainer::new(
+        let e = Engine::new(
             model.get().inner.clone(),
             opt.get().inner.clone(),
             loss_arg(loss)?,
             opts,
         )
         .py()?;
-        Ok(PyTrainer { inner: Arc::new(t) })
+        Ok(PyEngine { inner: Arc::new(e) })
     }
 
-    /// One step (forward, loss, backward, clip, optimizer, end_step); the GIL
-    /// is released throughout unless a Python loss or node needs it. `x` may
-    /// be a tuple of tensors for a graph with auxiliary inputs.
-    fn step(&self, py: Python<'_>, x: &Bound<'_, PyAny>, y: &Bound<'_, PyAny>) -> PyResult<f64> {
-        let (xs, y) = (inputs_arg(x)?, tensor_arg(y, "y")?);
-        let t = self.inner.clone();
-        py.allow_threads(move || t.step(&xs, &y).and_then(|l| Ok(l.f_double_value(&[])?)))
-            .py()
+    /// One batch (forward, loss, backward; the update when it closes an
+    /// accumulation window), without the GIL unless Python code is called.
+    /// `y` is a target tensor or a callable `pred -> loss` (Kaun).
+    /// Returns (loss, (step, window loss, skipped) or None).
+    fn step(
+        &self,
+        py: Python<'_>,
+        x: &Bound<'_, PyAny>,
+        y: &Bound<'_, PyAny>,
+    ) -> PyResult<(f64, Option<PyUpdate>)> {
+        let (xs, y) = (inputs_arg(x)?, target_arg(y)?);
+        let e = self.inner.clone();
+        let r = py.allow_threads(move || e.step(&xs, &y)).py()?;
+        Ok(report_py(r))
     }
 
-    /// Trains batches [start, end) of `loader`'s epoch `epoch` without the
-    /// GIL; returns the per-step losses (one host sync per call).
-    fn train_range(
+    /// One batch whose loss the callable `compute()` returns (it runs the
+    /// forward itself); the engine does the rest of the step.
+    fn step_closure(
+        &self,
+        py: Python<'_>,
+        compute: &Bound<'_, PyAny>,
+    ) -> PyResult<(f64, Option<PyUpdate>)> {
+        // The closure needs the GIL; backward must run without it.
+        let f: PyObject = compute.clone().unbind();
+        let e = self.inner.clone();
+        let r = py.allow_threads(move || {
+            e.micro_step(|| {
+                Python::with_gil(|py| {
+                    let out = f.call0(py).map_err(|e| stash(e, "the step function"))?;
+                    tensor_arg(out.bind(py), "the step function's result")
+                        .map_err(|e| stash(e, "the step function"))
+                })
+            })
+        });
+        Ok(report_py(r.py()?))
+    }
+
+    /// One batch whose loss was computed by the caller: backward and, at
+    /// the end of a window, the update (a torch-style manual loop).
+    fn step_loss(
+        &self,
+        py: Python<'_>,
+        loss: &Bound<'_, PyAny>,
+    ) -> PyResult<(f64, Option<PyUpdate>)> {
+        let loss = tensor_arg(loss, "loss")?;
+        let e = self.inner.clone();
+        let r = py.allow_threads(move || e.micro_step(|| Ok(loss))).py()?;
+        Ok(report_py(r))
+    }
+
+    /// Trains on `loader` from the current (epoch, batch) position. Returns
+    /// (updates, batches run, epoch done).
+    #[pyo3(signature = (loader, max_batches, until_step = None, every = Vec::new()))]
+    fn run_loader(
         &self,
         py: Python<'_>,
         loader: &Bound<'_, PyDataLoader>,
-        epoch: u64,
-        start: usize,
-        end: usize,
-    ) -> PyResult<Vec<f64>> {
-        let (t, l) = (self.inner.clone(), loader.get().inner.clone());
-        let end = end.min(l.num_batches());
-        py.allow_threads(move || {
-            let o = t.train_batches(&l, epoch, start..end)?;
-            Ok::<_, crate::Error>(Vec::<f64>::try_from(&o.losses)?)
-        })
-        .py()
+        max_batches: usize,
+        until_step: Option<u64>,
+        every: Vec<u64>,
+    ) -> PyResult<(Vec<PyUpdate>, usize, bool)> {
+        let (e, l) = (self.inner.clone(), loader.get().inner.clone());
+        let limits = RunLimits {
+            max_batches,
+            until_step,
+            every,
+        };
+        let r = py.allow_threads(move || e.run_loader(&l, &limits)).py()?;
+        Ok((
+            r.updates.into_iter().map(update_py).collect(),
+            r.batches,
+            r.epoch_done,
+        ))
     }
 
-    /// (optimizer steps taken, micro-batches into the current accumulation).
+    /// Closes a partial accumulation window (the update runs on it).
+    fn finish_window(&self, py: Python<'_>) -> PyResult<Option<PyUpdate>> {
+        let e = self.inner.clone();
+        Ok(py
+            .allow_threads(move || e.finish_window())
+            .py()?
+            .map(update_py))
+    }
+
+    /// Ends the epoch: (flushed update or None, (epoch number, mean loss,
+    /// batches)).
+    fn end_epoch(&self, py: Python<'_>) -> PyResult<(Option<PyUpdate>, (u64, f64, u64))> {
+        let e = self.inner.clone();
+        let (u, s) = py.allow_threads(move || e.end_epoch()).py()?;
+        Ok((u.map(update_py), (s.epoch, s.loss, s.batches)))
+    }
+
+    /// The counters and sums, as a dict (what a resume restores).
     #[getter]
-    fn counters(&self) -> PyResult<(u64, usize)> {
-        let c = self.inner.counters().py()?;
-        Ok((c.step, c.micro))
+    fn state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        state_dict(py, &self.inner.state().py()?)
     }
 
-    fn set_counters(&self, step: u64, micro: usize) -> PyResult<()> {
-        self.inner.set_counters(Counters { step, micro }).py()
+    /// Checks a counters dict without applying it.
+    #[staticmethod]
+    fn check_state(state: &Bound<'_, PyDict>) -> PyResult<()> {
+        state_from(state).map(|_| ())
+    }
+
+    fn set_state(&self, state: &Bound<'_, PyDict>) -> PyResult<()> {
+        self.inner.set_state(state_from(state)?).py()
     }
 
     /// The model's output in eval mode without grad; the mode is restored.
@@ -212,9 +383,11 @@ impl PyTrainer {
         x: &Bound<'_, PyAny>,
         was_training: bool,
     ) -> PyResult<PyObject> {
-        let x = tensor_arg(x, "x")?;
-        let t = self.inner.clone();
-        let out = py.allow_threads(move || t.predict(&x, was_training)).py()?;
+        let xs = inputs_arg(x)?;
+        let e = self.inner.clone();
+        let out = py
+            .allow_threads(move || e.predict(&xs, was_training))
+            .py()?;
         to_py(py, &out)
     }
 
@@ -227,15 +400,21 @@ impl PyTrainer {
         y: &Bound<'_, PyAny>,
         was_training: bool,
     ) -> PyResult<(f64, PyObject)> {
-        let (xs, y) = (inputs_arg(x)?, tensor_arg(y, "y")?);
-        let t = self.inner.clone();
+        let (xs, y) = (inputs_arg(x)?, target_arg(y)?);
+        let e = self.inner.clone();
         let (loss, pred) = py
             .allow_threads(move || {
-                let (l, p) = t.eval_batch(&xs, &y, was_training)?;
+                let (l, p) = e.eval_batch(&xs, &y, was_training)?;
                 Ok::<_, crate::Error>((l.f_double_value(&[])?, p))
             })
             .py()?;
         Ok((loss, to_py(py, &pred)?))
+    }
+
+    /// `t` moved to the trainer's device (non-blocking), or `t` itself.
+    fn to_device(&self, py: Python<'_>, t: &Bound<'_, PyAny>) -> PyResult<PyObject> {
+        let t = tensor_arg(t, "tensor")?;
+        to_py(py, &self.inner.to_device(&t).py()?)
     }
 
     /// True when the loss is built in, so steps run without the GIL.
@@ -246,6 +425,6 @@ impl PyTrainer {
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<PyTrainer>()?;
+    m.add_class::<PyEngine>()?;
     Ok(())
 }

@@ -22,6 +22,10 @@ fn cosine_decay_factor(ratio: f64) -> f64 {
 pub struct Constant(pub f64);
 
 impl Schedule for Constant {
+    fn first_step(&self) -> usize {
+        1
+    }
+
     fn lr(&self, _step: usize) -> f64 {
         self.0
     }
@@ -49,6 +53,10 @@ impl CosineDecay {
 }
 
 impl Schedule for CosineDecay {
+    fn first_step(&self) -> usize {
+        1
+    }
+
     fn lr(&self, step: usize) -> f64 {
         if step >= self.decay_steps {
             return self.alpha * self.init;
@@ -80,6 +88,10 @@ impl WarmupLinear {
 }
 
 impl Schedule for WarmupLinear {
+    fn first_step(&self) -> usize {
+        1
+    }
+
     fn lr(&self, step: usize) -> f64 {
         if step >= self.warmup_steps {
             return self.peak;
@@ -111,6 +123,10 @@ impl WarmupCosine {
 }
 
 impl Schedule for WarmupCosine {
+    fn first_step(&self) -> usize {
+        1
+    }
+
     fn lr(&self, step: usize) -> f64 {
         if step >= self.warmup_steps {
             return self.peak;
@@ -158,6 +174,10 @@ impl WarmupCosineDecay {
 }
 
 impl Schedule for WarmupCosineDecay {
+    fn first_step(&self) -> usize {
+        1
+    }
+
     fn lr(&self, step: usize) -> f64 {
         if step <= self.warmup_steps {
             let ratio = step as f64 / self.warmup_steps as f64;
@@ -193,6 +213,10 @@ impl ExponentialDecay {
 }
 
 impl Schedule for ExponentialDecay {
+    fn first_step(&self) -> usize {
+        1
+    }
+
     fn lr(&self, step: usize) -> f64 {
         self.init * pow(self.rate, step as f64 / self.decay_steps as f64)
     }
@@ -234,6 +258,10 @@ impl Join {
 }
 
 impl Schedule for Join {
+    fn first_step(&self) -> usize {
+        1
+    }
+
     fn lr(&self, step: usize) -> f64 {
         self.try_lr(step).unwrap_or(f64::NAN)
     }

@@ -35,6 +35,13 @@ pub trait Schedule: Send + Sync {
     fn try_lr(&self, step: usize) -> Result<f64> {
         Ok(self.lr(step))
     }
+
+    /// The step a trainer passes for its first update: 0 for floDl's
+    /// calculators (and callables), 1 for Kaun's functions, whose optimizers
+    /// count updates from 1.
+    fn first_step(&self) -> usize {
+        0
+    }
 }
 
 /// A shared, dynamically typed schedule.

@@ -1,0 +1,72 @@
+"""Kaun's ``Train`` module (raven-ml/raven) over the engine.
+
+Kaun's trainer state is functional (``vars`` and optimizer state); here the
+model and optimizer hold their state, so a state is the :class:`Trainer`
+itself and the functions return it::
+
+    t = kaun.make(model=model, optimizer=Adam(model.parameters(), 1e-3))
+    st = kaun.init(t)
+    st = kaun.fit(t, st, Data.repeat(100, (x, loss_fn)), report=lambda step, loss, st: ...)
+    y = kaun.predict(t, st, x)
+
+``report(step, loss, state)`` runs after every step with the 1-based step;
+raise :class:`EarlyStop` in it to stop. ``ferrotorch.schedule`` functions
+given as schedules see 1-based update counts, as Kaun's optimizers pass.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Tuple
+
+import torch
+
+from ..errors import EarlyStop
+from ..train import Trainer
+
+__all__ = ["make", "init", "fit", "step", "predict", "make_state", "vars", "EarlyStop"]
+
+
+def make(model: Any, optimizer: Any, **options: Any) -> Trainer:
+    """Kaun's ``Train.make ~model ~optimizer``; ``options`` go to :class:`Trainer`."""
+    return Trainer(model, optimizer, **options)
+
+
+def init(t: Trainer, dtype: Any = None) -> Trainer:
+    """Kaun's ``Train.init``: the model's weights as built, fresh optimizer
+    state; ``dtype`` casts the model (e.g. ``torch.float64``)."""
+    if dtype is not None:
+        t.model.to(dtype)
+    return t.make_state(t.model.state_dict())
+
+
+def make_state(t: Trainer, vars: Any) -> Trainer:
+    """Kaun's ``Train.make_state``: these weights, fresh optimizer state."""
+    return t.make_state(vars)
+
+
+def vars(st: Trainer) -> dict:  # noqa: A001 - Kaun's name
+    """The model's variables (its state dict)."""
+    return st.model.state_dict()
+
+
+def step(
+    t: Trainer, st: Trainer, x: Any, loss: Callable[[torch.Tensor], torch.Tensor]
+) -> Tuple[float, Trainer]:
+    """One update on ``x`` with ``loss(pred) -> scalar``; (loss, state)."""
+    del t
+    return st.step(x, loss), st
+
+
+def fit(t: Trainer, st: Trainer, data: Any, report: Optional[Callable[..., Any]] = None) -> Trainer:
+    """Kaun's ``Train.fit``: one pass over ``(x, loss_fn)`` elements (or any
+    batches), ``report(step, loss, state)`` after every step; ``EarlyStop``
+    ends it."""
+    del t
+    st.fit(data, epochs=1, report=report, log_every=1)
+    return st
+
+
+def predict(t: Trainer, st: Trainer, x: Any) -> torch.Tensor:
+    """The model's output in eval mode, without gradients."""
+    del t
+    return st.predict(x)

@@ -1,0 +1,411 @@
+//! The engine: every batch of every training style goes through
+//! [`Engine::micro_step`], which owns the counters, the checks and the order
+//! of a step. With a built-in loss nothing here needs Python, so the
+//! bindings release the GIL around it.
+
+use std::sync::{Arc, Mutex};
+
+use tch::{Device, Kind, Tensor};
+
+use super::loss_fn::{LossFn, Target};
+use super::options::{NonFinite, ScheduleUnit, TrainerOptions};
+use super::position::{EpochSummary, LoopState, StepReport, UpdateReport};
+use super::update::{self, lock, Outcome};
+use crate::amp::AutocastGuard;
+use crate::data::DataLoader;
+use crate::nn::Module;
+use crate::optim::Optimizer;
+use crate::tensor::{shape_str, SharedTensor};
+use crate::{Error, Result};
+
+pub struct Engine {
+    model: Arc<dyn Module>,
+    optimizer: Arc<Mutex<dyn Optimizer>>,
+    loss: LossFn,
+    opts: TrainerOptions,
+    params: Vec<SharedTensor>,
+    state: Mutex<LoopState>,
+    /// (loader address, epoch) -> that epoch's order: one permutation per
+    /// epoch however many chunks it is trained in.
+    order: Mutex<Option<(usize, u64, SharedTensor)>>,
+}
+
+/// Where a run of batches over a loader stops (besides the epoch's end).
+#[derive(Clone, Debug, Default)]
+pub struct RunLimits {
+    /// Batches at most in this call (the GIL comes back between calls).
+    pub max_batches: usize,
+    /// Stop once this many optimizer steps have been taken in total.
+    pub until_step: Option<u64>,
+    /// Stop right after any step whose number is a multiple of one of these
+    /// (where `log_every`/`checkpoint_every` have work to do).
+    pub every: Vec<u64>,
+}
+
+impl RunLimits {
+    fn stops_after(&self, step: u64) -> bool {
+        self.until_step.is_some_and(|u| step >= u)
+            || self.every.iter().any(|&e| e > 0 && step % e == 0)
+    }
+}
+
+/// The outcome of [`Engine::run_loader`].
+#[derive(Clone, Debug, Default)]
+pub struct RunReport {
+    pub updates: Vec<UpdateReport>,
+    pub batches: usize,
+    /// Every batch of the epoch has been consumed (call `end_epoch`).
+    pub epoch_done: bool,
+}
+
+impl Engine {
+    pub fn new(
+        model: Arc<dyn Module>,
+        optimizer: Arc<Mutex<dyn Optimizer>>,
+        loss: LossFn,
+        opts: TrainerOptions,
+    ) -> Result<Self> {
+        opts.validate()?;
+        let params = model
+            .parameters()
+            .into_iter()
+            .map(|p| SharedTensor::new(p.tensor))
+            .collect();
+        Ok(Engine {
+            model,
+            optimizer,
+            loss,
+            opts,
+            params,
+            state: Mutex::new(LoopState::default()),
+            order: Mutex::new(None),
+        })
+    }
+
+    pub fn model(&self) -> &Arc<dyn Module> {
+        &self.model
+    }
+
+    pub fn loss(&self) -> &LossFn {
+        &self.loss
+    }
+
+    pub fn options(&self) -> &TrainerOptions {
+        &self.opts
+    }
+
+    pub fn state(&self) -> Result<LoopState> {
+        Ok(*lock(&self.state, "trainer")?)
+    }
+
+    /// Restores the counters and sums (exact resume).
+    pub fn set_state(&self, s: LoopState) -> Result<()> {
+        *lock(&self.state, "trainer")? = s;
+        Ok(())
+    }
+
+    /// `t` on the trainer's device; non-blocking from pinned memory.
+    pub fn to_device(&self, t: &Tensor) -> Result<Tensor> {
+        match self.opts.device {
+            Some(d) if t.device() != d => Ok(t.f_to_device_(d, t.kind(), true, false)?),
+            _ => Ok(t.shallow_clone()),
+        }
+    }
+
+    fn inputs_to_device(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        inputs.iter().map(|t| self.to_device(t)).collect()
+    }
+
+    /// The model on one input, or a graph on its declared inputs.
+    fn forward_inputs(&self, inputs: &[Tensor]) -> Result<Tensor> {
+        match (inputs, self.model.as_graph()) {
+            ([x], _) => self.model.forward(x),
+            (_, Some(g)) => g.forward_multi(inputs),
+            (_, None) => Err(Error::Value(format!(
+                "Trainer: the model takes one input, the batch has {}",
+                inputs.len()
+            ))),
+        }
+    }
+
+    fn forward_loss(&self, inputs: &[Tensor], target: &Target) -> Result<Tensor> {
+        let forward = || self.forward_inputs(inputs);
+        let pred = match self.opts.autocast {
+            Some((dev, kind)) => {
+                let _guard = AutocastGuard::new(dev, kind, true)?;
+                let p = forward()?;
+                // Losses run in float32, as autocast's fp32 list would.
+                if matches!(p.f_kind()?, Kind::Half | Kind::BFloat16) {
+                    p.f_to_kind(Kind::Float)?
+                } else {
+                    p
+                }
+            }
+            None => forward()?,
+        };
+        match target {
+            Target::Tensor(y) => self.loss.compute(&pred, &self.to_device(y)?),
+            Target::Loss(f) => f(&pred),
+        }
+    }
+
+    /// One batch: forward, loss, backward; every `grad_accumulation`
+    /// batches the update. Advances the batch position.
+    pub fn step(&self, inputs: &[Tensor], target: &Target) -> Result<StepReport> {
+        let xs = self.inputs_to_device(inputs)?;
+        self.micro_step(|| self.forward_loss(&xs, target))
+    }
+
+    /// One batch whose loss `compute` returns (it runs the forward itself:
+    /// floDl's `step_fn`, a torch-style closure).
+    pub fn micro_step(&self, compute: impl FnOnce() -> Result<Tensor>) -> Result<StepReport> {
+        let accum = self.opts.grad_accumulation as u64;
+        let mut st = lock(&self.state, "trainer")?;
+        let before = *st;
+        if st.micro == 0 {
+            lock(&self.optimizer, "optimizer")?.zero_grad()?;
+        }
+        let loss = compute()?;
+        if loss.numel() != 1 {
+            return Err(Error::Shape(format!(
+                "Trainer: the loss must be a scalar, got shape {}",
+                shape_str(&loss)
+            )));
+        }
+        let value = loss.f_double_value(&[])?;
+        let guarded = self.opts.scaler.is_none();
+        if !value.is_finite() && guarded {
+            if self.opts.on_nonfinite == NonFinite::Raise {
+                return Err(Error::Training(format!(
+                    "non-finite loss ({}) at step {} (epoch {}, batch {}); \
+                     the model, optimizer and counters are unchanged",
+                    py_float(value),
+                    st.step,
+                    st.epoch + 1,
+                    st.batch
+                )));
+            }
+            st.window_bad = true; // skip: no backward for this batch
+        } else {
+            let mut back = if accum > 1 {
+                loss.f_div_scalar(accum as f64)?
+            } else {
+                loss.shallow_clone()
+            };
+            if let Some((scaler, _)) = &self.opts.scaler {
+                back = lock(scaler, "GradScaler")?.scale(&back)?;
+            }
+            back.f_backward()?;
+        }
+        st.micro += 1;
+        st.batch += 1;
+        st.window_loss_sum += value;
+        if value.is_finite() {
+            st.epoch_loss_sum += value;
+            st.epoch_batches += 1;
+        }
+        if st.micro < accum {
+            // Forward-ref state must not reach into a freed graph.
+            self.model.detach_state();
+            return Ok(StepReport {
+                loss: value,
+                update: None,
+            });
+        }
+        let update = self.close_window(&mut st, &before)?;
+        Ok(StepReport {
+            loss: value,
+            update: Some(update),
+        })
+    }
+
+    /// The update that ends an accumulation window.
+    fn close_window(&self, st: &mut LoopState, before: &LoopState) -> Result<UpdateReport> {
+        let n = st.micro.max(1);
+        let mean = st.window_loss_sum / n as f64;
+        let lr = match &self.opts.schedule {
+            Some(s) => {
+                let count = match self.opts.schedule_unit {
+                    ScheduleUnit::Step => st.step,
+                    ScheduleUnit::Epoch => st.epoch,
+                };
+                Some(s.try_lr(s.first_step() + count as usize)?)
+            }
+            None => None,
+        };
+        let ps: Vec<Tensor> = self.params.iter().map(|p| p.handle()).collect();
+        let mut opt = lock(&self.optimizer, "optimizer")?;
+        let guarded = self.opts.scaler.is_none();
+        let outcome = if st.window_bad {
+            Outcome::NonFinite
+        } else {
+            update::apply(&mut *opt, &ps, &self.opts, lr, guarded)?
+        };
+        let skipped = outcome == Outcome::NonFinite;
+        if skipped {
+            // The window's gradients are dropped either way.
+            opt.zero_grad()?;
+            if self.opts.on_nonfinite == NonFinite::Raise {
+                let (step, epoch, batch) = (before.step, before.epoch, before.batch);
+                *st = *before;
+                st.micro = 0;
+                st.window_loss_sum = 0.0;
+                st.window_bad = false;
+                return Err(Error::Training(format!(
+                    "non-finite gradient at step {step} (epoch {}, batch {batch}); \
+                     the update was not applied and the accumulated gradients were dropped",
+                    epoch + 1
+                )));
+            }
+            st.skipped += 1;
+        }
+        drop(opt);
+        st.step += 1;
+        st.micro = 0;
+        st.window_loss_sum = 0.0;
+        st.window_bad = false;
+        self.model.end_step();
+        Ok(UpdateReport {
+            step: st.step,
+            loss: mean,
+            skipped,
+        })
+    }
+
+    /// Closes a partial accumulation window (the epoch ended first), as
+    /// Lightning does: the update runs on what was accumulated.
+    pub fn finish_window(&self) -> Result<Option<UpdateReport>> {
+        let mut st = lock(&self.state, "trainer")?;
+        if st.micro == 0 {
+            return Ok(None);
+        }
+        let before = *st;
+        self.close_window(&mut st, &before).map(Some)
+    }
+
+    /// Ends the epoch: a partial window is flushed first; the epoch count
+    /// advances and the position and sums reset.
+    pub fn end_epoch(&self) -> Result<(Option<UpdateReport>, EpochSummary)> {
+        let flushed = self.finish_window()?;
+        let mut st = lock(&self.state, "trainer")?;
+        let loss = if st.epoch_batches > 0 {
+            st.epoch_loss_sum / st.epoch_batches as f64
+        } else {
+            f64::NAN
+        };
+        let summary = EpochSummary {
+            epoch: st.epoch + 1,
+            loss,
+            batches: st.batch,
+        };
+        st.epoch += 1;
+        st.batch = 0;
+        st.epoch_loss_sum = 0.0;
+        st.epoch_batches = 0;
+        Ok((flushed, summary))
+    }
+
+    fn epoch_order(&self, loader: &DataLoader, epoch: u64) -> Result<Tensor> {
+        let key = loader as *const DataLoader as usize;
+        let mut cache = lock(&self.order, "trainer")?;
+        if let Some((k, e, t)) = cache.as_ref() {
+            if *k == key && *e == epoch {
+                return Ok(t.handle());
+            }
+        }
+        let t = loader.order_tensor(epoch)?;
+        *cache = Some((key, epoch, SharedTensor::new(t.shallow_clone())));
+        Ok(t)
+    }
+
+    /// Trains on `loader` from the current position (epoch, batch) until
+    /// the epoch's batches are consumed or a limit is hit. Fields are
+    /// (inputs..., target).
+    pub fn run_loader(&self, loader: &DataLoader, limits: &RunLimits) -> Result<RunReport> {
+        if loader.num_fields() < 2 {
+            return Err(Error::Value(format!(
+                "Trainer.fit: the loader must yield (input, ..., target), it has {} field(s)",
+                loader.num_fields()
+            )));
+        }
+        self.model.set_training(true);
+        let n = loader.num_batches() as u64;
+        let epoch = self.state()?.epoch;
+        let order = self.epoch_order(loader, epoch)?;
+        let mut out = RunReport::default();
+        loop {
+            let b = self.state()?.batch;
+            if b >= n {
+                out.epoch_done = true;
+                break;
+            }
+            if out.batches >= limits.max_batches {
+                break;
+            }
+            let mut batch = loader.batch(&order, b as usize)?;
+            let y = batch
+                .pop()
+                .ok_or_else(|| Error::Value("empty batch".into()))?;
+            let r = self.step(&batch, &Target::Tensor(y))?;
+            out.batches += 1;
+            if let Some(u) = r.update {
+                out.updates.push(u);
+                if limits.stops_after(u.step) {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Runs `f` in eval mode without grad; the training mode is restored.
+    fn in_eval<T>(&self, was_training: bool, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.model.set_training(false);
+        let out = {
+            let _g = tch::no_grad_guard();
+            f()
+        };
+        self.model.set_training(was_training);
+        out
+    }
+
+    /// Eval mode, no grad: the model's output on `inputs`; mode restored.
+    pub fn predict(&self, inputs: &[Tensor], was_training: bool) -> Result<Tensor> {
+        let xs = self.inputs_to_device(inputs)?;
+        self.in_eval(was_training, || self.forward_inputs(&xs))
+    }
+
+    /// Eval mode, no grad: (loss, prediction) on one batch; mode restored.
+    pub fn eval_batch(
+        &self,
+        inputs: &[Tensor],
+        target: &Target,
+        was_training: bool,
+    ) -> Result<(Tensor, Tensor)> {
+        let xs = self.inputs_to_device(inputs)?;
+        self.in_eval(was_training, || {
+            let pred = self.forward_inputs(&xs)?;
+            let loss = match target {
+                Target::Tensor(y) => self.loss.compute(&pred, &self.to_device(y)?)?,
+                Target::Loss(f) => f(&pred)?,
+            };
+            Ok((loss.f_detach()?, pred))
+        })
+    }
+
+    /// The device batches are moved to, if any.
+    pub fn device(&self) -> Option<Device> {
+        self.opts.device
+    }
+}
+
+/// A float as Python prints it (`nan`, `inf`), for messages.
+fn py_float(v: f64) -> String {
+    if v.is_nan() {
+        "nan".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "inf" } else { "-inf" }.into()
+    } else {
+        v.to_string()
+    }
+}

@@ -1,0 +1,97 @@
+//! The optimizer half of a step, shared by the engine and floDl's
+//! `Graph::step`: unscale → non-finite check → clip → lr → optimizer →
+//! scaler update. It decides nothing about counters; callers own those.
+
+use std::sync::Mutex;
+
+use tch::{Kind, Tensor};
+
+use super::options::TrainerOptions;
+use crate::amp::{all_params, GradScaler};
+use crate::clip::{clip_grad_norm, clip_grad_value};
+use crate::optim::Optimizer;
+use crate::tensor::{grad_of, group_by};
+use crate::{shim, Error, Result};
+
+/// How an update ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The optimizer ran (a GradScaler may still have skipped on device).
+    Stepped,
+    /// A gradient was inf/NaN: nothing was touched.
+    NonFinite,
+}
+
+pub(crate) fn lock<'a, T: ?Sized>(
+    m: &'a Mutex<T>,
+    what: &str,
+) -> Result<std::sync::MutexGuard<'a, T>> {
+    m.lock().map_err(|_| {
+        Error::Torch(format!(
+            "the {what} is unusable: an earlier step failed while holding it"
+        ))
+    })
+}
+
+/// True when any gradient of `params` holds an inf or NaN: one
+/// `_amp_foreach_non_finite_check_and_unscale_` per (device, dtype) with a
+/// scale of exactly 1 (values unchanged), then one host read.
+pub fn grads_nonfinite(params: &[Tensor]) -> Result<bool> {
+    let keyed = params
+        .iter()
+        .filter_map(grad_of)
+        .map(|g| ((g.device(), g.kind()), g));
+    let mut flags = Vec::new();
+    for ((device, _), grads) in group_by(keyed) {
+        let found = Tensor::f_zeros([], (Kind::Float, device))?;
+        let one = Tensor::f_ones([], (Kind::Float, device))?;
+        let refs: Vec<&Tensor> = grads.iter().collect();
+        shim::amp_non_finite_check_and_unscale_(&refs, &found, &one)?;
+        flags.push(found);
+    }
+    for f in flags {
+        if f.f_double_value(&[])? != 0.0 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Runs the update on `opt` with the gradients now on `params`. `check`
+/// asks for the non-finite check (skipped with a GradScaler, whose own
+/// found-inf decides without a host sync).
+pub fn apply(
+    opt: &mut dyn Optimizer,
+    params: &[Tensor],
+    opts: &TrainerOptions,
+    lr: Option<f64>,
+    check: bool,
+) -> Result<Outcome> {
+    let clipping = opts.clip_grad_norm.is_some() || opts.clip_grad_value.is_some();
+    match &opts.scaler {
+        Some((scaler, key)) if clipping => {
+            // Clip the true gradients: unscale first (torch's recipe).
+            lock(scaler, "GradScaler")?.unscale_(*key, &all_params(&*opt))?;
+        }
+        None if check && grads_nonfinite(params)? => return Ok(Outcome::NonFinite),
+        _ => {}
+    }
+    if let Some(max) = opts.clip_grad_norm {
+        let _norm = clip_grad_norm(params, max, 2.0)?;
+    }
+    if let Some(v) = opts.clip_grad_value {
+        clip_grad_value(params, v)?;
+    }
+    if let Some(lr) = lr {
+        opt.set_lr(lr)?;
+    }
+    match &opts.scaler {
+        Some((scaler, key)) => {
+            let mut sc: std::sync::MutexGuard<'_, GradScaler> = lock(scaler, "GradScaler")?;
+            sc.step(*key, opt)?;
+            sc.update()?;
+        }
+        None => opt.step()?,
+    }
+    Ok(Outcome::Stepped)
+}
