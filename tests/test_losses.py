@@ -683,7 +683,7 @@ def test_trainer_step_with_builtin_loss_equals_torch_loop(loss, ref, target):
         "kl": torch.rand(16, 3).softmax(1),
     }[target]
     tr = Trainer(g, Adam(g.parameters(), 0.01), loss=loss)
-    assert tr._core.builtin_loss
+    assert tr.builtin_loss
     topt = torch.optim.Adam(net.parameters(), lr=0.01)
     for _ in range(10):
         got = tr.step(x, y)

@@ -71,9 +71,9 @@ from .amp import (  # noqa: E402
     is_autocast_enabled,
     no_grad,
 )
+from .history import History  # noqa: E402
 from .monitor import Monitor, format_bytes, format_duration, format_number  # noqa: E402
 from .progress import ProgressBar  # noqa: E402
-from .history import History  # noqa: E402
 from .train import Trainer  # noqa: E402
 
 __version__ = _core.__version__

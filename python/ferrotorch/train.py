@@ -241,6 +241,11 @@ class Trainer:
         return int(self._engine.state["batch"])
 
     @property
+    def builtin_loss(self) -> bool:
+        """True when the loss is built in: steps run in Rust without the GIL."""
+        return bool(self._engine.builtin_loss)
+
+    @property
     def skipped_steps(self) -> int:
         """Updates skipped for a non-finite loss or gradient."""
         return int(self._engine.state["skipped"])

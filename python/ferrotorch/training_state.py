@@ -113,7 +113,10 @@ def _check(trainer: Any, st: Dict[str, Any], path: str) -> None:
     engine = _engine_part(st)
     if not isinstance(engine, dict):
         raise bad("engine", "missing counters")
-    _core.Engine.check_state(engine)
+    try:
+        _core.Engine.check_state(engine)
+    except CheckpointError as e:
+        raise bad("counters", str(e)) from e
     grads = st.get("grads")
     if grads is not None:
         ps = _params(trainer)

@@ -605,15 +605,6 @@ fn topo_order(nodes: &[Node]) -> Result<Vec<usize>> {
     Ok(order)
 }
 
-fn device_name(d: tch::Device) -> String {
-    match d {
-        tch::Device::Cuda(i) => format!("cuda:{i}"),
-        tch::Device::Mps => "mps".into(),
-        tch::Device::Vulkan => "vulkan".into(),
-        _ => "cpu".into(),
-    }
-}
-
 /// A node's failure, named; a torch device error becomes a DeviceError that
 /// names the node, its input's device and its parameters' device.
 fn device_mismatch(node: &Node, inputs: &[Tensor], slots: &[Option<Tensor>], e: Error) -> Error {
@@ -623,17 +614,23 @@ fn device_mismatch(node: &Node, inputs: &[Tensor], slots: &[Option<Tensor>], e: 
         return e.context(&at);
     };
     let input = node.inputs.iter().find_map(|p| match p.source {
-        Source::Input(k) => inputs.get(k).map(|t| t.device()),
-        Source::Node(j) => slots.get(j).and_then(|s| s.as_ref()).map(|t| t.device()),
+        Source::Input(k) => inputs.get(k).map(crate::shim::device_str),
+        Source::Node(j) => slots
+            .get(j)
+            .and_then(|s| s.as_ref())
+            .map(crate::shim::device_str),
     });
-    let param = m.parameters().first().map(|p| p.tensor.device());
+    let param = m
+        .parameters()
+        .first()
+        .map(|p| crate::shim::device_str(&p.tensor));
     match (is_device, input, param) {
         (true, Some(i), Some(p)) if i != p => Error::Device(format!(
             "{at}: the input is on {} but the parameters of {} are on {}; move the batch or the model \
              (Trainer(device=...) moves batches)",
-            device_name(i),
+            i,
             m.describe(),
-            device_name(p)
+            p
         )),
         _ => e.context(&at),
     }

@@ -16,6 +16,7 @@ extern "C" {
     fn ft_free_error(err: *mut c_char);
     fn ft_grads_set_to_none(s: *const Handle, n: usize) -> *mut c_char;
     fn ft_is_same(a: Handle, b: Handle) -> i32;
+    fn ft_device_str(t: Handle, buf: *mut c_char, cap: usize);
     fn ft_vector_norm(s: Handle, ord: f64, out: *mut Handle) -> *mut c_char;
     fn ft_elu(s: Handle, alpha: f64, out: *mut Handle) -> *mut c_char;
     fn ft_leaky_relu(s: Handle, slope: f64, out: *mut Handle) -> *mut c_char;
@@ -227,6 +228,17 @@ fn take_outputs(out: Vec<Handle>) -> Vec<Tensor> {
 pub fn is_same(a: &Tensor, b: &Tensor) -> bool {
     // SAFETY: both are live tensors; is_same only compares impl pointers.
     unsafe { ft_is_same(a.as_ptr() as Handle, b.as_ptr() as Handle) != 0 }
+}
+
+/// The tensor's device as torch names it (`cpu`, `cuda:0`, `meta`).
+pub fn device_str(t: &Tensor) -> String {
+    let mut buf = [0 as c_char; 64];
+    // SAFETY: a live tensor; the shim writes at most 64 bytes, NUL included.
+    unsafe { ft_device_str(t.as_ptr() as Handle, buf.as_mut_ptr(), buf.len()) };
+    // SAFETY: NUL-terminated by the shim.
+    unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// Resets every tensor's `.grad` to None (undefined): `zero_grad(set_to_none=True)`.

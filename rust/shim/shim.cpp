@@ -2,6 +2,7 @@
 // into Rust (that would abort the process, or worse, reach Python).
 #include <ATen/ATen.h>
 #include <ATen/autocast_mode.h>
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
@@ -54,6 +55,19 @@ extern "C" {
 void ft_free_error(char *err) { std::free(err); }
 
 int ft_is_same(ft_tensor a, ft_tensor b) { return a->is_same(*b) ? 1 : 0; }
+
+void ft_device_str(ft_tensor t, char *buf, size_t cap) {
+  if (cap == 0) return;
+  std::string s;
+  try {
+    s = t->device().str();
+  } catch (...) {
+    s = "unknown";
+  }
+  size_t n = std::min(s.size(), cap - 1);
+  std::memcpy(buf, s.data(), n);
+  buf[n] = '\0';
+}
 
 char *ft_grads_set_to_none(ft_tensor *self, size_t n) {
   FT_GUARD(for (size_t i = 0; i < n; ++i) self[i]->mutable_grad().reset())

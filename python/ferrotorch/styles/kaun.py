@@ -9,7 +9,8 @@ itself and the functions return it::
     st = kaun.fit(t, st, Data.repeat(100, (x, loss_fn)), report=lambda step, loss, st: ...)
     y = kaun.predict(t, st, x)
 
-``report(step, loss, state)`` runs after every step with the 1-based step;
+``report(step, loss, state)`` runs after every step with the 1-based step
+of this ``fit`` call;
 raise :class:`EarlyStop` in it to stop. ``ferrotorch.schedule`` functions
 given as schedules see 1-based update counts, as Kaun's optimizers pass.
 """
@@ -21,7 +22,7 @@ from typing import Any, Callable, Optional, Tuple
 import torch
 
 from ..errors import EarlyStop
-from ..train import Trainer
+from ..train import Trainer, _arity
 
 __all__ = ["make", "init", "fit", "step", "predict", "make_state", "vars", "EarlyStop"]
 
@@ -62,7 +63,15 @@ def fit(t: Trainer, st: Trainer, data: Any, report: Optional[Callable[..., Any]]
     batches), ``report(step, loss, state)`` after every step; ``EarlyStop``
     ends it."""
     del t
-    st.fit(data, epochs=1, report=report, log_every=1)
+    start = st.global_step
+    wrapped = None
+    if report is not None:
+        n_args = _arity(report)
+
+        def wrapped(k: int, loss: float, tr: Trainer) -> None:
+            report(*(k - start, loss, tr)[:n_args])  # Kaun counts the steps of this call
+
+    st.fit(data, epochs=1, report=wrapped, log_every=1)
     return st
 
 

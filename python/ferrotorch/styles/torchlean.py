@@ -112,10 +112,16 @@ class LoaderConfig:
 
 
 def train(
-    model: Any, data: Any, config: Any, report: Optional[Callable] = None, **fit_options: Any
+    model: Any,
+    data: Any,
+    config: Any,
+    report: Optional[Callable] = None,
+    device: Any = None,
+    **fit_options: Any,
 ) -> History:
     """Runs a TrainConfig (step-based) or LoaderConfig (epoch-based) on
-    ``data`` (tensors, a tuple of tensors, or a DataLoader); returns the History."""
+    ``data`` (tensors, a tuple of tensors, or a DataLoader) on ``device``;
+    returns the History."""
     if not isinstance(config, (TrainConfig, LoaderConfig)):
         raise ConfigError(f"train: expected a TrainConfig or LoaderConfig, got {type(config).__name__}")
     per_epoch = isinstance(config, LoaderConfig)
@@ -127,6 +133,7 @@ def train(
         scheduler=config.scheduler,
         clip_grad_norm=config.clip_grad_norm,
         schedule_unit="epoch" if per_epoch else "step",
+        device=device,
     )
     if not isinstance(data, _core.DataLoader):
         shuffle = config.shuffle if isinstance(config, LoaderConfig) else True
@@ -155,10 +162,14 @@ class Stepper:
     ``epoch(samples)`` runs one per sample; ``steps`` counts the updates.
     The scheduler gives each update's lr from the 0-based update count."""
 
-    def __init__(self, model: Any, optimizer: Any = None, scheduler: Any = None, loss: Any = "mse") -> None:
+    def __init__(
+        self, model: Any, optimizer: Any = None, scheduler: Any = None, loss: Any = "mse", device: Any = None
+    ) -> None:
         optimizer = optimizer if optimizer is not None else OptimizerConfig.sgd(0.01)
+        if device is not None:
+            model.to(str(device))
         opt = optimizer.build(model.parameters()) if isinstance(optimizer, OptimizerConfig) else optimizer
-        self.trainer = Trainer(model, opt, loss=loss, scheduler=scheduler)
+        self.trainer = Trainer(model, opt, loss=loss, scheduler=scheduler, device=device)
 
     def step(self, sample: Any) -> float:
         *xs, y = sample
