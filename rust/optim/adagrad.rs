@@ -4,7 +4,9 @@
 use tch::Tensor;
 
 use super::common::{prep_grad, Decay};
-use super::driver::{refs, step_tensor, undo_skipped_step, Algorithm, Amp, Bucket, State};
+use super::driver::{
+    bump_steps, refs, step_tensor, undo_skipped_step, Algorithm, Amp, Bucket, State,
+};
 use super::hyper::{check_nonneg, HValue, Hyper};
 use super::Impl;
 use crate::shim::{self, AdagradHyper};
@@ -78,7 +80,7 @@ impl Algorithm for Adagrad {
         let sums = b.slot(1, "sum")?;
         match imp {
             Impl::Fused => {
-                shim::foreach_add_scalar_(&refs(&steps), 1.0)?;
+                bump_steps(&steps)?;
                 let ah = AdagradHyper {
                     lr: h.lr,
                     lr_decay: h.lr_decay,

@@ -6,7 +6,9 @@
 use tch::Tensor;
 
 use super::common::{addcdiv_, moment, moments, prep_grad, prep_grads, Decay};
-use super::driver::{refs, step_tensor, undo_skipped_step, Algorithm, Amp, Bucket, State};
+use super::driver::{
+    bump_steps, refs, step_tensor, undo_skipped_step, Algorithm, Amp, Bucket, State,
+};
 use super::hyper::{check_betas, check_nonneg, HValue, Hyper};
 use super::Impl;
 use crate::shim::{self, AdamHyper, AdamLists};
@@ -121,7 +123,7 @@ impl Algorithm for Adam {
 impl Adam {
     fn fused(&self, h: &H, b: &mut Bucket, amp: Amp) -> Result<()> {
         let steps = b.slot(STEP, "step")?;
-        shim::foreach_add_scalar_(&refs(&steps), 1.0)?;
+        bump_steps(&steps)?;
         let maxes = if h.amsgrad {
             b.slot(MAX_SQ, "max_exp_avg_sq")?
         } else {

@@ -63,12 +63,30 @@ pub struct Amp<'a> {
     pub found_inf: Option<&'a Tensor>,
 }
 
+/// The distinct tensors of `steps`: on the fused path the parameters of a
+/// bucket share one step counter (see `share_steps`), bumped once.
+fn distinct(steps: &[Tensor]) -> Vec<&Tensor> {
+    let mut out: Vec<&Tensor> = Vec::new();
+    for s in steps {
+        if !out.iter().any(|o| crate::shim::is_same(o, s)) {
+            out.push(s);
+        }
+    }
+    out
+}
+
+/// `steps += 1`, once per distinct counter: one op when they are shared.
+pub fn bump_steps(steps: &[Tensor]) -> Result<()> {
+    crate::shim::foreach_add_scalar_(&distinct(steps), 1.0)
+}
+
 /// After a fused AMP step: `steps -= found_inf`, so a step the kernel skipped
 /// leaves the counters where they were (torch's `_foreach_sub_`), on device.
 pub fn undo_skipped_step(steps: &[Tensor], found_inf: Option<&Tensor>) -> Result<()> {
     let Some(fi) = found_inf else { return Ok(()) };
+    let steps = distinct(steps);
     let fis: Vec<&Tensor> = steps.iter().map(|_| fi).collect();
-    crate::shim::foreach_add_list_(&refs(steps), &fis, -1.0)
+    crate::shim::foreach_add_list_(&steps, &fis, -1.0)
 }
 
 /// One optimization algorithm (Adam, SGD, ...).
@@ -212,12 +230,17 @@ impl<A: Algorithm> Optim<A> {
             let group = &self.groups[gi];
             // Collect parameters with gradients, creating state on first use.
             let mut keyed: Vec<((Device, Kind), (usize, Tensor))> = Vec::new();
+            let mut fresh = Vec::new();
             for (i, p) in group.params.iter().enumerate() {
                 let Some(g) = grad_of(p) else { continue };
                 if self.state[gi][i].is_none() {
                     self.state[gi][i] = Some(self.algo.init_state(p, &group.hyper, imp)?);
+                    fresh.push(i);
                 }
                 keyed.push(((p.device(), p.f_kind()?), (i, g)));
+            }
+            if imp == Impl::Fused && fresh.len() > 1 {
+                share_steps(self.algo.state_names(), group, &mut self.state[gi], &fresh)?;
             }
             for (key, members) in group_by(keyed) {
                 // Membership by mask: O(n) per bucket, not O(n²).
@@ -253,6 +276,38 @@ impl<A: Algorithm> Optim<A> {
         }
         Ok(())
     }
+}
+
+/// The fused kernels only read the step counters, and every parameter that
+/// starts together counts the same steps: one counter per device instead of
+/// one per parameter saves a `_foreach_add_` over N scalars (N add/copy/
+/// empty ops on the CPU) every step. State dicts still get one copy each.
+fn share_steps(
+    names: &[&str],
+    group: &ParamGroup,
+    state: &mut [Option<State>],
+    members: &[usize],
+) -> Result<()> {
+    let Some(k) = names.iter().position(|n| *n == "step") else {
+        return Ok(());
+    };
+    let mut firsts: Vec<(Device, Tensor, f64)> = Vec::new();
+    for &i in members {
+        let dev = group.params[i].device();
+        let Some(Some(t)) = state[i].as_ref().and_then(|s| s.get(k)) else {
+            continue;
+        };
+        let v = t.f_double_value(&[])?;
+        match firsts.iter().find(|(d, _, fv)| *d == dev && *fv == v) {
+            Some((_, shared, _)) => {
+                if let Some(st) = state[i].as_mut() {
+                    st[k] = Some(shared.shallow_clone());
+                }
+            }
+            None => firsts.push((dev, t.shallow_clone(), v)),
+        }
+    }
+    Ok(())
 }
 
 impl<A: Algorithm> Optimizer for Optim<A> {
@@ -350,12 +405,22 @@ impl<A: Algorithm> Optimizer for Optim<A> {
             let ids: Vec<usize> = (idx..idx + g.params.len()).collect();
             for (i, st) in self.state[gi].iter().enumerate() {
                 if let Some(st) = st {
+                    let scalars = self.algo.scalar_slots();
+                    // Step counters may be shared by a bucket: export copies.
                     let named = self
                         .algo
                         .state_names()
                         .iter()
                         .zip(st.iter())
-                        .filter_map(|(n, t)| t.as_ref().map(|t| (n.to_string(), t.shallow_clone())))
+                        .filter_map(|(n, t)| {
+                            let t = t.as_ref()?;
+                            let t = if scalars.contains(n) {
+                                deep_copy(t).unwrap_or_else(|_| t.shallow_clone())
+                            } else {
+                                t.shallow_clone()
+                            };
+                            Some((n.to_string(), t))
+                        })
                         .collect();
                     state.push((idx + i, named));
                 }
@@ -441,6 +506,12 @@ impl<A: Algorithm> Optimizer for Optim<A> {
                 st[k] = Some(t);
             }
             new_state[gi][i] = Some(st);
+        }
+        if self.imp == Impl::Fused {
+            for (gi, g) in self.groups.iter().enumerate() {
+                let members: Vec<usize> = (0..g.params.len()).collect();
+                share_steps(names, g, &mut new_state[gi], &members)?;
+            }
         }
         // Everything validated: only now touch the optimizer.
         for (g, h) in self.groups.iter_mut().zip(hypers) {
