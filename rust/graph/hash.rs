@@ -5,15 +5,16 @@
 
 use sha2::{Digest, Sha256};
 
-use super::exec::{dedup_names, Graph};
+use super::exec::Graph;
 use super::node::{NodeOp, Source};
 use crate::nn::Parameter;
 
+/// Raw names as the module reports them (a nested graph or a gate repeats
+/// `weight`, `bias`, ...: no `_0`/`_1` suffixes here, those belong to
+/// checkpoint naming only), stably sorted so repeats keep module order.
 fn shaped(h: &mut Sha256, kind: u8, ps: Vec<Parameter>) {
-    let mut ps: Vec<(String, Vec<i64>)> = dedup_names(ps)
-        .into_iter()
-        .map(|p| (p.name, p.tensor.size()))
-        .collect();
+    let mut ps: Vec<(String, Vec<i64>)> =
+        ps.into_iter().map(|p| (p.name, p.tensor.size())).collect();
     ps.sort_by(|a, b| a.0.cmp(&b.0));
     for (name, dims) in ps {
         h.update([kind]);
