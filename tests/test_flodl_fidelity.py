@@ -11,8 +11,8 @@ assembled here byte by byte from floDl's recipe (see rust/graph/hash.rs).
 import gzip
 import hashlib
 import json
-import pathlib
 import os
+import pathlib
 import struct
 import subprocess
 import sys
@@ -204,7 +204,6 @@ def test_seeded_init_is_bit_equal_to_flodl(name):
 @pytest.mark.parametrize("name", list(BUILDERS))
 def test_seeded_graph_saves_flodls_exact_bytes(name, tmp_path):
     """Same seed, same graph: ferrotorch writes floDl's file byte for byte."""
-    facts = FACTS[name]
     ft.manual_seed(42)
     g = BUILDERS[name]()
     for f in [f for n, f in FILES if n == name]:
