@@ -84,13 +84,21 @@ def test_manual_seed_reproducible():
 
 
 def test_linear_init_matches_torch_under_same_seed():
-    # floDl draws weight then bias from U(±1/sqrt(in)), as torch.nn.Linear does.
+    # floDl draws weight then bias from U(±1/sqrt(in)), as torch.nn.Linear does,
+    # but as rand*2b - b (floDl's arithmetic, which ferrotorch follows bit for
+    # bit): within 2 ulp of torch's uniform_, exactly equal to floDl's formula.
     ft.manual_seed(3)
     ours = Linear(7, 5)
     torch.manual_seed(3)
     ref = torch.nn.Linear(7, 5)
-    torch.testing.assert_close(ours.weight, ref.weight, rtol=0, atol=0)
-    torch.testing.assert_close(ours.bias, ref.bias, rtol=0, atol=0)
+    torch.testing.assert_close(ours.weight, ref.weight, rtol=0, atol=1e-7)
+    torch.testing.assert_close(ours.bias, ref.bias, rtol=0, atol=1e-7)
+    torch.manual_seed(3)
+    b = 3**0.5 * (2 / 6) ** 0.5 / 7**0.5
+    w = torch.rand(5, 7) * (2 * b) + (-b)
+    c = 1 / 7**0.5
+    bias = torch.rand(5) * (2 * c) + (-c)
+    assert torch.equal(ours.weight, w) and torch.equal(ours.bias, bias)
 
 
 @pytest.mark.parametrize("bad", ["text", [1.0, 2.0], 3.0, None])

@@ -25,6 +25,10 @@ Formats follow floDl's ``flodl::monitor`` exactly:
   ``1.5s`` / ``1s``, ``1m 30s``, ``1h 01m`` (truncated, not rounded);
 * bytes (:func:`format_bytes`): ``512 B``, ``500 KB``, ``100 MB``, ``2.1 GB``.
 
+``Monitor(10).serve(8050)`` adds floDl's live dashboard: an HTTP server on a
+daemon thread (:mod:`ferrotorch.dashboard`) whose page updates as ``log`` is
+called and which ``finish`` stops.
+
 Output goes to stdout and is silenced by the environment variable
 ``FLODL_VERBOSITY=0`` (or ``quiet``), read at each print.
 """
@@ -43,7 +47,8 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from ._io import atomic_write
-from .errors import ConfigError, InputTypeError
+from .dashboard import DashboardServer, epoch_json
+from .errors import ConfigError, FileError, InputTypeError
 
 __all__ = [
     "Monitor",
@@ -316,6 +321,8 @@ class Monitor:
     ``(graph, extras)``. ``finish()`` prints the summary and writes the HTML
     report set by ``save_html``; ``history()``, ``write_log``, ``export_csv``
     and ``write_html`` give the record back. All files are written atomically.
+    ``serve(port)`` / ``watch(graph)`` add the live dashboard; ``log`` feeds it
+    and ``finish`` (or ``stop``, or leaving a ``with`` block) shuts it down.
     """
 
     def __init__(self, total_epochs: int) -> None:
@@ -330,6 +337,9 @@ class Monitor:
         self._sampler = _ResourceSampler()
         self._html_path: Optional[str] = None
         self.title = "ferrotorch training report"
+        self._server: Optional[DashboardServer] = None
+        self._svg: Optional[str] = None
+        self._identity = ""
 
     # -- logging
 
@@ -351,6 +361,8 @@ class Monitor:
         record = EpochRecord(epoch, secs, _to_metrics(metrics), self._sampler.sample())
         self._epochs.append(record)
         elapsed = time.perf_counter() - self._start
+        if self._server is not None:
+            self._server.push(self._event(record, elapsed))
         _emit(epoch_line(epoch, self.total_epochs, secs, record.metrics, elapsed))
         alloc = record.resources.get("vram_alloc")
         if alloc is not None:
@@ -375,6 +387,107 @@ class Monitor:
         if self._html_path is not None:
             self.write_html(self._html_path)
             _emit(f"  saved: {self._html_path}")
+        self.stop()
+
+    # -- live dashboard
+
+    def serve(self, port: int = 0, host: str = "127.0.0.1") -> "Monitor":
+        """Serves floDl's live dashboard at ``http://host:port/`` from a daemon thread.
+
+        ``GET /`` is the page (curves per metric, epoch table, ETA, resources
+        and the graph given to :meth:`watch`); ``GET /events`` streams each
+        logged epoch as a Server-Sent Event (JSON), replaying the history to a
+        late joiner first. Binds 127.0.0.1 unless ``host`` says otherwise
+        (``"0.0.0.0"`` exposes it to the network, as floDl does). ``port=0``
+        picks a free port: :attr:`port` and :attr:`url` tell which.
+        :meth:`log` is all it needs per epoch; :meth:`finish` (or :meth:`stop`,
+        or leaving a ``with`` block) ends the streams and frees the port.
+        Returns the monitor, so ``Monitor(10).serve(8050)`` chains.
+        """
+        if isinstance(port, bool) or not isinstance(port, int):
+            raise InputTypeError(f"Monitor.serve: port must be an int, got {type(port).__name__}")
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"Monitor.serve: port must be in 0..65535, got {port}")
+        if not isinstance(host, str) or not host:
+            raise InputTypeError(f"Monitor.serve: host must be a non-empty string, got {host!r}")
+        if self._server is not None:
+            raise ConfigError(f"Monitor.serve: already serving at {self.url}")
+        try:
+            server = DashboardServer(host, port, self.title)
+        except OSError as e:
+            raise FileError(f"Monitor.serve: cannot listen on {host}:{port}: {e.strerror or e}") from e
+        server.set_svg(self._svg, self._identity)
+        for i, record in enumerate(self._epochs):  # epochs logged before serve() are history too
+            server.push(self._event(record, None if i + 1 < len(self._epochs) else self._total_secs()))
+        self._server = server
+        _emit(f"  dashboard: {self.url}")
+        return self
+
+    @property
+    def port(self) -> Optional[int]:
+        """The port the dashboard listens on, or None when not serving."""
+        return None if self._server is None else self._server.port
+
+    @property
+    def url(self) -> Optional[str]:
+        """``http://host:port/`` of the dashboard (localhost for 0.0.0.0), or None when not serving."""
+        if self._server is None:
+            return None
+        host = self._server.host
+        shown = "localhost" if host in ("0.0.0.0", "") else (f"[{host}]" if ":" in host else host)
+        return f"http://{shown}:{self._server.port}/"
+
+    def stop(self) -> None:
+        """Ends the dashboard's streams (``complete``), stops serving and frees the port; idempotent."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+
+    def watch(self, graph: Any) -> "Monitor":
+        """Shows ``graph``'s SVG (``graph.svg()``, needs Graphviz's ``dot``) and hash on the dashboard.
+
+        Without ``dot`` the page shows the graph's DOT source instead.
+        """
+        if not hasattr(graph, "dot"):
+            raise InputTypeError(f"Monitor.watch: expected a ferrotorch Graph, got {type(graph).__name__}")
+        try:
+            svg = graph.svg().decode("utf-8", "replace")
+            start = svg.find("<svg")
+            svg = svg[start:] if start >= 0 else svg
+        except Exception:  # no Graphviz: the DOT text still shows the structure
+            svg = f"<pre>{html.escape(graph.dot())}</pre>"
+        self._identity = f"graph {graph.short_hash()}" if hasattr(graph, "short_hash") else ""
+        self.set_svg(svg)
+        return self
+
+    def set_svg(self, svg: str) -> None:
+        """Sets the graph picture the dashboard shows (an ``<svg>`` document as text)."""
+        if not isinstance(svg, str):
+            raise InputTypeError(f"Monitor.set_svg: svg must be a str, got {type(svg).__name__}")
+        self._svg = svg
+        if self._server is not None:
+            self._server.set_svg(svg, self._identity)
+
+    def _event(self, record: EpochRecord, elapsed: Optional[float]) -> str:
+        done = record.epoch + 1
+        eta = None
+        if elapsed is not None and 0 < done < self.total_epochs:
+            eta = elapsed / done * (self.total_epochs - done)
+        return epoch_json(record, self.total_epochs, eta)
+
+    def __enter__(self) -> "Monitor":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def __del__(self) -> None:
+        server = getattr(self, "_server", None)
+        if server is not None:
+            try:
+                server.close()
+            except Exception:
+                pass
 
     def history(self) -> List[EpochRecord]:
         """Every logged epoch, in logging order (a copy of the list)."""

@@ -2,6 +2,7 @@
 //! Each owns its sub-modules; parameters come from them (floDl names the
 //! composites' own module "module", except map, which takes its body's).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use tch::{Kind, Tensor};
@@ -10,12 +11,23 @@ use crate::nn::{Module, Parameter, TrainFlag};
 use crate::tensor::shape_str;
 use crate::{Error, Result};
 
+/// Each sub-module once, in order: a module passed twice (the same expert in
+/// two slots) owns its parameters once, as floDl's pointer dedup does; the
+/// structural hash and checkpoint names depend on it.
+fn unique<'a>(ms: &[&'a Arc<dyn Module>]) -> Vec<&'a Arc<dyn Module>> {
+    let mut seen = HashSet::new();
+    ms.iter()
+        .copied()
+        .filter(|m| seen.insert(Arc::as_ptr(m) as *const () as usize))
+        .collect()
+}
+
 fn params_of(ms: &[&Arc<dyn Module>]) -> Vec<Parameter> {
-    ms.iter().flat_map(|m| m.parameters()).collect()
+    unique(ms).iter().flat_map(|m| m.parameters()).collect()
 }
 
 fn buffers_of(ms: &[&Arc<dyn Module>]) -> Vec<Parameter> {
-    ms.iter().flat_map(|m| m.buffers()).collect()
+    unique(ms).iter().flat_map(|m| m.buffers()).collect()
 }
 
 fn call(m: &Arc<dyn Module>, x: &Tensor, refs: &[(String, Tensor)]) -> Result<Tensor> {
@@ -280,6 +292,11 @@ impl MapModule {
 impl Module for MapModule {
     fn name(&self) -> &str {
         self.body.name()
+    }
+    /// floDl's map node holds the body itself, so a graph body's hash is
+    /// folded in as for a nested graph node.
+    fn nested_hash(&self) -> Option<String> {
+        self.body.nested_hash()
     }
     fn describe(&self) -> String {
         format!("map over {}", self.body.describe())

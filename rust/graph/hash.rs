@@ -2,18 +2,37 @@
 //! and buffer names with shapes, nested graph hashes, edges, tags, inputs and
 //! outputs (labels, dtypes and devices excluded), so the same architecture
 //! hashes alike in floDl and here and checkpoints can check it.
+//!
+//! The bytes, in order (integers little-endian, `\0` a zero byte):
+//! 1. Each node in topological order: `id\0`; when it holds a module,
+//!    `name\0` (composites loop/gate/switch say `module`, a map its body's
+//!    name), then its parameters sorted stably by raw name (the names the
+//!    module itself reports, repeats kept: a nested graph or gate reports
+//!    `weight, bias, weight, bias...`), each `P name\0 dims(i64)...`, then its
+//!    buffers the same way with `B`, then `G` + the 64 hex chars of a nested
+//!    graph's (or a map's graph body's) hash.
+//! 2. `EDGES`, then per edge in creation order `from\0 from_port\0 to\0
+//!    to_port\0` (ports: `output`, `input`, `input_<i>`, `ref_<tag>`).
+//! 3. `TAGS`, then per tag sorted by name `name\0 node_index(u64)
+//!    port_index(u64)` (node index in creation order; port always 0).
+//! 4. `INPUTS`, then `name\0 node_id\0 input\0` for the entry (`input`) and
+//!    each `.input(name)` node in declaration order.
+//! 5. `OUTPUTS`, then `output\0 node_id\0 output\0`.
+//!
+//! The digest is written as 64 lowercase hex chars.
 
 use sha2::{Digest, Sha256};
 
-use super::exec::{dedup_names, Graph};
+use super::exec::Graph;
 use super::node::{NodeOp, Source};
 use crate::nn::Parameter;
 
+/// Raw names as the module reports them (a nested graph or a gate repeats
+/// `weight`, `bias`, ...: no `_0`/`_1` suffixes here, those belong to
+/// checkpoint naming only), stably sorted so repeats keep module order.
 fn shaped(h: &mut Sha256, kind: u8, ps: Vec<Parameter>) {
-    let mut ps: Vec<(String, Vec<i64>)> = dedup_names(ps)
-        .into_iter()
-        .map(|p| (p.name, p.tensor.size()))
-        .collect();
+    let mut ps: Vec<(String, Vec<i64>)> =
+        ps.into_iter().map(|p| (p.name, p.tensor.size())).collect();
     ps.sort_by(|a, b| a.0.cmp(&b.0));
     for (name, dims) in ps {
         h.update([kind]);
@@ -37,9 +56,9 @@ pub fn structural_hash(g: &Graph) -> String {
             h.update([0]);
             shaped(&mut h, b'P', m.parameters());
             shaped(&mut h, b'B', m.buffers());
-            if let Some(child) = m.as_graph() {
+            if let Some(child) = m.nested_hash() {
                 h.update(b"G");
-                h.update(child.structural_hash().as_bytes());
+                h.update(child.as_bytes());
             }
         }
     }

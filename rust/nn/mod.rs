@@ -96,6 +96,11 @@ pub trait Module: Send + Sync {
     fn as_graph(&self) -> Option<&crate::graph::Graph> {
         None
     }
+    /// The structural hash folded into a parent's hash after `G`: a nested
+    /// graph's own, or (for a map node) its body's.
+    fn nested_hash(&self) -> Option<String> {
+        self.as_graph().map(|g| g.structural_hash())
+    }
 }
 
 /// The training flag many modules carry.

@@ -1,11 +1,14 @@
 """Initialisation functions (floDl's signatures): each returns a new float32
 tensor of ``shape`` drawn from torch's global generator, on ``device``.
 
-Where the formula is torch's, a seeded call equals the matching
-``torch.nn.init`` function on an empty tensor of that shape. Two choices
-differ from floDl's code, because PyTorch's numerics win: ``orthogonal``
-uses torch's QR algorithm (floDl: Gram-Schmidt; both Haar-distributed) and
-``trunc_normal`` truncates by inverse CDF (floDl clamps a normal draw).
+floDl is the oracle: under the same ``manual_seed`` these return floDl's
+exact bits, because they do floDl's arithmetic (an f32 ``rand``/``randn``
+draw, then ``* scale + shift``); that lands within about one ulp of the bound
+from the matching ``torch.nn.init`` call, whose ``uniform_`` rounds
+differently. Two functions follow torch instead (PyTorch's numerics win; no
+floDl layer uses them): ``orthogonal`` uses torch's QR algorithm (floDl:
+Gram-Schmidt; both Haar-distributed) and ``trunc_normal`` truncates by
+inverse CDF (floDl clamps a normal draw); both equal torch.nn.init's.
 """
 
 from .._core import (
