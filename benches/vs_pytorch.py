@@ -275,6 +275,41 @@ def bench(name: str, xs, ys, warmup: int, rounds: int, steps: int) -> dict[str, 
     return times
 
 
+def ops_per_step(run: Callable[[int], None], steps: int = 20) -> tuple[float, float]:
+    """ATen ops per step from torch.profiler: (all of them, top-level only)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    run(5)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        run(steps)
+    events = [e for e in prof.events() if e.name.startswith("aten::")]
+    top = [e for e in events if e.cpu_parent is None or not e.cpu_parent.name.startswith("aten::")]
+    return len(events) / steps, len(top) / steps
+
+
+def op_counts(name: str, xs, ys) -> dict[str, tuple[float, float]]:
+    graph, trainer = make_ft(name)
+    m_def, o_def = make_torch(name, graph, fused=False)
+    m_fus, o_fus = make_torch(name, graph, fused=True)
+
+    def run_ft(n: int) -> None:
+        for i in range(n):
+            trainer.step(xs[i % N_BATCHES], ys[i % N_BATCHES])
+
+    def run_torch(model, opt):
+        def run(n: int) -> None:
+            for i in range(n):
+                torch_step(model, opt, xs[i % N_BATCHES], ys[i % N_BATCHES])
+
+        return run
+
+    return {
+        "ferrotorch": ops_per_step(run_ft),
+        "torch_default": ops_per_step(run_torch(m_def, o_def)),
+        "torch_fused": ops_per_step(run_torch(m_fus, o_fus)),
+    }
+
+
 def cpu_name() -> str:
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
@@ -337,6 +372,17 @@ def main() -> None:
         f, d, u = med["ferrotorch"], med["torch_default"], med["torch_fused"]
         spread = f"{min(times['ferrotorch']):.0f}..{max(times['ferrotorch']):.0f}"
         print(f"  {name:<16} {f:>11.1f} {d:>11.1f} {u:>11.1f} {f / d:>9.3f} {f / u:>9.3f}   {spread:>9}")
+    print()
+    print("ATen ops per step (torch.profiler; all ops / top-level ops)")
+    print(f"  {'model':<16} {'ferrotorch':>14} {'torch default':>14} {'torch fused':>14}")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in MODELS:
+            c = op_counts(name, xs, ys)
+            cells = [f"{c[k][0]:.0f} / {c[k][1]:.0f}" for k in ("ferrotorch", "torch_default", "torch_fused")]
+            print(f"  {name:<16} {cells[0]:>14} {cells[1]:>14} {cells[2]:>14}")
     print()
     print("Per-round spread (min..max us/step) of the torch variants:")
     for name, times in results.items():

@@ -429,3 +429,15 @@ def test_flodl_builder_drives_the_engine():
         .run()
     )
     assert handle.trainer.global_step == 8 and handle.trainer.epoch == 2 and len(handle.losses) == 8
+
+
+def test_fit_feeds_a_monitor_every_epoch_and_finishes_it():
+    from urllib.request import urlopen
+
+    m = ft.Monitor(3).serve(0)
+    g = _model()
+    Trainer(g, Adam(g.parameters(), 0.01)).fit(DataLoader(_data(32), 8), epochs=3, monitor=m)
+    assert [r.epoch for r in m.history()] == [0, 1, 2]
+    assert set(m.history()[-1].metrics) >= {"loss", "lr"}
+    with pytest.raises(OSError):  # finish() stopped the dashboard and freed its port
+        urlopen(m.url, timeout=5)
