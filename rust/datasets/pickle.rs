@@ -407,10 +407,9 @@ impl Value {
         match self {
             Value::Bytes(b) => Ok(b.clone()),
             Value::Call(c) if &*c.global == "_codecs.encode" => match c.args.as_slice() {
-                [Value::Str(s), Value::Str(enc)] if &**enc == "latin1" || &**enc == "latin-1" => s
-                    .chars()
-                    .map(|ch| u8::try_from(ch as u32).map_err(|_| bad(what, "latin-1 text", self)))
-                    .collect(),
+                [Value::Str(s), Value::Str(enc)] if &**enc == "latin1" || &**enc == "latin-1" => {
+                    latin1(s).ok_or_else(|| bad(what, "latin-1 text", self))
+                }
                 _ => Err(bad(what, "_codecs.encode(text, 'latin1')", self)),
             },
             other => Err(bad(what, "bytes", other)),
@@ -473,6 +472,28 @@ impl Value {
     }
 }
 
+/// The latin-1 bytes of `s` (every char below 256), from its UTF-8 bytes:
+/// ASCII as is, U+0080..U+00FF as the two-byte sequences C2/C3 xx.
+fn latin1(s: &str) -> Option<Rc<[u8]>> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            c @ 0..=0x7f => {
+                out.push(c);
+                i += 1;
+            }
+            lead @ (0xc2 | 0xc3) => {
+                out.push(((lead & 0x1f) << 6) | (*b.get(i + 1)? & 0x3f));
+                i += 2;
+            }
+            _ => return None,
+        }
+    }
+    Some(out.into())
+}
+
 fn bad(what: &str, expected: &str, got: &Value) -> Error {
     Error::Value(format!("{what}: expected {expected}, found {}", kind(got)))
 }
@@ -512,6 +533,14 @@ mod tests {
             .expect_err("truncated")
             .to_string();
         assert!(e.contains("truncated") || e.contains("underflow"), "{e}");
+    }
+
+    #[test]
+    fn latin1_from_utf8() {
+        let s: String = (0u32..256).filter_map(char::from_u32).collect();
+        let want: Vec<u8> = (0..=255).collect();
+        assert_eq!(&*latin1(&s).expect("latin1"), want.as_slice());
+        assert!(latin1("\u{100}").is_none());
     }
 
     #[test]
