@@ -381,7 +381,7 @@ def test_ferrotorch_dataloader_over_dataset(tmp_path, kind):
         index_of = lambda xb: torch.cdist(xb.flatten(1), flat).argmin(1)  # noqa: E731
     lab = torch.as_tensor(np.asarray(lab), dtype=torch.int64)
     loader = DataLoader(ds, 8, shuffle=True, seed=3)
-    assert len(loader) == len(ds) and loader.num_batches == -(-len(ds) // 8)
+    assert loader.num_samples == len(ds) and len(loader) == loader.num_batches == -(-len(ds) // 8)
     seen = []
     for xb, yb in loader.epoch(0):
         idx = index_of(xb)
