@@ -200,6 +200,11 @@ def test_mnist_missing_files_name_what_was_looked_for(tmp_path):
     os.remove(tmp_path / "t10k-labels-idx1-ubyte")
     with pytest.raises(ft.FileError, match=r"t10k-images-idx3-ubyte' but not t10k-labels-idx1-ubyte"):
         Mnist(tmp_path, train=False)
+    only_labels = tmp_path / "images"  # a folder name must not confuse which file is missing
+    write_mnist(only_labels)
+    os.remove(only_labels / "train-images-idx3-ubyte")
+    with pytest.raises(ft.FileError, match=r"train-labels-idx1-ubyte' but not train-images-idx3-ubyte \(or"):
+        Mnist(only_labels)
 
 
 def test_mnist_malformed_files_name_the_file(tmp_path):

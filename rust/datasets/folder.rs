@@ -58,6 +58,14 @@ fn raw_or_gz(dir: &Path, name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// One of a pair found without the other.
+fn only_one(split: &str, have: &Path, want: &str) -> Error {
+    Error::Io(format!(
+        "MNIST ({split}): found '{}' but not {want} (or {want}.gz) beside it; {NEVER_DOWNLOADS}",
+        have.display()
+    ))
+}
+
 /// MNIST's IDX files (raw or .gz) from `root` or torchvision's
 /// `root/MNIST/raw`: images uint8 [N, 1, 28, 28], labels int64 [N].
 pub fn read_mnist(root: &Path, train: bool) -> Result<Found> {
@@ -82,17 +90,8 @@ pub fn read_mnist(root: &Path, train: bool) -> Result<Found> {
                     files: vec![img, lab],
                 });
             }
-            (Some(have), None) | (None, Some(have)) => {
-                let want = if have.to_string_lossy().contains("images") {
-                    &names[1]
-                } else {
-                    &names[0]
-                };
-                return Err(Error::Io(format!(
-                    "MNIST ({split}): found '{}' but not {want} (or {want}.gz) beside it; {NEVER_DOWNLOADS}",
-                    have.display()
-                )));
-            }
+            (Some(have), None) => return Err(only_one(split, &have, &names[1])),
+            (None, Some(have)) => return Err(only_one(split, &have, &names[0])),
             (None, None) => {}
         }
     }
