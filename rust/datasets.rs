@@ -1,6 +1,13 @@
-//! Parsers for well-known data sets from bytes already in memory (nothing is
-//! downloaded): MNIST (IDX), CIFAR-10 (binary batches), Shakespeare (text).
-//! Every malformed input is an `Error::Value` naming the file part at fault.
+//! Parsers for well-known data sets from bytes already in memory, and
+//! (`folder`) readers that find their standard files in a folder. Nothing is
+//! ever downloaded. Malformed bytes are an `Error::Value` naming the part at
+//! fault; the folder readers turn that into a `Checkpoint` error naming the
+//! file.
+
+mod folder;
+mod pickle;
+
+pub use folder::{read_cifar10, read_mnist, read_text, Found};
 
 use std::collections::BTreeSet;
 use std::io::Read;
@@ -28,13 +35,18 @@ fn be_u32(b: &[u8], at: usize, what: &str) -> Result<u32> {
         .ok_or_else(|| Error::Value(format!("{what}: truncated header ({} bytes)", b.len())))
 }
 
+/// IDX magic numbers: 0x0000 0x08 (unsigned byte) then the dimension count.
+const IDX_IMAGES: u32 = 0x0803;
+const IDX_LABELS: u32 = 0x0801;
+
 /// Parses an IDX file of unsigned bytes with the given magic; returns the
 /// dimensions and the payload.
 fn parse_idx<'a>(b: &'a [u8], magic: u32, ndim: usize, what: &str) -> Result<(Vec<i64>, &'a [u8])> {
     let m = be_u32(b, 0, what)?;
     if m != magic {
         return Err(Error::Value(format!(
-            "{what}: bad IDX magic number {m} (expected {magic})"
+            "{what}: bad IDX magic number {m} (expected {magic}, unsigned bytes in {ndim} dimension{})",
+            if ndim == 1 { "" } else { "s" }
         )));
     }
     let dims = (0..ndim)
@@ -52,6 +64,11 @@ fn parse_idx<'a>(b: &'a [u8], magic: u32, ndim: usize, what: &str) -> Result<(Ve
     Ok((dims, payload))
 }
 
+/// Pixel bytes to float32 in [0, 1].
+fn unit_float(pixels: Tensor) -> Result<Tensor> {
+    Ok(pixels.f_to_kind(Kind::Float)?.f_div_scalar(255.0)?)
+}
+
 /// MNIST: images [N, 1, 28, 28] float32 in [0, 1], labels [N] int64.
 pub struct Mnist {
     pub images: Tensor,
@@ -62,22 +79,34 @@ impl Mnist {
     /// Parses the IDX image file (magic 2051) and label file (magic 2049),
     /// gzipped or not.
     pub fn parse(images: &[u8], labels: &[u8]) -> Result<Mnist> {
-        let img = maybe_gunzip(images, "MNIST images")?;
-        let lab = maybe_gunzip(labels, "MNIST labels")?;
-        let (idims, ipix) = parse_idx(&img, 2051, 3, "MNIST images")?;
-        let (ldims, lvals) = parse_idx(&lab, 2049, 1, "MNIST labels")?;
+        let (images, labels) = Self::parse_u8(images, "MNIST images", labels, "MNIST labels")?;
+        Ok(Mnist {
+            images: unit_float(images)?,
+            labels,
+        })
+    }
+
+    /// As `parse`, but the images stay uint8 [N, 1, H, W]; `img_what` and
+    /// `lab_what` name the two inputs in errors.
+    pub fn parse_u8(
+        images: &[u8],
+        img_what: &str,
+        labels: &[u8],
+        lab_what: &str,
+    ) -> Result<(Tensor, Tensor)> {
+        let img = maybe_gunzip(images, img_what)?;
+        let lab = maybe_gunzip(labels, lab_what)?;
+        let (idims, ipix) = parse_idx(&img, IDX_IMAGES, 3, img_what)?;
+        let (ldims, lvals) = parse_idx(&lab, IDX_LABELS, 1, lab_what)?;
         if idims[0] != ldims[0] {
             return Err(Error::Value(format!(
-                "MNIST: {} images but {} labels",
+                "MNIST: {} images but {} labels ({img_what}, {lab_what})",
                 idims[0], ldims[0]
             )));
         }
-        let images = Tensor::f_from_slice(ipix)?
-            .f_to_kind(Kind::Float)?
-            .f_div_scalar(255.0)?
-            .f_reshape([idims[0], 1, idims[1], idims[2]])?;
+        let images = Tensor::f_from_slice(ipix)?.f_reshape([idims[0], 1, idims[1], idims[2]])?;
         let labels = Tensor::f_from_slice(lvals)?.f_to_kind(Kind::Int64)?;
-        Ok(Mnist { images, labels })
+        Ok((images, labels))
     }
 }
 
@@ -85,6 +114,52 @@ impl Mnist {
 pub struct Cifar10 {
     pub images: Tensor,
     pub labels: Tensor,
+}
+
+/// CIFAR-10 records accumulated batch by batch: labels and pixel bytes.
+#[derive(Default)]
+pub(crate) struct CifarRecords {
+    labels: Vec<i64>,
+    pixels: Vec<u8>,
+}
+
+impl CifarRecords {
+    /// Appends one binary batch: records of 1 label byte + 3072 pixel bytes
+    /// (red, green, blue planes of 32×32).
+    fn push_binary(&mut self, b: &[u8], what: &str) -> Result<()> {
+        if b.is_empty() || b.len() % Cifar10::RECORD != 0 {
+            return Err(Error::Value(format!(
+                "{what}: {} bytes is not a whole number of {}-byte records",
+                b.len(),
+                Cifar10::RECORD
+            )));
+        }
+        for rec in b.chunks_exact(Cifar10::RECORD) {
+            self.push(rec[0] as i64, &rec[1..], what)?;
+        }
+        Ok(())
+    }
+
+    /// Appends one image of 3072 bytes and its label (checked to be 0-9).
+    fn push(&mut self, label: i64, pixels: &[u8], what: &str) -> Result<()> {
+        if !(0..=9).contains(&label) {
+            return Err(Error::Value(format!(
+                "{what}: label {label} is not a class (0-9)"
+            )));
+        }
+        self.labels.push(label);
+        self.pixels.extend_from_slice(pixels);
+        Ok(())
+    }
+
+    /// uint8 images [N, 3, 32, 32] and int64 labels [N].
+    fn into_tensors(self) -> Result<(Tensor, Tensor)> {
+        let n = self.labels.len() as i64;
+        Ok((
+            Tensor::f_from_slice(&self.pixels)?.f_reshape([n, 3, 32, 32])?,
+            Tensor::f_from_slice(&self.labels)?,
+        ))
+    }
 }
 
 impl Cifar10 {
@@ -100,49 +175,26 @@ impl Cifar10 {
         "ship",
         "truck",
     ];
-    const RECORD: usize = 1 + 3 * 32 * 32;
+    const RECORD: usize = 1 + Self::PIXELS;
+    const PIXELS: usize = 3 * 32 * 32;
 
-    /// Parses binary batches: records of 1 label byte + 3072 pixel bytes
-    /// (red, green, blue planes of 32×32).
+    /// Parses binary batches (gzipped or not).
     pub fn parse(batches: &[&[u8]]) -> Result<Cifar10> {
         if batches.is_empty() {
             return Err(Error::Value("CIFAR-10: no batches given".into()));
         }
-        let mut labels = Vec::new();
-        let mut pixels = Vec::new();
+        let mut recs = CifarRecords::default();
         for (i, raw) in batches.iter().enumerate() {
             let what = format!("CIFAR-10 batch {i}");
-            let b = maybe_gunzip(raw, &what)?;
-            if b.is_empty() || b.len() % Self::RECORD != 0 {
-                return Err(Error::Value(format!(
-                    "{what}: {} bytes is not a whole number of {}-byte records",
-                    b.len(),
-                    Self::RECORD
-                )));
-            }
-            for rec in b.chunks_exact(Self::RECORD) {
-                if rec[0] > 9 {
-                    return Err(Error::Value(format!(
-                        "{what}: label {} is not a class (0-9)",
-                        rec[0]
-                    )));
-                }
-                labels.push(rec[0] as i64);
-                pixels.extend_from_slice(&rec[1..]);
-            }
+            recs.push_binary(&maybe_gunzip(raw, &what)?, &what)?;
         }
-        let n = labels.len() as i64;
-        let images = Tensor::f_from_slice(&pixels)?
-            .f_to_kind(Kind::Float)?
-            .f_div_scalar(255.0)?
-            .f_reshape([n, 3, 32, 32])?;
+        let (images, labels) = recs.into_tensors()?;
         Ok(Cifar10 {
-            images,
-            labels: Tensor::f_from_slice(&labels)?,
+            images: unit_float(images)?,
+            labels,
         })
     }
 }
-
 /// Character-level text: non-overlapping windows of `seq_len` characters
 /// (`data`) and the same windows shifted by one (`targets`), both [N, seq_len]
 /// int64; the vocabulary is the sorted set of characters.

@@ -66,3 +66,46 @@ def test_digits_demo_writes_report(tmp_path):
     html = report.read_text()
     for metric in ("loss", "val_loss", "val_accuracy"):
         assert f'data-metric="{metric}"' in html
+
+
+def test_mnist_without_data_exits_0(tmp_path):
+    r = subprocess.run(
+        [sys.executable, str(EXAMPLES / "mnist.py")], capture_output=True, text=True, timeout=120
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "no folder given" in r.stdout
+    r = subprocess.run(
+        [sys.executable, str(EXAMPLES / "mnist.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "MNIST not found" in r.stdout and "train-images-idx3-ubyte" in r.stdout
+
+
+def test_mnist_trains_on_a_tiny_generated_folder(tmp_path):
+    import gzip
+    import struct
+
+    import numpy as np
+
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 96), ("t10k", 32)):
+        pix = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+        lab = rng.integers(0, 10, size=n, dtype=np.uint8)
+        images = struct.pack(">IIII", 2051, n, 28, 28) + pix.tobytes()
+        (raw / f"{split}-images-idx3-ubyte.gz").write_bytes(gzip.compress(images))
+        (raw / f"{split}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, n) + lab.tobytes())
+    r = subprocess.run(
+        [sys.executable, str(EXAMPLES / "mnist.py"), str(tmp_path), "--epochs", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "MNIST: 96 training and 32 test images" in r.stdout, r.stdout
+    assert re.search(r"^epoch 1/1: loss = \d+\.\d{4}  test accuracy = \d+\.\d\d%$", r.stdout, re.M), r.stdout
+    assert re.search(r"^final test accuracy: \d+\.\d\d%", r.stdout, re.M), r.stdout

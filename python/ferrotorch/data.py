@@ -1,5 +1,7 @@
 """Data: an in-memory ``DataLoader`` iterated in Rust by ``Trainer.fit``,
-Kaun-style lazy pipelines (``Data``), and data set parsers.
+Kaun-style lazy pipelines (``Data``), and data sets read from folders
+(``Mnist``, ``Cifar10``, ``Shakespeare``; see ``ferrotorch.datasets``), which
+``DataLoader`` takes directly.
 
 ``DataLoader`` is the fast path: batches are gathered in Rust, and
 ``Trainer.fit`` runs whole epochs without Python. ``Data`` pipelines hold any
@@ -14,7 +16,8 @@ from typing import Any, Callable, Iterator, Optional, TypeVar
 
 import torch
 
-from ._core import Cifar10, DataLoader, Epoch, Mnist, Shakespeare, permutation
+from ._core import DataLoader, Epoch, permutation
+from .datasets import Cifar10, Mnist, Shakespeare
 from .errors import ConfigError, ShapeError
 
 __all__ = ["DataLoader", "Epoch", "Data", "Mnist", "Cifar10", "Shakespeare"]

@@ -326,7 +326,7 @@ class Trainer:
         is_fields = isinstance(data, (torch.Tensor, dict)) or (
             isinstance(data, tuple) and data and all(isinstance(t, torch.Tensor) for t in data)
         )
-        if is_fields or hasattr(data, "_ferrotorch_fields"):
+        if is_fields or hasattr(data, "__ferrotorch_fields__"):
             from .data import DataLoader
 
             return DataLoader(data, batch_size or 32)

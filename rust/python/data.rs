@@ -22,6 +22,15 @@ pub struct PyDataLoader {
 }
 
 fn fields(data: &Bound<'_, PyAny>) -> PyResult<(Vec<Tensor>, Option<Vec<String>>)> {
+    // A data set (ferrotorch.data.Mnist, ...) hands over its resident tensors
+    // as a tuple or dict through `__ferrotorch_fields__()`.
+    let handed;
+    let data = if data.hasattr("__ferrotorch_fields__")? {
+        handed = data.call_method0("__ferrotorch_fields__")?;
+        &handed
+    } else {
+        data
+    };
     if let Ok(d) = data.downcast::<PyDict>() {
         let mut ts = Vec::new();
         let mut names = Vec::new();

@@ -1,4 +1,7 @@
-//! Data set parsers (`crate::datasets`) as Python classes.
+//! Data set parsers and folder readers (`crate::datasets`) for the Python
+//! classes in `ferrotorch.datasets`; every read runs with the GIL released.
+
+use std::path::PathBuf;
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -6,74 +9,65 @@ use pyo3::types::PyBytes;
 use super::errors::IntoPyResult;
 use super::tensor::to_py;
 use crate::datasets;
-use crate::tensor::SharedTensor;
 
-/// MNIST from the IDX files' bytes (gzipped or not): `images` [N, 1, 28, 28]
-/// float32 in [0, 1], `labels` [N] int64.
-#[pyclass(name = "Mnist", module = "ferrotorch._core", frozen)]
-pub struct PyMnist {
-    images: SharedTensor,
-    labels: SharedTensor,
+type Loaded = (PyObject, PyObject, Vec<String>);
+
+/// uint8 images, int64 labels and the files read, as Python objects.
+fn loaded(py: Python<'_>, f: datasets::Found) -> PyResult<Loaded> {
+    let files = f.files.iter().map(|p| p.display().to_string()).collect();
+    Ok((to_py(py, &f.images)?, to_py(py, &f.labels)?, files))
 }
 
-#[pymethods]
-impl PyMnist {
-    #[staticmethod]
-    fn parse(images: &Bound<'_, PyBytes>, labels: &Bound<'_, PyBytes>) -> PyResult<Self> {
-        let m = datasets::Mnist::parse(images.as_bytes(), labels.as_bytes()).py()?;
-        Ok(PyMnist {
-            images: SharedTensor::new(m.images),
-            labels: SharedTensor::new(m.labels),
+/// MNIST from the IDX files' bytes (gzipped or not): images [N, 1, 28, 28]
+/// float32 in [0, 1] and labels [N] int64.
+#[pyfunction]
+fn mnist_parse(
+    py: Python<'_>,
+    images: &Bound<'_, PyBytes>,
+    labels: &Bound<'_, PyBytes>,
+) -> PyResult<(PyObject, PyObject)> {
+    let (i, l) = (images.as_bytes(), labels.as_bytes());
+    let m = py.allow_threads(|| datasets::Mnist::parse(i, l)).py()?;
+    Ok((to_py(py, &m.images)?, to_py(py, &m.labels)?))
+}
+
+/// MNIST's four standard IDX files from a folder, read with the GIL released.
+#[pyfunction]
+fn mnist_read(py: Python<'_>, root: PathBuf, train: bool) -> PyResult<Loaded> {
+    let f = py
+        .allow_threads(|| datasets::read_mnist(&root, train))
+        .py()?;
+    loaded(py, f)
+}
+
+/// CIFAR-10 from binary batch files' bytes: images [N, 3, 32, 32] float32 in
+/// [0, 1] and labels [N] int64.
+#[pyfunction]
+fn cifar10_parse(py: Python<'_>, batches: Vec<Vec<u8>>) -> PyResult<(PyObject, PyObject)> {
+    let c = py
+        .allow_threads(|| {
+            let refs: Vec<&[u8]> = batches.iter().map(|b| b.as_slice()).collect();
+            datasets::Cifar10::parse(&refs)
         })
-    }
-    #[getter]
-    fn images(&self, py: Python<'_>) -> PyResult<PyObject> {
-        to_py(py, &self.images)
-    }
-    #[getter]
-    fn labels(&self, py: Python<'_>) -> PyResult<PyObject> {
-        to_py(py, &self.labels)
-    }
-    fn __len__(&self) -> usize {
-        self.labels.size().first().copied().unwrap_or(0) as usize
-    }
+        .py()?;
+    Ok((to_py(py, &c.images)?, to_py(py, &c.labels)?))
 }
 
-/// CIFAR-10 from binary batch files' bytes: `images` [N, 3, 32, 32] float32
-/// in [0, 1], `labels` [N] int64; `CLASS_NAMES`.
-#[pyclass(name = "Cifar10", module = "ferrotorch._core", frozen)]
-pub struct PyCifar10 {
-    images: SharedTensor,
-    labels: SharedTensor,
+/// CIFAR-10's standard batches (binary or python pickle) from a folder, read
+/// with the GIL released.
+#[pyfunction]
+fn cifar10_read(py: Python<'_>, root: PathBuf, train: bool) -> PyResult<Loaded> {
+    let f = py
+        .allow_threads(|| datasets::read_cifar10(&root, train))
+        .py()?;
+    loaded(py, f)
 }
 
-#[pymethods]
-impl PyCifar10 {
-    #[classattr]
-    #[allow(non_snake_case)]
-    fn CLASS_NAMES() -> Vec<&'static str> {
-        datasets::Cifar10::CLASS_NAMES.to_vec()
-    }
-    #[staticmethod]
-    fn parse(batches: Vec<Vec<u8>>) -> PyResult<Self> {
-        let refs: Vec<&[u8]> = batches.iter().map(|b| b.as_slice()).collect();
-        let c = datasets::Cifar10::parse(&refs).py()?;
-        Ok(PyCifar10 {
-            images: SharedTensor::new(c.images),
-            labels: SharedTensor::new(c.labels),
-        })
-    }
-    #[getter]
-    fn images(&self, py: Python<'_>) -> PyResult<PyObject> {
-        to_py(py, &self.images)
-    }
-    #[getter]
-    fn labels(&self, py: Python<'_>) -> PyResult<PyObject> {
-        to_py(py, &self.labels)
-    }
-    fn __len__(&self) -> usize {
-        self.labels.size().first().copied().unwrap_or(0) as usize
-    }
+/// A UTF-8 text file (or a folder's input.txt) and the file read.
+#[pyfunction]
+fn text_read(py: Python<'_>, path: PathBuf) -> PyResult<(String, String)> {
+    let (text, file) = py.allow_threads(|| datasets::read_text(&path)).py()?;
+    Ok((text, file.display().to_string()))
 }
 
 /// Character-level text in windows: `data` and `targets` (shifted by one),
@@ -89,10 +83,11 @@ unsafe impl Sync for PyShakespeare {}
 #[pymethods]
 impl PyShakespeare {
     #[staticmethod]
-    fn parse(text: &str, seq_len: usize) -> PyResult<Self> {
-        Ok(PyShakespeare {
-            inner: datasets::Shakespeare::parse(text, seq_len).py()?,
-        })
+    fn parse(py: Python<'_>, text: &str, seq_len: usize) -> PyResult<Self> {
+        let inner = py
+            .allow_threads(|| datasets::Shakespeare::parse(text, seq_len))
+            .py()?;
+        Ok(PyShakespeare { inner })
     }
     #[getter]
     fn data(&self, py: Python<'_>) -> PyResult<PyObject> {
@@ -110,15 +105,6 @@ impl PyShakespeare {
     fn vocab(&self) -> String {
         self.inner.vocab.iter().collect()
     }
-    fn char_to_idx(&self, c: char) -> Option<usize> {
-        self.inner.char_to_idx(c)
-    }
-    fn idx_to_char(&self, i: usize) -> Option<char> {
-        self.inner.idx_to_char(i)
-    }
-    fn decode(&self, indices: Vec<i64>) -> PyResult<String> {
-        self.inner.decode(&indices).py()
-    }
     fn __len__(&self) -> usize {
         self.inner.data.size().first().copied().unwrap_or(0) as usize
     }
@@ -131,8 +117,12 @@ fn permutation(n: usize, seed: u64) -> Vec<i64> {
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<PyMnist>()?;
-    m.add_class::<PyCifar10>()?;
+    m.add_function(wrap_pyfunction!(mnist_parse, m)?)?;
+    m.add_function(wrap_pyfunction!(mnist_read, m)?)?;
+    m.add_function(wrap_pyfunction!(cifar10_parse, m)?)?;
+    m.add_function(wrap_pyfunction!(cifar10_read, m)?)?;
+    m.add_function(wrap_pyfunction!(text_read, m)?)?;
+    m.add("CIFAR10_CLASSES", datasets::Cifar10::CLASS_NAMES.to_vec())?;
     m.add_class::<PyShakespeare>()?;
     m.add_function(wrap_pyfunction!(permutation, m)?)?;
     Ok(())
