@@ -435,9 +435,11 @@ def test_fit_feeds_a_monitor_every_epoch_and_finishes_it():
     from urllib.request import urlopen
 
     m = ft.Monitor(3).serve(0)
+    url = m.url
+    assert urlopen(url, timeout=30).status == 200
     g = _model()
     Trainer(g, Adam(g.parameters(), 0.01)).fit(DataLoader(_data(32), 8), epochs=3, monitor=m)
     assert [r.epoch for r in m.history()] == [0, 1, 2]
     assert set(m.history()[-1].metrics) >= {"loss", "lr"}
     with pytest.raises(OSError):  # finish() stopped the dashboard and freed its port
-        urlopen(m.url, timeout=5)
+        urlopen(url, timeout=5)
