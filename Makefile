@@ -1,5 +1,6 @@
 # Every target sets up what it needs, idempotently, in a repo-local .venv.
 #   make demo   - set up, then train a digits classifier end to end
+#   make demo-ddp - the same on 2 CPU processes with torchrun (data-parallel)
 #   make test   - set up, then run every test (cargo + pytest)
 #   make bench  - set up, then the side-by-side benchmark and criterion benches
 #   make lint   - cargo fmt --check, clippy -D warnings, ruff
@@ -16,7 +17,7 @@ export VIRTUAL_ENV := $(VENV)
 export LIBTORCH_USE_PYTORCH := 1
 export PYO3_PYTHON := $(VPY)
 
-.PHONY: demo test bench lint develop setup clean-venv graphviz chromium
+.PHONY: demo demo-ddp test bench lint develop setup clean-venv graphviz chromium
 
 setup: $(STAMPS)/venv
 
@@ -42,6 +43,10 @@ develop: setup
 demo: develop
 	$(VPY) examples/digits.py
 
+# Data-parallel training on 2 CPU processes (torchrun, gloo).
+demo-ddp: develop
+	OMP_NUM_THREADS=1 $(VPY) -m torch.distributed.run --standalone --nproc_per_node=2 examples/distributed.py
+
 # The monitor's HTML report test renders the page in headless Chromium (the test
 # skips without it). Installing takes about 30 s on Debian 12; needs root.
 chromium:
@@ -56,6 +61,7 @@ bench: develop
 	$(VPY) benches/loss_bench.py
 	$(VPY) benches/data_bench.py
 	$(VPY) benches/optim_bench.py
+	$(VPY) benches/ddp_bench.py
 	cargo bench --bench fused_adam
 	cargo bench --bench optimizers
 	cargo bench --bench graph_dispatch

@@ -30,6 +30,7 @@ fn python() -> PathBuf {
 
 fn main() {
     println!("cargo:rerun-if-changed=rust/shim/shim.cpp");
+    println!("cargo:rerun-if-changed=rust/shim/dist.cpp");
     println!("cargo:rerun-if-changed=rust/shim/shim.h");
     println!("cargo:rerun-if-env-changed=PATH");
 
@@ -70,6 +71,7 @@ fn main() {
         .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
         .flag("-DGLOG_USE_GLOG_EXPORT")
         .file("rust/shim/shim.cpp")
+        .file("rust/shim/dist.cpp")
         .compile("ferrotorch_shim");
 
     let has_cuda = libs.iter().any(|d| d.join("libtorch_cuda.so").exists());

@@ -30,6 +30,8 @@ pub struct DataLoader {
     /// CUDA target: fields stay in pinned host memory and each batch is
     /// gathered there, then copied without blocking the host.
     staged: bool,
+    /// Data-parallel (rank, world size): see [`DataLoader::shard`].
+    shard: Option<(usize, usize)>,
 }
 
 /// Options of a DataLoader (floDl's defaults except drop_last, as torch).
@@ -112,7 +114,73 @@ impl DataLoader {
             drop_last: opts.drop_last,
             device: opts.device,
             staged,
+            shard: None,
         })
+    }
+
+    /// This rank's view for data-parallel training: each epoch's order (the
+    /// same on every rank) is cut into global batches of `batch_size ×
+    /// world` samples, and rank `rank` takes the `rank`-th slice of each, so
+    /// N ranks together see what one process sees with the global batch.
+    /// A last, partial global batch is split into near-equal contiguous
+    /// slices when `drop_last` is off and it has at least `world` samples;
+    /// otherwise it is dropped on every rank alike.
+    pub fn shard(&self, rank: usize, world: usize) -> Result<DataLoader> {
+        if world == 0 || rank >= world {
+            return Err(Error::Value(format!(
+                "DataLoader.shard: rank must be in 0..world_size, got rank {rank} of {world}"
+            )));
+        }
+        let out = DataLoader {
+            fields: self
+                .fields
+                .iter()
+                .map(|f| SharedTensor::new(f.handle()))
+                .collect(),
+            names: self.names.clone(),
+            len: self.len,
+            batch_size: self.batch_size,
+            shuffle: self.shuffle,
+            seed: self.seed,
+            drop_last: self.drop_last,
+            device: self.device,
+            staged: self.staged,
+            shard: Some((rank, world)),
+        };
+        if out.num_batches() == 0 {
+            return Err(Error::Value(format!(
+                "DataLoader.shard: {} samples do not fill one global batch of {} x {world} ranks",
+                self.len, self.batch_size
+            )));
+        }
+        Ok(out)
+    }
+
+    /// (rank, world size) when this loader is a data-parallel shard.
+    pub fn shard_of(&self) -> Option<(usize, usize)> {
+        self.shard
+    }
+
+    /// First sample and sample count of batch `b` (for this rank).
+    fn span(&self, b: usize) -> (usize, usize) {
+        let bs = self.batch_size;
+        match self.shard {
+            None => (b * bs, bs.min(self.len - b * bs)),
+            Some((r, w)) => {
+                let global = bs * w;
+                let start = b * global;
+                let n = global.min(self.len - start);
+                if n == global {
+                    (start + r * bs, bs)
+                } else {
+                    let (base, extra) = (n / w, n % w);
+                    (
+                        start + r * base + r.min(extra),
+                        base + usize::from(r < extra),
+                    )
+                }
+            }
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -140,10 +208,15 @@ impl DataLoader {
     }
 
     pub fn num_batches(&self) -> usize {
-        if self.drop_last {
-            self.len / self.batch_size
-        } else {
-            self.len.div_ceil(self.batch_size)
+        match self.shard {
+            None if self.drop_last => self.len / self.batch_size,
+            None => self.len.div_ceil(self.batch_size),
+            Some((_, w)) => {
+                let global = self.batch_size * w;
+                let full = self.len / global;
+                let rem = self.len % global;
+                full + usize::from(!self.drop_last && rem >= w)
+            }
         }
     }
 
@@ -184,8 +257,7 @@ impl DataLoader {
                 self.num_batches()
             )));
         }
-        let start = b * self.batch_size;
-        let n = self.batch_size.min(self.len - start);
+        let (start, n) = self.span(b);
         let _guard = tch::no_grad_guard();
         let gathered: Vec<Tensor> = if !self.shuffle {
             self.fields
@@ -310,6 +382,37 @@ mod tests {
             .expect("some")
             .expect("batch");
         assert_eq!(last[0].size(), vec![1]);
+    }
+
+    #[test]
+    fn shards_cut_global_batches_and_cover_them() {
+        let l = loader(22, 3, true, false);
+        let shards: Vec<DataLoader> = (0..2).map(|r| l.shard(r, 2).expect("shard")).collect();
+        // 22 = 3 full global batches of 6, then 4 split 2 + 2.
+        assert_eq!(shards[0].num_batches(), 4);
+        let mut seen: Vec<i64> = Vec::new();
+        for b in 0..4 {
+            let mut global: Vec<i64> = Vec::new();
+            for s in &shards {
+                let order = s.order_tensor(1).expect("order");
+                let t = &s.batch(&order, b).expect("batch")[0];
+                global.extend(
+                    Vec::<f32>::try_from(t)
+                        .expect("vec")
+                        .iter()
+                        .map(|v| *v as i64),
+                );
+            }
+            // the ranks' slices, in rank order, are the one-process global batch
+            let order = l.order(1);
+            let lo = b * 6;
+            let want: Vec<i64> = order[lo..(lo + 6).min(22)].to_vec();
+            assert_eq!(global, want);
+            seen.extend(global);
+        }
+        seen.sort();
+        assert_eq!(seen, (0..22).collect::<Vec<_>>());
+        assert!(l.shard(2, 2).is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod clip;
 pub mod data;
 pub mod datasets;
+pub mod dist;
 pub mod graph;
 pub mod loss;
 pub mod metrics;

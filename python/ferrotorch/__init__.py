@@ -40,7 +40,20 @@ if _TORCH != _core.__torch_version__:
         f"is installed; install torch=={_core.__torch_version__}."
     )
 
-from . import amp, callbacks, checkpoint, data, losses, metrics, nn, optim, sched, schedule, styles  # noqa: E402
+from . import (  # noqa: E402
+    amp,
+    callbacks,
+    checkpoint,
+    data,
+    distributed,
+    losses,
+    metrics,
+    nn,
+    optim,
+    sched,
+    schedule,
+    styles,
+)
 from ._core import (  # noqa: E402
     ArgmaxSelector,
     FixedSelector,
@@ -115,6 +128,7 @@ __all__ = [
     "amp",
     "checkpoint",
     "callbacks",
+    "distributed",
     "styles",
     "manual_seed",
     "data",

@@ -125,6 +125,8 @@ class ModelCheckpoint(_Monitored):
             if not self._improved(v):
                 return
             self.best = v
+        if not getattr(trainer, "is_main", True):  # data-parallel: rank 0 writes
+            return
         path = self.path.format(epoch=epoch)
         atomic_save(_model_state(trainer.model), path)
         if self.save_best_only:
@@ -140,11 +142,13 @@ class CSVLogger(Callback):
         self._keys: Optional[list] = None
 
     def on_train_begin(self, trainer: Any) -> None:
-        if not self.append and os.path.exists(self.path):
+        if not self.append and os.path.exists(self.path) and getattr(trainer, "is_main", True):
             os.unlink(self.path)
         self._keys = None
 
     def on_epoch_end(self, epoch: int, logs: dict, trainer: Any) -> None:
+        if not getattr(trainer, "is_main", True):  # data-parallel: rank 0 writes
+            return
         new = not os.path.exists(self.path) or os.path.getsize(self.path) == 0
         if self._keys is None:
             self._keys = ["epoch", *sorted(logs)]

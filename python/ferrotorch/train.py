@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, 
 import torch
 
 from . import _core, training_state
+from . import distributed as _dist
 from .errors import ConfigError, EarlyStop, InputTypeError
 from .history import History
 from .monitor import format_duration, format_number
@@ -150,12 +151,14 @@ class Trainer:
         device: Any = None,
         on_nonfinite: str = "raise",
         schedule_unit: str = "step",
+        distributed: Optional[bool] = None,
     ) -> None:
         _count("Trainer: grad_accumulation", grad_accumulation, 1)
         self.model, self.optimizer, self.loss = model, optimizer, loss
         self.device = None if device is None else str(device)
         if self.device is not None:
             model.to(self.device)
+        self.distributed = self._join_group(model, distributed)
         if amp is not None and str(amp).replace("torch.", "") not in ("float16", "bfloat16", "half", "bf16"):
             raise ConfigError(f"Trainer: amp must be torch.float16 or torch.bfloat16, got {amp!r}")
         if scaler is None and amp is not None and str(amp).replace("torch.", "") in ("float16", "half"):
@@ -181,7 +184,48 @@ class Trainer:
             amp_device,
             on_nonfinite,
             self.device,
+            _dist.group_name() if self.distributed else None,
         )
+
+    @staticmethod
+    def _join_group(model: Any, distributed: Optional[bool]) -> bool:
+        """Data-parallel under a process group of 2+ ranks (see
+        :mod:`ferrotorch.distributed`): same graph everywhere, rank 0's weights."""
+        if distributed is False:
+            return False
+        if not _dist.active():
+            if distributed:
+                raise ConfigError(
+                    "Trainer(distributed=True) needs a torch.distributed process group of more than one "
+                    "rank: call ferrotorch.distributed.init() under torchrun"
+                )
+            return False
+        sig = (
+            model.structural_hash()
+            if hasattr(model, "structural_hash")
+            else repr([(tuple(p.shape), str(p.dtype)) for p in model.parameters()])
+        )
+        _dist.check_same(sig, "the model's structure (structural hash)")
+        _dist.broadcast_module(model)
+        return True
+
+    @property
+    def is_main(self) -> bool:
+        """True where reports, progress and files happen: rank 0, or the only process."""
+        return not self.distributed or _dist.is_main()
+
+    def _agreed(self, fn: Callable[[], Any]) -> None:
+        """Runs ``fn`` (reports, callbacks); an EarlyStop on any rank stops every rank."""
+        stop = False
+        try:
+            fn()
+        except EarlyStop:
+            stop = True
+        if self.distributed:
+            dev = next(iter(self.model.parameters())).device
+            stop = _dist.any_rank(stop, dev)
+        if stop:
+            raise EarlyStop
 
     # --- other styles -------------------------------------------------------------
 
@@ -380,6 +424,8 @@ class Trainer:
         if resume and checkpoint_dir is None:
             raise ConfigError("fit: resume=True needs checkpoint_dir")
         data = self._as_data(data, batch_size)
+        if self.distributed and isinstance(data, _core.DataLoader) and data.shard_of is None:
+            data = data.shard(_dist.rank(), _dist.world_size())
         st = self._engine.state
         history = History(start_step=int(st["step"]), start_epoch=int(st["epoch"]))
         state_path = None
@@ -423,35 +469,39 @@ class Trainer:
                     history.losses.append(loss)
                     history.epochs_logs.append({"epoch": epoch + 1, **logs})
                     self._step_scheduler(logs)
-                    if progress:
+                    if progress and self.is_main:
                         self._print_progress(epoch - history.start_epoch, epochs, logs, run.started)
-                    if monitor is not None:
+                    if monitor is not None and self.is_main:
                         monitor.log(epoch - history.start_epoch, logs["duration"], logs)
                     if state_path is not None:
                         self.save_state(state_path, history)
-                    try:
+
+                    def epoch_end(epoch: int = epoch, loss: float = loss, logs: dict = logs) -> None:
                         for cb in callbacks:
                             _call(cb, "on_epoch_end", epoch + 1, logs, self)
-                        if report is not None and not (run.log_every or run.kaun):
+                        if report is not None and not (run.log_every or run.kaun) and self.is_main:
                             report(*(epoch + 1, loss, self)[: max(run.n_args, 0)])
+
+                    try:
+                        self._agreed(epoch_end)
                     except EarlyStop:
                         history.stopped_early = True
                         break
-                    if intr.requested:
-                        raise _Stop
+                    run._boundary()
             except EarlyStop:
                 history.stopped_early = True
             except (_Stop, KeyboardInterrupt):
                 history.interrupted = True
                 if state_path is not None:
                     self.save_state(state_path, history)
-                print(
-                    f"fit: interrupted at step {self.global_step}; model and optimizer are consistent",
-                    file=sys.stderr,
-                )
+                if self.is_main:
+                    print(
+                        f"fit: interrupted at step {self.global_step}; model and optimizer are consistent",
+                        file=sys.stderr,
+                    )
         for cb in callbacks:
             _call(cb, "on_train_end", logs, self)
-        if monitor is not None and hasattr(monitor, "finish"):
+        if monitor is not None and hasattr(monitor, "finish") and self.is_main:
             monitor.finish()
         return history
 
@@ -533,18 +583,25 @@ class _Run:
                 self.bar.update(1, loss=loss)
             every = self.log_every or (1 if self.kaun else None)
             if self.report is not None and every and k % every == 0:
-                self.report(*(k, loss, self.t)[: max(self.n_args, 0)])
+                args = (k, loss, self.t)[: max(self.n_args, 0)]
+                self.t._agreed(
+                    lambda report=self.report, args=args: report(*args) if self.t.is_main else None
+                )
         if self.checkpoint_every and self.state_path:
             if any(k % self.checkpoint_every == 0 for k, _, _ in ups):
                 self.t.save_state(self.state_path, h)
 
     def _boundary(self) -> None:
-        if self.interrupts is not None and self.interrupts.requested:
+        """A step boundary: honour a deferred Ctrl-C (on every rank at once)."""
+        requested = self.interrupts is not None and self.interrupts.requested
+        if self.t.distributed:
+            requested = _dist.any_rank(requested, next(iter(self.t.model.parameters())).device)
+        if requested:
             raise _Stop
 
     def epoch(self, epoch: int, target_steps: Optional[int]) -> bool:
         """Trains the rest of epoch ``epoch``; True when its data ran out."""
-        if self.progress and sys.stdout.isatty():  # a live bar on terminals; epoch lines otherwise
+        if self.progress and self.t.is_main and sys.stdout.isatty():  # live bar on terminals
             from .progress import ProgressBar, epoch_desc
 
             n = self.data.num_batches if isinstance(self.data, _core.DataLoader) else None

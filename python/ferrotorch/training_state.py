@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Optional
 import torch
 
 from . import _core
+from . import distributed as _dist
 from ._io import atomic_save
 from .errors import CheckpointError, FileError
 from .history import History
@@ -49,12 +50,18 @@ def collect(trainer: Any, history: Optional[History] = None) -> Dict[str, Any]:
     }
     if history is not None:
         st["history"] = history.to_dict()
+    if getattr(trainer, "distributed", False):  # every rank's generator (dropout differs per rank)
+        st["rng_cpu_ranks"] = _dist.all_gather_object(torch.get_rng_state())
     return st
 
 
 def save(trainer: Any, path: str, history: Optional[History] = None) -> None:
-    """Writes the training state atomically (temp file, fsync, rename)."""
-    atomic_save(collect(trainer, history), path)
+    """Writes the training state atomically (temp file, fsync, rename). Under
+    a process group every rank calls it (the RNG states are gathered) and
+    rank 0 alone writes."""
+    st = collect(trainer, history)
+    if _dist.is_main():
+        atomic_save(st, path)
 
 
 def _read(path: str) -> Dict[str, Any]:
@@ -110,6 +117,9 @@ def _check(trainer: Any, st: Dict[str, Any], path: str) -> None:
     rng = st.get("rng_cpu")
     if not isinstance(rng, torch.Tensor) or rng.numel() != torch.get_rng_state().numel():
         raise bad("rng_cpu", "missing or of the wrong size")
+    ranks = st.get("rng_cpu_ranks")
+    if ranks is not None and len(ranks) != _dist.world_size():
+        raise bad("rng_cpu_ranks", f"saved by {len(ranks)} ranks, this run has {_dist.world_size()}")
     engine = _engine_part(st)
     if not isinstance(engine, dict):
         raise bad("engine", "missing counters")
@@ -150,7 +160,8 @@ def _apply(trainer: Any, st: Dict[str, Any], engine: Dict[str, Any], grads: Opti
         trainer.scheduler.load_state_dict(st["scheduler"])
     if st.get("scaler") is not None and trainer.scaler is not None:
         trainer.scaler.load_state_dict(st["scaler"])
-    torch.set_rng_state(st["rng_cpu"])
+    ranks = st.get("rng_cpu_ranks")
+    torch.set_rng_state(ranks[_dist.rank()] if ranks is not None else st["rng_cpu"])
     if st.get("rng_cuda") is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(st["rng_cuda"])
     with torch.no_grad():

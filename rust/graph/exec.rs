@@ -41,6 +41,8 @@ struct State {
     schedule: Option<crate::sched::ArcSchedule>,
     lr_scale: Option<f64>,
     training_step: u64,
+    /// Data-parallel `step()`: gradients averaged over this group first.
+    process_group: Option<Arc<crate::dist::ProcessGroup>>,
 }
 
 pub struct Graph {
@@ -403,6 +405,11 @@ impl Graph {
         self.state().schedule = s;
     }
 
+    /// Averages gradients over `pg` at every `step()` (None: one process).
+    pub fn set_process_group(&self, pg: Option<Arc<crate::dist::ProcessGroup>>) {
+        self.state().process_group = pg;
+    }
+
     pub fn set_lr_scale(&self, f: f64) {
         self.state().lr_scale = Some(f);
     }
@@ -414,13 +421,14 @@ impl Graph {
     /// floDl's `Graph::step()`: scheduled lr, optimizer step, zero_grad,
     /// training_step += 1 (only the counter without an optimizer).
     pub fn step(&self) -> Result<()> {
-        let (opt, sched, scale, t) = {
+        let (opt, sched, scale, t, pg) = {
             let st = self.state();
             (
                 st.optimizer.clone(),
                 st.schedule.clone(),
                 st.lr_scale.unwrap_or(1.0),
                 st.training_step,
+                st.process_group.clone(),
             )
         };
         if let Some(opt) = opt {
@@ -431,6 +439,10 @@ impl Graph {
             };
             // The engine's update half: non-finite check, lr, optimizer.
             let params = crate::amp::all_params(&*o);
+            if let Some(pg) = &pg {
+                let grads: Vec<Tensor> = params.iter().filter_map(crate::tensor::grad_of).collect();
+                pg.all_reduce_mean_(&grads)?;
+            }
             let opts = crate::train::TrainerOptions::default();
             let outcome = crate::train::update::apply(&mut *o, &params, &opts, lr, true)?;
             o.zero_grad()?;

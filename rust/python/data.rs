@@ -123,6 +123,25 @@ impl PyDataLoader {
         self.inner.names().to_vec()
     }
 
+    /// This rank's view for data-parallel training: global batches of
+    /// `batch_size × world_size` from each epoch's shared order, slice
+    /// `rank` of each.
+    fn shard(&self, rank: usize, world_size: usize) -> PyResult<Self> {
+        Ok(PyDataLoader {
+            inner: Arc::new(self.inner.shard(rank, world_size).py()?),
+            next_epoch: self
+                .next_epoch
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .into(),
+        })
+    }
+
+    /// (rank, world_size) of a shard, else None.
+    #[getter]
+    fn shard_of(&self) -> Option<(usize, usize)> {
+        self.inner.shard_of()
+    }
+
     /// The position of the field called `name` (TagError if unknown).
     fn field_index(&self, name: &str) -> PyResult<usize> {
         self.inner.field_index(name).py()

@@ -549,6 +549,17 @@ impl PyGraph {
         Ok(())
     }
 
+    /// Averages gradients over the torch.distributed group registered as
+    /// `name` at every `step()` (None: one process).
+    #[pyo3(signature = (name = None))]
+    fn set_process_group(&self, name: Option<&str>) -> PyResult<()> {
+        let pg = name
+            .map(|n| crate::dist::ProcessGroup::resolve(n).py())
+            .transpose()?;
+        self.inner.set_process_group(pg);
+        Ok(())
+    }
+
     /// lr = schedule(training_step) before each `step()` (None removes it).
     #[pyo3(signature = (schedule = None))]
     fn set_scheduler(&self, schedule: Option<&Bound<'_, PyAny>>) -> PyResult<()> {

@@ -176,7 +176,7 @@ impl PyEngine {
     #[new]
     #[pyo3(signature = (model, optimizer, loss, clip_grad_norm = None, clip_grad_value = None, schedule = None,
                         schedule_unit = "step", grad_accumulation = 1, scaler = None, amp_dtype = None,
-                        amp_device = "cpu", on_nonfinite = "raise", device = None))]
+                        amp_device = "cpu", on_nonfinite = "raise", device = None, process_group = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         model: &Bound<'_, PyAny>,
@@ -192,6 +192,7 @@ impl PyEngine {
         amp_device: &str,
         on_nonfinite: &str,
         device: Option<&str>,
+        process_group: Option<&str>,
     ) -> PyResult<Self> {
         let model = model.downcast::<PyModuleBase>().map_err(|_| {
             raise(
@@ -255,6 +256,9 @@ impl PyEngine {
             autocast,
             on_nonfinite: NonFinite::from_name(on_nonfinite).py()?,
             device: device.map(|d| super::nn::device_arg(Some(d))).transpose()?,
+            process_group: process_group
+                .map(|name| crate::dist::ProcessGroup::resolve(name).py())
+                .transpose()?,
         };
         let e = Engine::new(
             model.get().inner.clone(),

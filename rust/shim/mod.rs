@@ -10,6 +10,8 @@ use tch::Tensor;
 
 use crate::{Error, Result};
 
+pub mod dist;
+
 type Handle = *mut torch_sys::C_tensor;
 
 extern "C" {

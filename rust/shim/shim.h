@@ -83,6 +83,13 @@ char *ft_elu(ft_tensor self, double alpha, ft_tensor *out);
 char *ft_leaky_relu(ft_tensor self, double slope, ft_tensor *out);
 char *ft_softplus(ft_tensor self, double beta, double threshold, ft_tensor *out);
 
+/* c10d (dist.cpp): a torch.distributed process group by registered name. */
+char *ft_pg_resolve(const char *name, void **out, int *rank, int *size);
+void ft_pg_free(void *pg);
+/* In-place sum over the group, waiting for completion. */
+char *ft_pg_allreduce_sum(void *pg, ft_tensor t);
+char *ft_pg_broadcast(void *pg, ft_tensor t, int root);
+
 #ifdef __cplusplus
 }
 #endif

@@ -175,7 +175,9 @@ impl Engine {
         let value = loss.f_double_value(&[])?;
         let guarded = self.opts.scaler.is_none();
         if !value.is_finite() && guarded {
-            if self.opts.on_nonfinite == NonFinite::Raise {
+            // Under a process group every rank must decide together: the
+            // window is marked and the update decides for all (close_window).
+            if self.opts.on_nonfinite == NonFinite::Raise && self.opts.process_group.is_none() {
                 return Err(Error::Training(format!(
                     "non-finite loss ({}) at step {} (epoch {}, batch {}); \
                      the model, optimizer and counters are unchanged",
@@ -222,7 +224,7 @@ impl Engine {
     /// The update that ends an accumulation window.
     fn close_window(&self, st: &mut LoopState, before: &LoopState) -> Result<UpdateReport> {
         let n = st.micro.max(1);
-        let mean = st.window_loss_sum / n as f64;
+        let mut mean = st.window_loss_sum / n as f64;
         let lr = match &self.opts.schedule {
             Some(s) => {
                 let count = match self.opts.schedule_unit {
@@ -234,9 +236,22 @@ impl Engine {
             None => None,
         };
         let ps: Vec<Tensor> = self.params.iter().map(|p| p.handle()).collect();
+        let mut bad = st.window_bad;
+        if let Some(pg) = &self.opts.process_group {
+            // Status first (every rank learns whether any window was bad),
+            // then the gradients, so the collectives stay in lockstep.
+            let dev = ps.first().map_or(Device::Cpu, |p| p.device());
+            let s = pg.sum_values(&[mean, f64::from(u8::from(st.window_bad))], dev)?;
+            mean = s[0] / pg.size() as f64;
+            bad = s[1] > 0.0;
+            if !bad {
+                let grads: Vec<Tensor> = ps.iter().filter_map(crate::tensor::grad_of).collect();
+                pg.all_reduce_mean_(&grads)?;
+            }
+        }
         let mut opt = lock(&self.optimizer, "optimizer")?;
         let guarded = self.opts.scaler.is_none();
-        let outcome = if st.window_bad {
+        let outcome = if bad {
             Outcome::NonFinite
         } else {
             update::apply(&mut *opt, &ps, &self.opts, lr, guarded)?
@@ -252,14 +267,32 @@ impl Engine {
                 st.window_loss_sum = 0.0;
                 st.window_bad = false;
                 return Err(Error::Training(format!(
-                    "non-finite gradient at step {step} (epoch {}, batch {batch}); \
+                    "non-finite {} at step {step} (epoch {}, batch {batch}); \
                      the update was not applied and the accumulated gradients were dropped",
+                    if st_bad_loss(bad, self.opts.process_group.is_some()) {
+                        "loss or gradient (on some rank)"
+                    } else {
+                        "gradient"
+                    },
                     epoch + 1
                 )));
             }
             st.skipped += 1;
         }
         drop(opt);
+        if let Some(pg) = &self.opts.process_group {
+            // BatchNorm-style running statistics: the mean over the ranks.
+            let bufs: Vec<Tensor> = self
+                .model
+                .buffers()
+                .into_iter()
+                .map(|b| b.tensor)
+                .filter(|t| t.is_floating_point())
+                .collect();
+            if !bufs.is_empty() {
+                pg.all_reduce_mean_(&bufs)?;
+            }
+        }
         st.step += 1;
         st.micro = 0;
         st.window_loss_sum = 0.0;
@@ -288,11 +321,14 @@ impl Engine {
     pub fn end_epoch(&self) -> Result<(Option<UpdateReport>, EpochSummary)> {
         let flushed = self.finish_window()?;
         let mut st = lock(&self.state, "trainer")?;
-        let loss = if st.epoch_batches > 0 {
-            st.epoch_loss_sum / st.epoch_batches as f64
-        } else {
-            f64::NAN
-        };
+        let (mut sum, mut count) = (st.epoch_loss_sum, st.epoch_batches as f64);
+        if let Some(pg) = &self.opts.process_group {
+            // The epoch's mean over every rank's batches.
+            let dev = self.params.first().map_or(Device::Cpu, |p| p.device());
+            let s = pg.sum_values(&[sum, count], dev)?;
+            (sum, count) = (s[0], s[1]);
+        }
+        let loss = if count > 0.0 { sum / count } else { f64::NAN };
         let summary = EpochSummary {
             epoch: st.epoch + 1,
             loss,
@@ -408,4 +444,10 @@ fn py_float(v: f64) -> String {
     } else {
         v.to_string()
     }
+}
+
+/// Whether a collective skip may have come from a loss (ranks only share a
+/// flag), for the message.
+fn st_bad_loss(bad: bool, distributed: bool) -> bool {
+    bad && distributed
 }

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use tch::{Device, Kind};
 
 use crate::amp::{AutocastDevice, GradScaler};
+use crate::dist::ProcessGroup;
 use crate::sched::ArcSchedule;
 use crate::{Error, Result};
 
@@ -60,6 +61,9 @@ pub struct TrainerOptions {
     pub on_nonfinite: NonFinite,
     /// Where batches go before the forward (None: where they are).
     pub device: Option<Device>,
+    /// Data-parallel: gradients (and the window's loss and status) are
+    /// averaged over this group before every update.
+    pub process_group: Option<Arc<ProcessGroup>>,
 }
 
 impl TrainerOptions {

@@ -117,6 +117,10 @@ class TrainerBuilder:
             model, opt, scheduler=sched, clip_grad_norm=self._max_grad_norm, device=self._device
         )
         loader = self._loader()
+        if trainer.distributed and loader.shard_of is None:
+            from .. import distributed as dist
+
+            loader = loader.shard(dist.rank(), dist.world_size())
         step_fn = self._step_fn
         losses: List[float] = []
         model.train()
@@ -138,10 +142,17 @@ def setup(
     """floDl's ``Trainer::setup``: on one device it attaches
     ``optim_factory(model.parameters())`` to the graph and sets training
     mode; afterwards ``loss.backward(); model.step()`` trains."""
+    from .. import distributed as dist
+
     del model_factory  # floDl uses it to build replicas on other GPUs
-    if verbose:
+    n = dist.world_size()
+    if verbose and dist.is_main():
         dev = "cuda" if torch.cuda.is_available() else "cpu"
-        print(f"  ferrotorch: training on {dev} (1 device)", file=sys.stderr)
+        print(f"  ferrotorch: training on {dev} ({n} process{'es' if n > 1 else ''})", file=sys.stderr)
+    if dist.active():  # torchrun: same graph everywhere, rank 0's weights, averaged gradients
+        dist.check_same(model.structural_hash(), "the model's structure (structural hash)")
+        dist.broadcast_module(model)
+        model.set_process_group(dist.group_name())
     opt = optim_factory(model.parameters())
     model.set_optimizer(opt)
     model.train()
