@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator, Optional, TypeVar
 import torch
 
 from ._core import Cifar10, DataLoader, Epoch, Mnist, Shakespeare, permutation
-from .errors import ConfigError, ShapeError
+from .errors import ConfigError, InputTypeError, ShapeError
 
 __all__ = ["DataLoader", "Epoch", "Data", "Mnist", "Cifar10", "Shakespeare"]
 
@@ -221,7 +221,7 @@ class Data:
 
     def __len__(self) -> int:
         if self._length is None:
-            raise TypeError("this Data pipeline has no known length")
+            raise InputTypeError("len(): this Data pipeline has no known length (its source has none)")
         return self._length
 
     @staticmethod
