@@ -117,6 +117,10 @@ def _constructor(cls: type) -> type:
         "__qualname__": cls.__qualname__,
         "__text_signature__": getattr(cls, "__text_signature__", None),
     }
+    try:
+        ns["__signature__"] = inspect.signature(cls)
+    except (TypeError, ValueError):
+        pass
     return _Constructor(cls.__name__, (), ns)
 
 

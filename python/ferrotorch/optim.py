@@ -72,7 +72,16 @@ class _GroupView(MutableMapping):
         return repr({k: v for k, v in self.items() if k != "params"})
 
 
-class Optimizer(_CoreOptimizer):
+class _Checked(type):
+    """Metaclass of the optimizers: argument errors Python raises when
+    binding ``__new__``'s arguments (an unknown keyword, a missing ``params``)
+    become :class:`~ferrotorch.InputTypeError` like the extension's."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        return _boundary.call(super().__call__, f"{cls.__name__}()", *args, **kwargs)
+
+
+class Optimizer(_CoreOptimizer, metaclass=_Checked):
     """Base class: ``step()``, ``zero_grad()``, ``lr`` / ``set_lr``,
     ``set_group_lr``, ``scale_lr``, ``param_groups`` (live views),
     ``add_param_group``, ``state_dict`` / ``load_state_dict`` in
