@@ -157,7 +157,7 @@ def _verify(kind: str, path: str, data: bytes) -> bool:
         raise bad(f"the file is truncated ({size} bytes) or not a torch zip file")
     tail_start = max(0, size - 22 - 0xFFFF)
     # The end record is the last signature whose comment reaches the end.
-    pos = data.rfind(_EOCD, tail_start)
+    pos = data.rfind(_EOCD, tail_start, size - 18)  # a full 22-byte record must fit
     while pos >= 0 and pos + 22 + struct.unpack("<H", data[pos + 20 : pos + 22])[0] != size:
         pos = data.rfind(_EOCD, tail_start, pos)
     if pos < 0:
