@@ -239,6 +239,13 @@ case(
     ft.Error,
     "",
 )
+case(
+    "scaler-load-state-str",
+    lambda: ft.GradScaler().load_state_dict(dict(ft.GradScaler().state_dict(), scale="x")),
+    ft.ConfigError,
+    "'scale'",
+    "x",
+)
 case("trend-index", lambda: _model().trends([])[3], ft.OutOfRangeError, "3")
 
 

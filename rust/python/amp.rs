@@ -372,12 +372,33 @@ impl PyGradScaler {
                 )
             })
         };
+        // Each entry is read and checked before the scaler changes.
+        fn field<'py, T: FromPyObject<'py>>(
+            v: Bound<'py, PyAny>,
+            k: &str,
+            rule: &str,
+        ) -> PyResult<T> {
+            v.extract().map_err(|_| {
+                raise(
+                    Exc::Config,
+                    format!("GradScaler.load_state_dict: '{k}' must be {rule}, got {v}"),
+                )
+            })
+        }
         let st = ScalerState {
-            scale: get("scale")?.extract()?,
-            growth_factor: get("growth_factor")?.extract()?,
-            backoff_factor: get("backoff_factor")?.extract()?,
-            growth_interval: get("growth_interval")?.extract()?,
-            growth_tracker: get("_growth_tracker")?.extract()?,
+            scale: field(get("scale")?, "scale", "a float")?,
+            growth_factor: field(get("growth_factor")?, "growth_factor", "a float")?,
+            backoff_factor: field(get("backoff_factor")?, "backoff_factor", "a float")?,
+            growth_interval: field(
+                get("growth_interval")?,
+                "growth_interval",
+                "a non-negative int",
+            )?,
+            growth_tracker: field(
+                get("_growth_tracker")?,
+                "_growth_tracker",
+                "a non-negative int",
+            )?,
         };
         s.load_state_dict(st).py()
     }
