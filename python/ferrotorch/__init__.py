@@ -7,23 +7,6 @@ copy and there is one autograd engine.
 
 import torch  # must come first: the extension uses the libtorch torch loaded
 
-from . import errors
-from .errors import (
-    CheckpointError,
-    ConfigError,
-    DeviceError,
-    DTypeError,
-    EarlyStop,
-    Error,
-    FileError,
-    GraphError,
-    InputTypeError,
-    ShapeError,
-    TagError,
-    TorchError,
-    TrainingError,
-)
-
 _TORCH = torch.__version__.split("+")[0]
 
 try:
@@ -39,6 +22,10 @@ if _TORCH != _core.__torch_version__:
         f"ferrotorch was built for torch {_core.__torch_version__} but torch {torch.__version__} "
         f"is installed; install torch=={_core.__torch_version__}."
     )
+
+from . import _boundary, errors  # noqa: E402
+
+_boundary.guard(_core)  # before any submodule takes a name from _core
 
 from . import (  # noqa: E402
     amp,
@@ -83,6 +70,23 @@ from .amp import (  # noqa: E402
     cast_parameters,
     is_autocast_enabled,
     no_grad,
+)
+from .errors import (  # noqa: E402
+    CheckpointError,
+    ConfigError,
+    DeviceError,
+    DTypeError,
+    EarlyStop,
+    Error,
+    FileError,
+    GraphError,
+    InputTypeError,
+    InternalError,
+    OutOfRangeError,
+    ShapeError,
+    TagError,
+    TorchError,
+    TrainingError,
 )
 from .history import History  # noqa: E402
 from .monitor import Monitor, format_bytes, format_duration, format_number  # noqa: E402
@@ -151,4 +155,6 @@ __all__ = [
     "CheckpointError",
     "FileError",
     "DeviceError",
+    "OutOfRangeError",
+    "InternalError",
 ]

@@ -14,7 +14,56 @@ __torch_version__: str
 __version__: str
 
 def manual_seed(seed: int) -> None:
-    """Seeds torch's generators (CPU and every CUDA device)."""
+    """Seeds torch's generators (CPU and every CUDA device); seed in [0, 2**64)."""
+
+# The exception hierarchy (created by the extension; public home: ferrotorch.errors).
+class Error(Exception):
+    """Base class of every ferrotorch error."""
+
+class ConfigError(Error, ValueError):
+    """A bad hyperparameter, option or name; names the argument, the value and the rule."""
+
+class ShapeError(Error, ValueError):
+    """Tensor shapes that do not fit; the message names both shapes."""
+
+class DTypeError(Error, TypeError):
+    """A tensor of the wrong dtype."""
+
+class InputTypeError(Error, TypeError):
+    """An argument of the wrong Python type; names the argument."""
+
+class GraphError(Error, ValueError):
+    """An invalid graph: build errors and bad wiring, naming the node or tag."""
+
+class TagError(Error, KeyError):
+    """An unknown tag, path, key or name."""
+
+class OutOfRangeError(Error, IndexError):
+    """An index past the end of a sequence."""
+
+class TorchError(Error, RuntimeError):
+    """A failure reported by libtorch itself."""
+
+class CheckpointError(Error, ValueError):
+    """A truncated, corrupt, foreign or unfitting file; names the file and the field."""
+
+class FileError(Error, OSError):
+    """An operating-system failure on a file; names the file."""
+
+class TrainingError(Error, RuntimeError):
+    """Training cannot go on: a non-finite loss or gradient, named by step and batch."""
+
+class DeviceError(Error, ValueError):
+    """A tensor on another device than the node or parameters it meets; names both."""
+
+class InternalError(Error, RuntimeError):
+    """A bug in ferrotorch itself (a Rust panic caught at the boundary)."""
+
+class PanicException(BaseException):
+    """pyo3's panic exception; ferrotorch's boundary turns it into InternalError."""
+
+def _panic_for_tests(msg: str) -> None:
+    """Panics inside the extension (tests check it surfaces as InternalError)."""
 
 class Module:
     """Base class of every ferrotorch module."""

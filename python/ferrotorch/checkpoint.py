@@ -8,8 +8,9 @@ bytes``. A path ending in ``.gz`` is gzip-compressed.
 Every write is atomic: the data goes to a temporary file in the same folder
 (``.<name>.<pid>.<n>.tmp``), is fsynced, then renamed over the destination,
 so an interruption leaves the previous file intact. A process killed with
-SIGKILL mid-save may leave that temporary file behind; it is never read and
-can be deleted. Every load parses and validates the whole file (magic,
+SIGKILL mid-save may leave that temporary file behind; it is never read, and
+the next save into the same folder (from any ferrotorch writer) removes the
+temporary files whose writer process is gone, never a live writer's. Every load parses and validates the whole file (magic,
 version, sizes, dtypes, shapes, hash) before the first parameter is written:
 a truncated or corrupt file raises :class:`~ferrotorch.CheckpointError`
 naming the file and what is wrong, and the model is unchanged. A missing or

@@ -18,7 +18,7 @@ import torch
 
 from ._core import DataLoader, Epoch, permutation
 from .datasets import Cifar10, Mnist, Shakespeare
-from .errors import ConfigError, ShapeError
+from .errors import ConfigError, InputTypeError, ShapeError
 
 __all__ = ["DataLoader", "Epoch", "Data", "Mnist", "Cifar10", "Shakespeare"]
 
@@ -224,7 +224,7 @@ class Data:
 
     def __len__(self) -> int:
         if self._length is None:
-            raise TypeError("this Data pipeline has no known length")
+            raise InputTypeError("len(): this Data pipeline has no known length (its source has none)")
         return self._length
 
     @staticmethod

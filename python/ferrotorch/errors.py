@@ -1,59 +1,47 @@
 """ferrotorch's exception hierarchy.
 
-Every error ferrotorch raises derives from :class:`Error`, and also from the
-builtin that fits, so ``except ValueError`` keeps working.
+The classes are created by the Rust extension (``ferrotorch._core``), which
+raises them directly; this module is their public home. Every error derives
+from :class:`Error` and from the builtin that fits, so ``except ValueError``
+keeps working:
+
+========================  ================  ===================================
+class                     builtin           raised for
+========================  ================  ===================================
+``ConfigError``           ``ValueError``    a bad hyperparameter, option, name
+``ShapeError``            ``ValueError``    shapes that do not fit
+``DTypeError``            ``TypeError``     a tensor of the wrong dtype
+``InputTypeError``        ``TypeError``     an argument of the wrong Python type
+``GraphError``            ``ValueError``    an invalid graph or wiring
+``TagError``              ``KeyError``      an unknown tag, path, key or name
+``OutOfRangeError``       ``IndexError``    an index past the end
+``TorchError``            ``RuntimeError``  a failure inside libtorch
+``CheckpointError``       ``ValueError``    a corrupt or unfitting file
+``FileError``             ``OSError``       an OS failure on a file
+``TrainingError``         ``RuntimeError``  a non-finite loss or gradient
+``DeviceError``           ``ValueError``    tensors on different devices
+``InternalError``         ``RuntimeError``  a bug in ferrotorch (a caught panic)
+========================  ================  ===================================
+
+Every message names the argument, node, tag, path or file concerned.
 """
 
-
-class Error(Exception):
-    """Base class of every ferrotorch error."""
-
-
-class ConfigError(Error, ValueError):
-    """A bad hyperparameter, option or name (negative lr, unknown loss...)."""
-
-
-class ShapeError(Error, ValueError):
-    """Tensor shapes that do not fit; the message names both shapes."""
-
-
-class DTypeError(Error, TypeError):
-    """A tensor of the wrong dtype."""
-
-
-class InputTypeError(Error, TypeError):
-    """An argument of the wrong Python type (e.g. a list where a tensor is needed)."""
-
-
-class GraphError(Error, ValueError):
-    """An invalid graph: build errors and bad wiring, naming the node or tag."""
-
-
-class TagError(Error, KeyError):
-    """An unknown tag, path or name."""
-
-    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
-        return str(self.args[0]) if self.args else ""
-
-
-class TorchError(Error, RuntimeError):
-    """A failure reported by libtorch itself."""
-
-
-class CheckpointError(Error, ValueError):
-    """A checkpoint file that is truncated, corrupt, of another architecture,
-    or whose entries do not fit the model; names the file and what is wrong.
-    The model is left unchanged."""
-
-
-class FileError(Error, OSError):
-    """An operating-system failure on a file (missing, no permission, disk
-    full); names the file."""
-
-
-class DeviceError(Error, ValueError):
-    """A tensor on another device than the node or parameters it meets; the
-    message names the node, the input's device and the parameters' device."""
+from ._core import (
+    CheckpointError,
+    ConfigError,
+    DeviceError,
+    DTypeError,
+    Error,
+    FileError,
+    GraphError,
+    InputTypeError,
+    InternalError,
+    OutOfRangeError,
+    ShapeError,
+    TagError,
+    TorchError,
+    TrainingError,
+)
 
 
 class EarlyStop(Exception):
@@ -68,16 +56,12 @@ __all__ = [
     "InputTypeError",
     "GraphError",
     "TagError",
+    "OutOfRangeError",
     "TorchError",
     "CheckpointError",
     "FileError",
+    "TrainingError",
     "DeviceError",
+    "InternalError",
     "EarlyStop",
 ]
-
-
-class TrainingError(Error, RuntimeError):
-    """Training cannot go on: a non-finite loss (naming the step), a bad state file."""
-
-
-__all__ += ["TrainingError"]

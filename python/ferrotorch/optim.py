@@ -18,8 +18,10 @@ from typing import Any, Iterable, Iterator, Optional
 
 import torch
 
+from . import _boundary
 from ._core import Optimizer as _CoreOptimizer
-from ._io import atomic_save
+from ._io import read_checked, save_checked
+from .errors import CheckpointError, ConfigError, Error, InputTypeError, TagError
 
 __all__ = [
     "Optimizer",
@@ -47,15 +49,18 @@ class _GroupView(MutableMapping):
     def __getitem__(self, key: str) -> Any:
         if key == "params":
             return self._opt.group_params(self._i)
-        return self._opt.group_hyper(self._i)[key]
+        hyper = self._opt.group_hyper(self._i)
+        if key not in hyper:
+            raise TagError(f"param_groups[{self._i}] has no '{key}'; it has {['params', *hyper]}")
+        return hyper[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
         if key == "params":
-            raise KeyError("a group's params cannot be replaced; use add_param_group")
+            raise ConfigError(f"param_groups[{self._i}]['params'] cannot be replaced; use add_param_group")
         self._opt.set_group_hyper(self._i, key, value)
 
     def __delitem__(self, key: str) -> None:
-        raise KeyError(f"hyperparameter '{key}' cannot be removed")
+        raise ConfigError(f"param_groups[{self._i}]: hyperparameter '{key}' cannot be removed")
 
     def __iter__(self) -> Iterator[str]:
         return iter(["params", *self._opt.group_hyper(self._i)])
@@ -67,7 +72,16 @@ class _GroupView(MutableMapping):
         return repr({k: v for k, v in self.items() if k != "params"})
 
 
-class Optimizer(_CoreOptimizer):
+class _Checked(type):
+    """Metaclass of the optimizers: argument errors Python raises when
+    binding ``__new__``'s arguments (an unknown keyword, a missing ``params``)
+    become :class:`~ferrotorch.InputTypeError` like the extension's."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        return _boundary.call(super().__call__, f"{cls.__name__}()", *args, **kwargs)
+
+
+class Optimizer(_CoreOptimizer, metaclass=_Checked):
     """Base class: ``step()``, ``zero_grad()``, ``lr`` / ``set_lr``,
     ``set_group_lr``, ``scale_lr``, ``param_groups`` (live views),
     ``add_param_group``, ``state_dict`` / ``load_state_dict`` in
@@ -83,13 +97,31 @@ class Optimizer(_CoreOptimizer):
         return [_GroupView(self, i) for i in range(self.num_groups())]
 
     def save_state(self, path: str | os.PathLike) -> None:
-        """Writes the state dict atomically (temp file, fsync, rename)."""
-        atomic_save(self.state_dict(), path)
+        """Writes the state dict atomically (temp file, fsync, rename) as a
+        ``torch.save`` zip carrying a SHA-256 of the whole file."""
+        save_checked(self.state_dict(), path)
 
     def load_state(self, path: str | os.PathLike) -> None:
         """Loads a state dict written by ``save_state`` (or ``torch.save`` of
-        a ``torch.optim`` state dict)."""
-        self.load_state_dict(torch.load(os.fspath(path), map_location="cpu", weights_only=True))
+        a ``torch.optim`` state dict). The checksum (when the file has one)
+        and every entry are checked before anything changes: a bad file
+        raises :class:`~ferrotorch.CheckpointError` naming the file and the
+        field (:class:`~ferrotorch.FileError` for OS errors), and the
+        optimizer is left as it was."""
+        path = os.fspath(path)
+        sd = read_checked("optimizer state", path)
+        if not isinstance(sd, dict) or not {"state", "param_groups"} <= set(sd):
+            what = (
+                f"a dict with keys {sorted(map(str, sd))[:8]}" if isinstance(sd, dict) else type(sd).__name__
+            )
+            raise CheckpointError(
+                f"optimizer state '{path}': not an optimizer state dict (needs 'state' and "
+                f"'param_groups'; the file holds {what})"
+            )
+        try:
+            self.load_state_dict(sd)
+        except (Error, TypeError, ValueError, KeyError) as e:
+            raise CheckpointError(f"optimizer state '{path}' does not fit this optimizer: {e}") from e
 
     @classmethod
     def with_groups(cls, **defaults: Any) -> GroupBuilder:
@@ -98,7 +130,15 @@ class Optimizer(_CoreOptimizer):
 
 
 def _make(cls: type, params: Any, defaults: dict, implementation: str) -> Any:
-    return _CoreOptimizer.__new__(cls, cls._algorithm, params, defaults, implementation)
+    if isinstance(params, torch.Tensor):
+        raise InputTypeError(
+            f"{cls.__name__}(): argument 'params' must be an iterable of tensors or of group "
+            f"dicts, got a single {type(params).__name__} of shape {tuple(params.shape)}; "
+            "wrap it in a list"
+        )
+    return _boundary.call(
+        _CoreOptimizer.__new__, f"{cls.__name__}()", cls, cls._algorithm, params, defaults, implementation
+    )
 
 
 class SGD(Optimizer):
@@ -373,7 +413,9 @@ class GroupBuilder:
 
     def build(self) -> Optimizer:
         if not self._groups:
-            raise ValueError(f"{self._cls.__name__}.with_groups(): add at least one .group(params, lr)")
+            raise ConfigError(
+                f"{self._cls.__name__}.with_groups(): add at least one .group(params, lr) before build()"
+            )
         lr = self._groups[0].get("lr", self._defaults.get("lr", 1e-3))
         defaults = {k: v for k, v in self._defaults.items() if k != "lr"}
         return self._cls(self._groups, lr, implementation=self._implementation, **defaults)
@@ -396,7 +438,5 @@ def by_name(name: str, params: Iterable[Any], lr: float, **options: Any) -> Opti
     """An optimizer chosen by name (case-insensitive), for command lines."""
     cls = _BY_NAME.get(str(name).lower())
     if cls is None:
-        from .errors import ConfigError
-
         raise ConfigError(f"unknown optimizer '{name}'; valid names are {sorted(_BY_NAME)}")
     return cls(params, lr, **options)

@@ -6,21 +6,23 @@ states, the engine's counters (optimizer step, micro-step, epoch, batch,
 loss sums), the accumulated gradients when it was saved inside an
 accumulation window, and the history. ``load`` reads and checks every part
 against the live objects before changing any; if applying still fails, every
-part is rolled back, so a failed load changes nothing.
+part is rolled back, so a failed load changes nothing. The file is a
+``torch.save`` zip with a SHA-256 of the whole file in its zip comment
+(``ferrotorch._io``), checked before unpickling; files without one (format 1,
+older writers) are still read.
 """
 
 from __future__ import annotations
 
 import copy
-import os
 from typing import Any, Dict, List, Optional
 
 import torch
 
 from . import _core
 from . import distributed as _dist
-from ._io import atomic_save
-from .errors import CheckpointError, FileError
+from ._io import read_checked, save_checked
+from .errors import CheckpointError
 from .history import History
 
 FORMAT = "ferrotorch-train-state-2"
@@ -56,23 +58,19 @@ def collect(trainer: Any, history: Optional[History] = None) -> Dict[str, Any]:
 
 
 def save(trainer: Any, path: str, history: Optional[History] = None) -> None:
-    """Writes the training state atomically (temp file, fsync, rename). Under
-    a process group every rank calls it (the RNG states are gathered) and
-    rank 0 alone writes."""
+    """Writes the training state atomically (temp file, fsync, rename), with
+    a SHA-256 of the whole file verified on load. Under a process group every
+    rank calls it (the RNG states are gathered) and rank 0 alone writes."""
     st = collect(trainer, history)
     if _dist.is_main():
-        atomic_save(st, path)
+        save_checked(st, path)
 
 
 def _read(path: str) -> Dict[str, Any]:
-    try:
-        st = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
-    except (FileNotFoundError, PermissionError, IsADirectoryError) as e:
-        raise FileError(f"training state '{path}': {e.strerror or e}") from e
-    except Exception as e:  # noqa: BLE001 - any unreadable file is the same error to the user
-        raise CheckpointError(f"training state '{path}' cannot be read: {type(e).__name__}: {e}") from e
+    st = read_checked("training state", path)
     if not isinstance(st, dict) or st.get("format") not in _READABLE:
-        raise CheckpointError(f"'{path}' is not a ferrotorch training state")
+        held = f"format {st.get('format')!r}" if isinstance(st, dict) else type(st).__name__
+        raise CheckpointError(f"'{path}' is not a ferrotorch training state (the file holds {held})")
     return st
 
 

@@ -12,11 +12,12 @@
 //!
 //! A SIGKILL during a save can leave the temporary file
 //! (`.<name>.<pid>.<n>.tmp` next to the destination) behind; it is never
-//! read and may be deleted.
+//! read, and the next write into that folder removes it (`temp`).
 
 mod fdl;
 mod migrate;
 mod safetensors;
+mod temp;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -105,6 +106,7 @@ pub(crate) fn write_atomic(
         .ok_or_else(|| Error::Value(format!("'{}' is not a file path", path.display())))?
         .to_string_lossy()
         .into_owned();
+    temp::remove_stale(&dir);
     let tmp = dir.join(format!(
         ".{file_name}.{}.{}.tmp",
         std::process::id(),

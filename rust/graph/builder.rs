@@ -307,6 +307,11 @@ impl FlowBuilder {
     /// already defined is read in the same pass; one defined later is a
     /// forward ref, read from the previous pass (zeros on the first).
     pub fn using(&mut self, refs: &[String]) -> &mut Self {
+        if refs.is_empty() {
+            self.errors
+                .push("using: give at least one tag to wire in, got none".into());
+            return self;
+        }
         let targets = match self.on_target.clone() {
             Target::None => {
                 self.errors
@@ -468,6 +473,17 @@ impl FlowBuilder {
             errors.push(format!(
                 "unresolved forward refs: {:?} (no tag defines them)",
                 self.pending
+            ));
+        }
+        let mut unknown: Vec<&String> = self
+            .internal
+            .iter()
+            .filter(|t| self.tag_index(t).is_none())
+            .collect();
+        unknown.sort();
+        for t in unknown {
+            errors.push(format!(
+                "internal('{t}'): no tag of that name is defined in this graph"
             ));
         }
         if self.current.len() != 1 {

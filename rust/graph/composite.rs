@@ -146,12 +146,13 @@ impl Module for LoopModule {
         ms.extend(self.cond());
         buffers_of(&ms)
     }
-    fn set_training(&self, on: bool) {
+    fn set_training(&self, on: bool) -> Result<()> {
         self.training.set(on);
-        self.body.set_training(on);
+        self.body.set_training(on)?;
         if let Some(c) = self.cond() {
-            c.set_training(on);
+            c.set_training(on)?;
         }
+        Ok(())
     }
     fn sub_modules(&self) -> Vec<Arc<dyn Module>> {
         let mut v = vec![self.body.clone()];
@@ -194,10 +195,11 @@ macro_rules! routed_module {
             fn buffers(&self) -> Vec<Parameter> {
                 buffers_of(&self.all())
             }
-            fn set_training(&self, on: bool) {
+            fn set_training(&self, on: bool) -> Result<()> {
                 for m in self.all() {
-                    m.set_training(on);
+                    m.set_training(on)?;
                 }
+                Ok(())
             }
             fn sub_modules(&self) -> Vec<Arc<dyn Module>> {
                 self.all().into_iter().cloned().collect()
@@ -330,8 +332,8 @@ impl Module for MapModule {
     fn buffers(&self) -> Vec<Parameter> {
         self.body.buffers()
     }
-    fn set_training(&self, on: bool) {
-        self.body.set_training(on);
+    fn set_training(&self, on: bool) -> Result<()> {
+        self.body.set_training(on)
     }
     fn sub_modules(&self) -> Vec<Arc<dyn Module>> {
         vec![self.body.clone()]

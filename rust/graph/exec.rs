@@ -514,11 +514,12 @@ impl Module for Graph {
             .collect()
     }
 
-    fn set_training(&self, on: bool) {
+    fn set_training(&self, on: bool) -> Result<()> {
         self.training.set(on);
         for (_, m) in self.unique_modules() {
-            m.set_training(on);
+            m.set_training(on)?;
         }
+        Ok(())
     }
 
     /// Detaches forward-ref buffers and tagged outputs from the autograd

@@ -79,7 +79,8 @@ impl Module for Dropout {
             DropoutKind::Alpha => x.f_alpha_dropout(self.p, true)?,
         })
     }
-    fn set_training(&self, on: bool) {
-        self.training.set(on)
+    fn set_training(&self, on: bool) -> Result<()> {
+        self.training.set(on);
+        Ok(())
     }
 }

@@ -60,8 +60,11 @@ pub trait Module: Send + Sync {
     fn buffers(&self) -> Vec<Parameter> {
         Vec::new()
     }
-    /// Switches training behaviour (dropout, batch statistics).
-    fn set_training(&self, _on: bool) {}
+    /// Switches training behaviour (dropout, batch statistics). Fallible
+    /// because a Python node's `train()` may raise.
+    fn set_training(&self, _on: bool) -> Result<()> {
+        Ok(())
+    }
     /// Detaches carried state from the autograd graph (recurrent state, refs).
     fn detach_state(&self) {}
     /// Called once after each optimizer step (floDl's `end_step`).

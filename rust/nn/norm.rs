@@ -146,8 +146,9 @@ impl Module for BatchNorm {
             param("running_var", &self.running_var),
         ]
     }
-    fn set_training(&self, on: bool) {
-        self.training.set(on)
+    fn set_training(&self, on: bool) -> Result<()> {
+        self.training.set(on);
+        Ok(())
     }
 }
 

@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 use tch::{Device, Kind, Tensor};
 
-use super::errors::{raise, IntoPyResult};
+use super::errors::{raise, Exc, IntoPyResult};
 use super::optim::PyOptimizer;
 use super::tensor::{tensor_arg, tensor_list, to_py};
 use crate::amp::{self, AutocastDevice, GradScaler, ScalerConfig, ScalerState, PARAMS_KEY};
@@ -29,7 +29,7 @@ fn kind_arg(ob: &Bound<'_, PyAny>, what: &str) -> PyResult<Kind> {
         "float64" | "double" | "fp64" => Kind::Double,
         _ => {
             return Err(raise(
-                "DTypeError",
+                Exc::DType,
                 format!("{what}: expected a floating-point torch.dtype, got {text}"),
             ))
         }
@@ -41,7 +41,7 @@ pub(super) fn amp_kind(ob: &Bound<'_, PyAny>, what: &str) -> PyResult<Kind> {
     let dtype = kind_arg(ob, what)?;
     if !matches!(dtype, Kind::Half | Kind::BFloat16) {
         return Err(raise(
-            "ConfigError",
+            Exc::Config,
             format!(
                 "{what}: dtype must be float16 or bfloat16, got {}",
                 crate::tensor::kind_str(dtype)
@@ -70,7 +70,7 @@ fn device_arg(ob: &Bound<'_, PyAny>) -> PyResult<Device> {
         t => match t.strip_prefix("cuda:").map(str::parse::<usize>) {
             Some(Ok(i)) => Ok(Device::Cuda(i)),
             _ => Err(raise(
-                "ConfigError",
+                Exc::Config,
                 format!("GradScaler: device must be 'cpu', 'cuda' or 'cuda:N', got '{t}'"),
             )),
         },
@@ -86,7 +86,7 @@ fn optimizer_params(opt: &Bound<'_, PyAny>) -> PyResult<Vec<Tensor>> {
     }
     let groups = opt.getattr("param_groups").map_err(|_| {
         raise(
-            "InputTypeError",
+            Exc::InputType,
             format!(
                 "GradScaler: expected an optimizer (an object with param_groups), got {}",
                 opt.get_type()
@@ -107,13 +107,13 @@ fn optimizer_params(opt: &Bound<'_, PyAny>) -> PyResult<Vec<Tensor>> {
 
 fn poisoned() -> PyErr {
     raise(
-        "TorchError",
+        Exc::Torch,
         "optimizer unusable: an earlier step panicked".into(),
     )
 }
 
 fn missing_step_fn() -> PyErr {
-    raise("InputTypeError", "GradScaler.step: step_fn missing".into())
+    raise(Exc::InputType, "GradScaler.step: step_fn missing".into())
 }
 
 fn is_optimizer(ob: &Bound<'_, PyAny>) -> bool {
@@ -131,7 +131,7 @@ impl PyGradScaler {
     fn lock(&self) -> PyResult<MutexGuard<'_, GradScaler>> {
         self.inner
             .lock()
-            .map_err(|_| raise("TorchError", "GradScaler unusable after a panic".into()))
+            .map_err(|_| raise(Exc::Torch, "GradScaler unusable after a panic".into()))
     }
 
     fn scale_obj(&self, py: Python<'_>, ob: &Bound<'_, PyAny>) -> PyResult<PyObject> {
@@ -156,7 +156,7 @@ impl PyGradScaler {
 
 fn bad_outputs(ob: &Bound<'_, PyAny>) -> PyErr {
     raise(
-        "InputTypeError",
+        Exc::InputType,
         format!(
             "GradScaler.scale: outputs must be a Tensor or an iterable of Tensors, got {}",
             ob.get_type()
@@ -246,7 +246,7 @@ impl PyGradScaler {
         }
         if kwargs.is_some_and(|k| k.contains("closure").unwrap_or(false)) {
             return Err(raise(
-                "TorchError",
+                Exc::Torch,
                 "Closure use is not currently supported if GradScaler is enabled.".into(),
             ));
         }
@@ -292,7 +292,7 @@ impl PyGradScaler {
                         let t = tensor_arg(v, "new_scale")?;
                         if t.requires_grad() {
                             return Err(raise(
-                                "ConfigError",
+                                Exc::Config,
                                 "GradScaler.update: new_scale must not require grad".into(),
                             ));
                         }
@@ -359,7 +359,7 @@ impl PyGradScaler {
         }
         if state_dict.is_empty() {
             return Err(raise(
-                "TorchError",
+                Exc::Torch,
                 "The source state dict is empty, possibly because it was saved from a disabled instance of GradScaler."
                     .into(),
             ));
@@ -367,17 +367,38 @@ impl PyGradScaler {
         let get = |k: &str| -> PyResult<Bound<'_, PyAny>> {
             state_dict.get_item(k)?.ok_or_else(|| {
                 raise(
-                    "TagError",
+                    Exc::Tag,
                     format!("GradScaler.load_state_dict: missing key '{k}'"),
                 )
             })
         };
+        // Each entry is read and checked before the scaler changes.
+        fn field<'py, T: FromPyObject<'py>>(
+            v: Bound<'py, PyAny>,
+            k: &str,
+            rule: &str,
+        ) -> PyResult<T> {
+            v.extract().map_err(|_| {
+                raise(
+                    Exc::Config,
+                    format!("GradScaler.load_state_dict: '{k}' must be {rule}, got {v}"),
+                )
+            })
+        }
         let st = ScalerState {
-            scale: get("scale")?.extract()?,
-            growth_factor: get("growth_factor")?.extract()?,
-            backoff_factor: get("backoff_factor")?.extract()?,
-            growth_interval: get("growth_interval")?.extract()?,
-            growth_tracker: get("_growth_tracker")?.extract()?,
+            scale: field(get("scale")?, "scale", "a float")?,
+            growth_factor: field(get("growth_factor")?, "growth_factor", "a float")?,
+            backoff_factor: field(get("backoff_factor")?, "backoff_factor", "a float")?,
+            growth_interval: field(
+                get("growth_interval")?,
+                "growth_interval",
+                "a non-negative int",
+            )?,
+            growth_tracker: field(
+                get("_growth_tracker")?,
+                "_growth_tracker",
+                "a non-negative int",
+            )?,
         };
         s.load_state_dict(st).py()
     }
@@ -411,14 +432,14 @@ impl PyGradScaler {
             }
             _ => {
                 return Err(raise(
-                    "InputTypeError",
+                    Exc::InputType,
                     "GradScaler.step: expected step(optimizer) or step(params, step_fn)".into(),
                 ))
             }
         };
         if !step_fn.is_callable() {
             return Err(raise(
-                "InputTypeError",
+                Exc::InputType,
                 format!(
                     "GradScaler.step: step_fn must be callable, got {}",
                     step_fn.get_type().name()?
@@ -510,7 +531,7 @@ fn autocast(
         Some(f) => {
             if !f.is_callable() {
                 return Err(raise(
-                    "InputTypeError",
+                    Exc::InputType,
                     format!(
                         "autocast: fn must be callable, got {}",
                         f.get_type().name()?

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
-use super::errors::{raise, IntoPyResult};
+use super::errors::{raise, Exc, IntoPyResult};
 use super::graph::PyGraph;
 use super::tensor::{tensor_arg, to_py};
 use crate::checkpoint as ck;
@@ -128,7 +128,7 @@ fn named_arg(ob: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<Parameter>> {
     let pair = |k: Bound<'_, PyAny>, v: Bound<'_, PyAny>| -> PyResult<Parameter> {
         let name: String = k.extract().map_err(|_| {
             raise(
-                "InputTypeError",
+                Exc::InputType,
                 format!("{what}: tensor names must be str, got {}", k.get_type()),
             )
         })?;
@@ -140,7 +140,7 @@ fn named_arg(ob: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<Parameter>> {
     }
     let bad = || {
         raise(
-            "InputTypeError",
+            Exc::InputType,
             format!(
                 "{what}: expected a Graph, a dict of name -> tensor or (name, tensor) pairs, got {}",
                 ob.get_type()
@@ -280,7 +280,7 @@ fn save_safetensors(
                 .map(|(k, v)| match (k.extract::<String>(), v.extract::<String>()) {
                     (Ok(k), Ok(v)) => Ok((k, v)),
                     _ => Err(raise(
-                        "InputTypeError",
+                        Exc::InputType,
                         format!("save_safetensors(metadata): keys and values must be str, got {k:?}: {v:?}"),
                     )),
                 })

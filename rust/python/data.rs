@@ -6,7 +6,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 use tch::Tensor;
 
-use super::errors::{raise, IntoPyResult};
+use super::errors::{raise, Exc, IntoPyResult};
 use super::tensor::{tensor_arg, to_py};
 use crate::data::{DataLoader, LoaderOptions};
 
@@ -67,7 +67,7 @@ impl PyDataLoader {
     ) -> PyResult<Self> {
         if batch_size <= 0 {
             return Err(raise(
-                "ConfigError",
+                Exc::Config,
                 format!("DataLoader: batch_size must be at least 1, got {batch_size}"),
             ));
         }

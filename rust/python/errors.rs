@@ -1,13 +1,221 @@
-//! Maps core errors to the exception classes of `ferrotorch.errors`, and
-//! carries Python exceptions raised inside callbacks back out unchanged.
+//! ferrotorch's exception hierarchy, created here and re-exported by
+//! `ferrotorch.errors`: one base class `Error` and one subclass per [`Exc`],
+//! each also deriving from the builtin that fits (ConfigError is a
+//! ValueError...). Raising is typed (`Exc::Config.err(msg)`); core errors map
+//! through one exhaustive `match`. Python exceptions raised inside callbacks
+//! are carried back out unchanged.
 
 use std::cell::RefCell;
 
-use pyo3::exceptions::PyRuntimeError;
+use pyo3::exceptions::{
+    PyBaseException, PyException, PyIndexError, PyKeyError, PyOSError, PyRuntimeError, PyTypeError,
+    PyValueError,
+};
 use pyo3::prelude::*;
-use pyo3::types::PyType;
+use pyo3::sync::GILOnceCell;
+use pyo3::types::{PyDict, PyTuple, PyType};
 
 use crate::Error;
+
+/// One exception class of the hierarchy (besides the base `Error`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exc {
+    Config,
+    Shape,
+    DType,
+    InputType,
+    Graph,
+    Tag,
+    OutOfRange,
+    Torch,
+    Checkpoint,
+    File,
+    Training,
+    Device,
+    Internal,
+}
+
+impl Exc {
+    const ALL: [Exc; 13] = [
+        Exc::Config,
+        Exc::Shape,
+        Exc::DType,
+        Exc::InputType,
+        Exc::Graph,
+        Exc::Tag,
+        Exc::OutOfRange,
+        Exc::Torch,
+        Exc::Checkpoint,
+        Exc::File,
+        Exc::Training,
+        Exc::Device,
+        Exc::Internal,
+    ];
+
+    /// Class name, builtin base and docstring.
+    fn spec(self, py: Python<'_>) -> (&'static str, Bound<'_, PyType>, &'static str) {
+        match self {
+            Exc::Config => (
+                "ConfigError",
+                py.get_type::<PyValueError>(),
+                "A bad hyperparameter, option or name; names the argument, the value and the rule.",
+            ),
+            Exc::Shape => (
+                "ShapeError",
+                py.get_type::<PyValueError>(),
+                "Tensor shapes that do not fit; the message names both shapes.",
+            ),
+            Exc::DType => (
+                "DTypeError",
+                py.get_type::<PyTypeError>(),
+                "A tensor of the wrong dtype.",
+            ),
+            Exc::InputType => (
+                "InputTypeError",
+                py.get_type::<PyTypeError>(),
+                "An argument of the wrong Python type (a str where an int is needed, a \
+                 single tensor where a list is); names the argument.",
+            ),
+            Exc::Graph => (
+                "GraphError",
+                py.get_type::<PyValueError>(),
+                "An invalid graph: build errors and bad wiring, naming the node or tag.",
+            ),
+            Exc::Tag => (
+                "TagError",
+                py.get_type::<PyKeyError>(),
+                "An unknown tag, path, key or name.",
+            ),
+            Exc::OutOfRange => (
+                "OutOfRangeError",
+                py.get_type::<PyIndexError>(),
+                "An index past the end of a sequence.",
+            ),
+            Exc::Torch => (
+                "TorchError",
+                py.get_type::<PyRuntimeError>(),
+                "A failure reported by libtorch itself.",
+            ),
+            Exc::Checkpoint => (
+                "CheckpointError",
+                py.get_type::<PyValueError>(),
+                "A file that is truncated, corrupt, of another kind or architecture, or \
+                 whose entries do not fit; names the file and the field. Nothing was changed.",
+            ),
+            Exc::File => (
+                "FileError",
+                py.get_type::<PyOSError>(),
+                "An operating-system failure on a file (missing, no permission, disk full); \
+                 names the file.",
+            ),
+            Exc::Training => (
+                "TrainingError",
+                py.get_type::<PyRuntimeError>(),
+                "Training cannot go on: a non-finite loss or gradient, named by step and batch.",
+            ),
+            Exc::Device => (
+                "DeviceError",
+                py.get_type::<PyValueError>(),
+                "A tensor on another device than the node or parameters it meets; names both.",
+            ),
+            Exc::Internal => (
+                "InternalError",
+                py.get_type::<PyRuntimeError>(),
+                "A bug in ferrotorch itself (a Rust panic caught at the boundary); please report it.",
+            ),
+        }
+    }
+
+    /// This kind's class.
+    pub fn class(self, py: Python<'_>) -> PyResult<Bound<'_, PyType>> {
+        // Variants are declared in `ALL`'s order, so the discriminant indexes it.
+        Ok(classes(py)?.kinds[self as usize].bind(py).clone())
+    }
+
+    /// The exception to raise, with `msg`.
+    pub fn err(self, msg: impl Into<String>) -> PyErr {
+        let msg = msg.into();
+        Python::with_gil(|py| match self.class(py) {
+            Ok(cls) => PyErr::from_type(cls, msg),
+            // Only reachable if creating the classes failed: report that.
+            Err(e) => e,
+        })
+    }
+}
+
+struct Classes {
+    base: Py<PyType>,
+    kinds: Vec<Py<PyType>>,
+}
+
+static CLASSES: GILOnceCell<Classes> = GILOnceCell::new();
+
+fn new_class<'py>(
+    py: Python<'py>,
+    name: &str,
+    bases: Bound<'py, PyTuple>,
+    doc: &str,
+) -> PyResult<Bound<'py, PyType>> {
+    let ns = PyDict::new(py);
+    ns.set_item("__module__", "ferrotorch.errors")?;
+    ns.set_item("__doc__", doc)?;
+    if name == "TagError" {
+        // KeyError quotes its message; keep it readable.
+        ns.set_item(
+            "__str__",
+            py.get_type::<PyBaseException>().getattr("__str__")?,
+        )?;
+    }
+    Ok(py
+        .get_type::<PyType>()
+        .call1((name, bases, ns))?
+        .downcast_into::<PyType>()?)
+}
+
+fn classes(py: Python<'_>) -> PyResult<&Classes> {
+    CLASSES.get_or_try_init(py, || {
+        let base = new_class(
+            py,
+            "Error",
+            PyTuple::new(py, [py.get_type::<PyException>()])?,
+            "Base class of every ferrotorch error.",
+        )?;
+        let mut kinds = Vec::with_capacity(Exc::ALL.len());
+        for k in Exc::ALL {
+            let (name, builtin, doc) = k.spec(py);
+            let bases = PyTuple::new(py, [base.clone(), builtin])?;
+            kinds.push(new_class(py, name, bases, doc)?.unbind());
+        }
+        Ok(Classes {
+            base: base.unbind(),
+            kinds,
+        })
+    })
+}
+
+/// Adds `Error`, every subclass and pyo3's `PanicException` to the module.
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    let c = classes(py)?;
+    m.add("Error", c.base.bind(py))?;
+    for k in Exc::ALL {
+        let cls = k.class(py)?;
+        m.add(k.spec(py).0, cls)?;
+    }
+    m.add(
+        "PanicException",
+        py.get_type::<pyo3::panic::PanicException>(),
+    )?;
+    m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;
+    Ok(())
+}
+
+#[pyfunction]
+/// Panics inside the extension, so tests can check that a panic reaches the
+/// user as `InternalError`, never as a bare `PanicException`.
+fn _panic_for_tests(msg: String) {
+    panic!("{msg}");
+}
 
 thread_local! {
     /// The exception a Python callback raised while the core was running.
@@ -22,18 +230,19 @@ pub fn stash(err: PyErr, what: &str) -> Error {
     Error::External(msg)
 }
 
-fn class_name(e: &Error) -> &'static str {
+/// The class for each core error: exhaustive, so a new variant must be mapped.
+fn kind(e: &Error) -> Exc {
     match e {
-        Error::Value(_) => "ConfigError",
-        Error::Shape(_) => "ShapeError",
-        Error::DType(_) => "DTypeError",
-        Error::Graph(_) => "GraphError",
-        Error::Key(_) => "TagError",
-        Error::Torch(_) | Error::External(_) => "TorchError",
-        Error::Checkpoint(_) => "CheckpointError",
-        Error::Io(_) => "FileError",
-        Error::Training(_) => "TrainingError",
-        Error::Device(_) => "DeviceError",
+        Error::Value(_) => Exc::Config,
+        Error::Shape(_) => Exc::Shape,
+        Error::DType(_) => Exc::DType,
+        Error::Graph(_) => Exc::Graph,
+        Error::Key(_) => Exc::Tag,
+        Error::Torch(_) | Error::External(_) => Exc::Torch,
+        Error::Checkpoint(_) => Exc::Checkpoint,
+        Error::Io(_) => Exc::File,
+        Error::Training(_) => Exc::Training,
+        Error::Device(_) => Exc::Device,
     }
 }
 
@@ -43,7 +252,7 @@ pub fn to_py(e: Error) -> PyErr {
             return err;
         }
     }
-    raise(class_name(&e), e.to_string())
+    kind(&e).err(e.to_string())
 }
 
 /// `?`-friendly conversion for core results.
@@ -57,16 +266,7 @@ impl<T> IntoPyResult<T> for crate::Result<T> {
     }
 }
 
-/// Raises `ferrotorch.errors.<class>` with a message from the bindings.
-pub fn raise(class: &str, msg: String) -> PyErr {
-    Python::with_gil(|py| {
-        let cls = py
-            .import("ferrotorch.errors")
-            .and_then(|m| m.getattr(class))
-            .and_then(|c| c.downcast_into::<PyType>().map_err(PyErr::from));
-        match cls {
-            Ok(cls) => PyErr::from_type(cls, msg),
-            Err(_) => PyRuntimeError::new_err(msg),
-        }
-    })
+/// Raises `kind` with a message from the bindings.
+pub fn raise(kind: Exc, msg: String) -> PyErr {
+    kind.err(msg)
 }

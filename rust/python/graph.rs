@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use super::errors::{raise, IntoPyResult};
+use super::errors::{raise, Exc, IntoPyResult};
 use super::graph_observe::{tags_arg, values_arg, PyProfile, PyReduce, PyTrend, PyTrendGroup};
 use super::nn::{module_arg, params_to_py, PyModuleBase};
 use super::tensor::{tensor_arg, to_py};
@@ -19,7 +19,7 @@ fn modules_arg(ms: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<Arc<dyn Module
     ms.try_iter()
         .map_err(|_| {
             raise(
-                "InputTypeError",
+                Exc::InputType,
                 format!("{what}: expected a list of modules"),
             )
         })?
@@ -457,7 +457,7 @@ impl PyGraph {
                     let t = tensor_arg(&v, &format!("state['{}']", p.name))?;
                     if t.size() != p.tensor.size() {
                         return Err(raise(
-                            "ShapeError",
+                            Exc::Shape,
                             format!("load_state_dict: '{}' has shape {:?} in the dict, {:?} in the graph", p.name, t.size(), p.tensor.size()),
                         ));
                     }
@@ -477,7 +477,7 @@ impl PyGraph {
         }
         if strict && (!missing.is_empty() || !unexpected.is_empty()) {
             return Err(raise(
-                "TagError",
+                Exc::Tag,
                 format!(
                     "load_state_dict: missing keys {missing:?}, unexpected keys {unexpected:?}"
                 ),
@@ -541,7 +541,7 @@ impl PyGraph {
             .downcast::<super::optim::PyOptimizer>()
             .map_err(|_| {
                 raise(
-                    "InputTypeError",
+                    Exc::InputType,
                     "set_optimizer: expected a ferrotorch optimizer".into(),
                 )
             })?;
@@ -662,7 +662,7 @@ impl PyGraph {
         let m = Graph::subgraph(&self.me(), path).py()?;
         // Children were built by build(), which registered their Arc<Graph>.
         let g = registry_lookup(&m)
-            .ok_or_else(|| raise("TagError", format!("'{path}' is not a graph")))?;
+            .ok_or_else(|| raise(Exc::Tag, format!("'{path}' is not a graph")))?;
         let init = PyClassInitializer::from(PyModuleBase {
             inner: g.clone() as Arc<dyn Module>,
         })
@@ -815,7 +815,7 @@ impl PyGraph {
         let p = path
             .map(|p| {
                 p.to_str().map(str::to_string).ok_or_else(|| {
-                    raise("ConfigError", format!("svg: path {p:?} is not valid UTF-8"))
+                    raise(Exc::Config, format!("svg: path {p:?} is not valid UTF-8"))
                 })
             })
             .transpose()?;

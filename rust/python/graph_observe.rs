@@ -4,7 +4,7 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
-use super::errors::raise;
+use super::errors::{raise, Exc};
 use crate::graph::{Profile, Reduce, Trend, TrendGroup};
 
 /// How `Graph.collect_with` reduces a non-scalar tagged output.
@@ -47,7 +47,7 @@ pub fn tags_arg(ob: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<Vec<Strin
     }
     let bad = || {
         raise(
-            "InputTypeError",
+            Exc::InputType,
             format!(
                 "{what}: expected a tag name or a list of tag names, got {}",
                 ob.get_type()
@@ -70,7 +70,7 @@ pub fn values_arg(ob: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<f64>> {
     }
     ob.extract::<Vec<f64>>().map_err(|_| {
         raise(
-            "InputTypeError",
+            Exc::InputType,
             format!("{what}: expected a number or a sequence of numbers"),
         )
     })
@@ -176,9 +176,10 @@ impl PyTrendGroup {
         let n = self.inner.len() as isize;
         let k = if i < 0 { i + n } else { i };
         if k < 0 || k >= n {
-            return Err(pyo3::exceptions::PyIndexError::new_err(format!(
-                "TrendGroup index {i} out of range for {n} trends"
-            )));
+            return Err(raise(
+                Exc::OutOfRange,
+                format!("TrendGroup index {i} out of range for {n} trends"),
+            ));
         }
         Ok(PyTrend {
             inner: self.inner.0[k as usize].clone(),

@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use tch::Tensor;
 
-use super::errors::{raise, IntoPyResult};
+use super::errors::{raise, Exc, IntoPyResult};
 use super::tensor::{tensor_arg, to_py};
 use crate::loss::{LossKind, LossSpec, Reduction, Weight};
 
@@ -39,7 +39,7 @@ fn input(kind: LossKind, name: &str, ob: &Bound<'_, PyAny>) -> PyResult<Tensor> 
         Ok(t) => Ok(t),
         Err(e) if name.ends_with("_lengths") => {
             if let Ok(v) = ob.extract::<Vec<i64>>() {
-                return Tensor::f_from_slice(&v).map_err(|e| raise("TorchError", e.to_string()));
+                return Tensor::f_from_slice(&v).map_err(|e| raise(Exc::Torch, e.to_string()));
             }
             if let Ok(v) = ob.extract::<i64>() {
                 return Ok(Tensor::from(v));
@@ -54,7 +54,7 @@ fn run(py: Python<'_>, s: &LossSpec, args: &[&Bound<'_, PyAny>]) -> PyResult<PyO
     let names = s.kind.inputs();
     if args.len() != names.len() {
         return Err(raise(
-            "InputTypeError",
+            Exc::InputType,
             format!(
                 "{} takes {} tensors ({}), got {}",
                 s.kind.fn_name(),

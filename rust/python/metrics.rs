@@ -3,7 +3,7 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt};
 
-use super::errors::{raise, IntoPyResult};
+use super::errors::{raise, Exc, IntoPyResult};
 use super::tensor::{tensor_arg, to_py};
 use crate::metrics::{self, Average};
 
@@ -161,7 +161,7 @@ impl PyTracker {
                     Ok(())
                 }
                 Err(_) => Err(raise(
-                    "InputTypeError",
+                    Exc::InputType,
                     format!(
                         "Tracker.observe('{name}'): value must be a number or a one-element \
                          tensor, got {}",

@@ -33,6 +33,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.py().import("torch")?;
     m.add("__torch_version__", crate::TORCH_VERSION)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    errors::register(m)?;
     m.add_function(wrap_pyfunction!(manual_seed, m)?)?;
     nn::register(m)?;
     graph::register(m)?;

@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyList;
 use tch::{Device, Tensor};
 
-use super::errors::{raise, stash, IntoPyResult};
+use super::errors::{raise, stash, Exc, IntoPyResult};
 use super::tensor::{tensor_arg, to_py};
 use crate::nn::{self, Activation, Gelu, GeluApprox, Module, Parameter};
 use crate::tensor::SharedTensor;
@@ -109,14 +109,14 @@ impl PyModuleBase {
 
     /// Training mode (True) or evaluation mode; returns the module.
     #[pyo3(signature = (mode = true))]
-    fn train(slf: PyRef<'_, Self>, mode: bool) -> PyRef<'_, Self> {
-        slf.inner.set_training(mode);
-        slf
+    fn train(slf: PyRef<'_, Self>, mode: bool) -> PyResult<PyRef<'_, Self>> {
+        slf.inner.set_training(mode).py()?;
+        Ok(slf)
     }
 
-    fn eval(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
-        slf.inner.set_training(false);
-        slf
+    fn eval(slf: PyRef<'_, Self>) -> PyResult<PyRef<'_, Self>> {
+        slf.inner.set_training(false).py()?;
+        Ok(slf)
     }
 
     /// Detaches carried state and advances step counters (after optimizer.step()).
@@ -145,7 +145,7 @@ pub(super) fn device_arg(device: Option<&str>) -> PyResult<Device> {
         {
             Some(i) => Ok(Device::Cuda(i)),
             None => Err(raise(
-                "ConfigError",
+                Exc::Config,
                 format!("unknown device '{d}'; use 'cpu', 'cuda' or 'cuda:N'"),
             )),
         },
@@ -236,7 +236,7 @@ impl PyGelu {
             "tanh" => GeluApprox::Tanh,
             a => {
                 return Err(raise(
-                    "ConfigError",
+                    Exc::Config,
                     format!("GELU: approximate must be 'none' or 'tanh', got '{a}'"),
                 ))
             }
@@ -322,12 +322,16 @@ impl Module for PyCallable {
             })
             .collect()
     }
-    fn set_training(&self, on: bool) {
+    fn set_training(&self, on: bool) -> crate::Result<()> {
         Python::with_gil(|py| {
             // Plain functions have no train(); torch modules do.
             if self.obj.bind(py).hasattr("train").unwrap_or(false) {
-                let _ = self.obj.call_method1(py, "train", (on,));
+                let what = format!("{}.train({on})", self.describe());
+                self.obj
+                    .call_method1(py, "train", (on,))
+                    .map_err(|e| stash(e, &what))?;
             }
+            Ok(())
         })
     }
 }
@@ -342,7 +346,7 @@ pub fn module_arg(ob: &Bound<'_, PyAny>, what: &str) -> PyResult<Arc<dyn Module>
         return Ok(Arc::new(PyCallable::new(ob)?));
     }
     Err(raise(
-        "InputTypeError",
+        Exc::InputType,
         format!(
             "{what}: expected a ferrotorch module or a callable, got {}",
             ob.get_type().name()?

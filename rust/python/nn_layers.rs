@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use tch::Tensor;
 
-use super::errors::{raise, IntoPyResult};
+use super::errors::{raise, Exc, IntoPyResult};
 use super::nn::{base, device_arg, PyModuleBase};
 use super::tensor::{tensor_arg, to_py};
 use crate::nn::{self, init, Activation, DropoutKind, RnnKind};
@@ -20,7 +20,7 @@ fn ints(ob: &Bound<'_, PyAny>, n: usize, what: &str) -> PyResult<Vec<i64>> {
     match ob.extract::<Vec<i64>>() {
         Ok(v) if v.len() == n => Ok(v),
         _ => Err(raise(
-            "InputTypeError",
+            Exc::InputType,
             format!("{what}: expected an int or a sequence of {n} ints, got {ob}"),
         )),
     }
@@ -121,7 +121,7 @@ impl PySoftplus {
     fn new(beta: f64, threshold: f64) -> PyResult<PyClassInitializer<Self>> {
         if beta == 0.0 || beta.is_nan() {
             return Err(raise(
-                "ConfigError",
+                Exc::Config,
                 format!("Softplus: beta must be non-zero, got {beta}"),
             ));
         }
@@ -467,7 +467,7 @@ impl PyEmbeddingBag {
             "max" => nn::BagMode::Max,
             m => {
                 return Err(raise(
-                    "ConfigError",
+                    Exc::Config,
                     format!("EmbeddingBag: mode must be 'sum', 'mean' or 'max', got '{m}'"),
                 ))
             }
@@ -592,7 +592,7 @@ fn state_pair(ob: &Bound<'_, PyAny>, what: &str) -> PyResult<(Tensor, Tensor)> {
         .filter(|t| t.len() == 2)
         .ok_or_else(|| {
             raise(
-                "InputTypeError",
+                Exc::InputType,
                 format!("{what}: expected a tuple (h, c) of tensors"),
             )
         })?;
@@ -1032,7 +1032,7 @@ impl PyUpsample {
             "bicubic" => nn::UpsampleMode::Bicubic,
             m => {
                 return Err(raise(
-                    "ConfigError",
+                    Exc::Config,
                     format!("Upsample: mode must be 'nearest', 'bilinear' or 'bicubic', got '{m}'"),
                 ))
             }
@@ -1045,13 +1045,13 @@ impl PyUpsample {
             } else {
                 let v: Vec<f64> = f.extract().map_err(|_| {
                     raise(
-                        "InputTypeError",
+                        Exc::InputType,
                         format!("scale_factor: expected a float or 2 floats, got {f}"),
                     )
                 })?;
                 if v.len() != 2 {
                     return Err(raise(
-                        "InputTypeError",
+                        Exc::InputType,
                         format!("scale_factor: expected 2 floats, got {}", v.len()),
                     ));
                 }
@@ -1183,7 +1183,7 @@ fn shape_arg(ob: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
     }
     ob.extract::<Vec<i64>>().map_err(|_| {
         raise(
-            "InputTypeError",
+            Exc::InputType,
             format!("shape: expected a sequence of ints, got {ob}"),
         )
     })

@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use tch::Tensor;
 
-use super::errors::{raise, IntoPyResult};
+use super::errors::{raise, Exc, IntoPyResult};
 use super::tensor::{tensor_arg, tensor_list, to_py};
 use crate::optim::{
     Adagrad, Adam, Adamax, HValue, Hyper, Impl, Lamb, NAdam, Optim, Optimizer, ParamGroup, RAdam,
@@ -46,7 +46,7 @@ fn hvalue(key: &str, v: &Bound<'_, PyAny>) -> PyResult<Option<HValue>> {
         }
     }
     Err(raise(
-        "ConfigError",
+        Exc::Config,
         format!("hyperparameter '{key}': unsupported value {v}"),
     ))
 }
@@ -94,13 +94,13 @@ fn groups_arg(params: &Bound<'_, PyAny>) -> PyResult<Vec<ParamGroup>> {
         for (gi, item) in items.iter().enumerate() {
             let d = item.downcast::<PyDict>().map_err(|_| {
                 raise(
-                    "InputTypeError",
+                    Exc::InputType,
                     format!("params[{gi}]: mix of dicts and tensors; use dicts for every group"),
                 )
             })?;
             let ps = d.get_item("params")?.ok_or_else(|| {
                 raise(
-                    "ConfigError",
+                    Exc::Config,
                     format!("parameter group {gi} has no 'params' key"),
                 )
             })?;
@@ -159,7 +159,7 @@ impl PyOptimizer {
     fn lock(&self) -> PyResult<MutexGuard<'_, dyn Optimizer + 'static>> {
         self.inner.lock().map_err(|_| {
             raise(
-                "TorchError",
+                Exc::Torch,
                 "optimizer unusable: an earlier step panicked".into(),
             )
         })
@@ -200,7 +200,7 @@ impl PyOptimizer {
     fn zero_grad(&self, set_to_none: bool) -> PyResult<()> {
         if !set_to_none {
             return Err(raise(
-                "ConfigError",
+                Exc::Config,
                 "zero_grad: only set_to_none=True is supported".into(),
             ));
         }
@@ -251,7 +251,7 @@ impl PyOptimizer {
     fn set_group_hyper(&self, index: usize, key: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let v = hvalue(key, value)?.ok_or_else(|| {
             raise(
-                "ConfigError",
+                Exc::Config,
                 format!("hyperparameter '{key}' cannot be None"),
             )
         })?;
@@ -268,7 +268,7 @@ impl PyOptimizer {
         let mut gs = groups_arg(&PyList::new(group.py(), [group])?.into_any())?;
         let g = gs
             .pop()
-            .ok_or_else(|| raise("ConfigError", "add_param_group: empty group".into()))?;
+            .ok_or_else(|| raise(Exc::Config, "add_param_group: empty group".into()))?;
         self.lock()?.add_param_group(g).py()
     }
 
@@ -302,31 +302,31 @@ impl PyOptimizer {
     fn load_state_dict(&self, sd: &Bound<'_, PyDict>) -> PyResult<()> {
         let groups_ob = sd
             .get_item("param_groups")?
-            .ok_or_else(|| raise("ConfigError", "state dict has no 'param_groups'".into()))?;
+            .ok_or_else(|| raise(Exc::Config, "state dict has no 'param_groups'".into()))?;
         let state_ob = sd
             .get_item("state")?
-            .ok_or_else(|| raise("ConfigError", "state dict has no 'state'".into()))?;
+            .ok_or_else(|| raise(Exc::Config, "state dict has no 'state'".into()))?;
         let mut groups = Vec::new();
         for (gi, g) in groups_ob.try_iter()?.enumerate() {
             let g = g?;
             let d = g
                 .downcast::<PyDict>()
-                .map_err(|_| raise("ConfigError", format!("param_groups[{gi}] is not a dict")))?;
+                .map_err(|_| raise(Exc::Config, format!("param_groups[{gi}] is not a dict")))?;
             let ids: Vec<usize> = d
                 .get_item("params")?
-                .ok_or_else(|| raise("ConfigError", format!("param_groups[{gi}] has no 'params'")))?
+                .ok_or_else(|| raise(Exc::Config, format!("param_groups[{gi}] has no 'params'")))?
                 .extract()?;
             groups.push((hyper_from_dict(d)?, ids));
         }
         let state_d = state_ob
             .downcast::<PyDict>()
-            .map_err(|_| raise("ConfigError", "'state' is not a dict".into()))?;
+            .map_err(|_| raise(Exc::Config, "'state' is not a dict".into()))?;
         let mut state = Vec::new();
         for (k, v) in state_d.iter() {
             let id: usize = k.extract()?;
             let d = v
                 .downcast::<PyDict>()
-                .map_err(|_| raise("ConfigError", format!("state[{id}] is not a dict")))?;
+                .map_err(|_| raise(Exc::Config, format!("state[{id}] is not a dict")))?;
             let mut entries = Vec::new();
             for (name, t) in d.iter() {
                 if t.is_none() {

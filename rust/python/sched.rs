@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
-use super::errors::{raise, stash, IntoPyResult};
+use super::errors::{raise, stash, Exc, IntoPyResult};
 use super::optim::PyOptimizer;
 use crate::optim::Optimizer;
 use crate::sched::flodl;
@@ -31,11 +31,19 @@ impl Schedule for CallableSchedule {
 
     fn try_lr(&self, step: usize) -> crate::Result<f64> {
         Python::with_gil(|py| {
-            self.0
-                .bind(py)
+            let f = self.0.bind(py);
+            let v = f
                 .call1((step,))
-                .and_then(|v| v.extract::<f64>())
-                .map_err(|e| stash(e, "schedule callable"))
+                .map_err(|e| stash(e, "schedule callable"))?;
+            v.extract::<f64>().map_err(|_| {
+                let got = v.repr().map(|r| r.to_string()).unwrap_or_default();
+                let ty = v.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+                let msg = format!(
+                    "schedule callable {}: at step {step} it returned {got} ({ty}); a schedule must return a float",
+                    f.repr().map(|r| r.to_string()).unwrap_or_default()
+                );
+                stash(raise(Exc::InputType, msg.clone()), &msg)
+            })
         })
     }
 }
@@ -49,7 +57,7 @@ pub(super) fn schedule_arg(ob: &Bound<'_, PyAny>, what: &str) -> PyResult<ArcSch
         return Ok(Arc::new(CallableSchedule(ob.clone().unbind())));
     }
     Err(raise(
-        "InputTypeError",
+        Exc::InputType,
         format!(
             "{what}: expected a schedule or a callable int -> float, got {}",
             ob.get_type().name()?
@@ -58,12 +66,8 @@ pub(super) fn schedule_arg(ob: &Bound<'_, PyAny>, what: &str) -> PyResult<ArcSch
 }
 
 fn step_arg(who: &str, step: i64) -> PyResult<usize> {
-    usize::try_from(step).map_err(|_| {
-        raise(
-            "ConfigError",
-            format!("{who}: step must be >= 0, got {step}"),
-        )
-    })
+    usize::try_from(step)
+        .map_err(|_| raise(Exc::Config, format!("{who}: step must be >= 0, got {step}")))
 }
 
 // ---------------------------------------------------------------------------
@@ -240,7 +244,7 @@ impl PyPlateauScheduler {
     fn lock(&self) -> PyResult<MutexGuard<'_, flodl::PlateauScheduler>> {
         self.0
             .lock()
-            .map_err(|_| raise("TorchError", "PlateauScheduler is poisoned".into()))
+            .map_err(|_| raise(Exc::Torch, "PlateauScheduler is poisoned".into()))
     }
 }
 
@@ -366,7 +370,7 @@ static INITIAL_LRS: Mutex<InitialLrs> = Mutex::new(Vec::new());
 fn with_initial<R>(f: impl FnOnce(&mut InitialLrs) -> R) -> PyResult<R> {
     let mut reg = INITIAL_LRS
         .lock()
-        .map_err(|_| raise("TorchError", "scheduler registry poisoned".into()))?;
+        .map_err(|_| raise(Exc::Torch, "scheduler registry poisoned".into()))?;
     reg.retain(|(w, _)| w.strong_count() > 0);
     Ok(f(&mut reg))
 }
@@ -387,7 +391,7 @@ impl Opt {
         let lr_api = ob.hasattr("lr")? && ob.hasattr("set_lr")?;
         if !(groups || lr_api) {
             return Err(raise(
-                "InputTypeError",
+                Exc::InputType,
                 format!(
                     "{who}: expected an optimizer (torch-style param_groups, or a ferrotorch \
                      optimizer with lr / set_lr), got {}",
@@ -482,7 +486,7 @@ impl Opt {
                 let mut items: Vec<Bound<'_, PyAny>> =
                     betas.try_iter()?.collect::<PyResult<_>>()?;
                 if items.is_empty() {
-                    return Err(raise("ConfigError", "param group 'betas' is empty".into()));
+                    return Err(raise(Exc::Config, "param group 'betas' is empty".into()));
                 }
                 items[0] = m.into_pyobject(py)?.into_any();
                 g.set_item("betas", PyTuple::new(py, items)?)?;
@@ -575,7 +579,7 @@ impl Opt {
                 g.get_item("initial_lr")
                     .map_err(|_| {
                         raise(
-                            "TagError",
+                            Exc::Tag,
                             format!("{who}: param_groups[{i}] has no 'initial_lr'"),
                         )
                     })?
@@ -691,7 +695,7 @@ fn py_to_val(ob: &Bound<'_, PyAny>) -> PyResult<Option<Val>> {
 fn dict_to_state(ob: &Bound<'_, PyAny>) -> PyResult<State> {
     let d = ob.downcast::<PyDict>().map_err(|_| {
         raise(
-            "InputTypeError",
+            Exc::InputType,
             "load_state_dict: expected a dict".to_string(),
         )
     })?;
@@ -728,13 +732,13 @@ pub struct PyLRScheduler {
 }
 
 fn poisoned() -> PyErr {
-    raise("TorchError", "scheduler is poisoned".into())
+    raise(Exc::Torch, "scheduler is poisoned".into())
 }
 
 fn check_last_epoch(who: &str, last_epoch: i64) -> PyResult<()> {
     if last_epoch != -1 {
         return Err(raise(
-            "ConfigError",
+            Exc::Config,
             format!(
                 "{who}: last_epoch={last_epoch} is not supported (only -1); \
                  resume with load_state_dict instead"
@@ -790,7 +794,7 @@ impl PyLRScheduler {
         match opt.momentum_mode(py)? {
             Some(b) => Ok(Some(b)),
             None => Err(raise(
-                "ConfigError",
+                Exc::Config,
                 format!(
                     "{who}: cycle_momentum=True needs an optimizer with 'momentum' or 'betas' \
                      in its defaults (torch.optim); pass cycle_momentum=False"
@@ -807,7 +811,7 @@ fn per_group(ob: &Bound<'_, PyAny>, who: &str, name: &str, n: usize) -> PyResult
         PerGroup::Each(v)
     } else {
         return Err(raise(
-            "InputTypeError",
+            Exc::InputType,
             format!("{who}: {name} must be a number or a list of numbers"),
         ));
     };
@@ -829,7 +833,7 @@ impl PyLRScheduler {
             Core::Seq { core, beta1 } => {
                 if epoch.is_some() {
                     return Err(raise(
-                        "ConfigError",
+                        Exc::Config,
                         "SequentialLR.step takes no epoch".into(),
                     ));
                 }
@@ -862,7 +866,7 @@ impl PyLRScheduler {
         match self.one() {
             Some(c) => Ok(c.lock().map_err(|_| poisoned())?.base_lrs.clone()),
             None => Err(raise(
-                "ConfigError",
+                Exc::Config,
                 "SequentialLR has no base_lrs of its own".into(),
             )),
         }
@@ -1175,7 +1179,7 @@ impl PyLambdaLR {
                 let v: Vec<Bound<'_, PyAny>> = lr_lambda.try_iter()?.collect::<PyResult<_>>()?;
                 if v.len() != n {
                     return Err(raise(
-                        "ConfigError",
+                        Exc::Config,
                         format!("{who}: expected {n} lr_lambdas, got {}", v.len()),
                     ));
                 }
@@ -1232,7 +1236,7 @@ impl PyCyclicLR {
                     "iterations" => false,
                     m => {
                         return Err(raise(
-                            "ConfigError",
+                            Exc::Config,
                             format!("{who}: scale_mode must be 'cycle' or 'iterations', got '{m}'"),
                         ))
                     }
@@ -1305,13 +1309,13 @@ impl PyOneCycleLR {
             (None, Some(e), Some(s)) => {
                 if e <= 0 {
                     return Err(raise(
-                        "ConfigError",
+                        Exc::Config,
                         format!("{who}: epochs must be >= 1, got {e}"),
                     ));
                 }
                 if s <= 0 {
                     return Err(raise(
-                        "ConfigError",
+                        Exc::Config,
                         format!("{who}: steps_per_epoch must be >= 1, got {s}"),
                     ));
                 }
@@ -1319,7 +1323,7 @@ impl PyOneCycleLR {
             }
             _ => {
                 return Err(raise(
-                    "ConfigError",
+                    Exc::Config,
                     format!("{who}: give either total_steps or (epochs and steps_per_epoch)"),
                 ))
             }
@@ -1376,20 +1380,20 @@ impl PySequentialLR {
             let s = s?;
             let sched = s.downcast::<PyLRScheduler>().map_err(|_| {
                 raise(
-                    "InputTypeError",
+                    Exc::InputType,
                     format!("{who}: schedulers[{i}] must be a ferrotorch torch-style scheduler (not ReduceLROnPlateau)"),
                 )
             })?;
             let sched = sched.get();
             let Some(core) = sched.one() else {
                 return Err(raise(
-                    "ConfigError",
+                    Exc::Config,
                     format!("{who}: schedulers[{i}] is a SequentialLR; nesting is not supported"),
                 ));
             };
             if !sched.opt.obj.bind(py).is(optimizer) {
                 return Err(raise(
-                    "ConfigError",
+                    Exc::Config,
                     format!("{who}: schedulers[{i}] belongs to a different optimizer"),
                 ));
             }
@@ -1458,7 +1462,7 @@ impl PyReduceLROnPlateau {
                     (v, None)
                 } else {
                     return Err(raise(
-                        "InputTypeError",
+                        Exc::InputType,
                         format!("{who}: min_lr must be a number or a list of numbers"),
                     ));
                 }

@@ -5,7 +5,7 @@
 use pyo3::prelude::*;
 use tch::Tensor;
 
-use super::errors::raise;
+use super::errors::{raise, Exc};
 
 /// The tensor behind a Python argument; `what` names it in errors.
 pub fn tensor_arg(ob: &Bound<'_, PyAny>, what: &str) -> PyResult<Tensor> {
@@ -22,7 +22,7 @@ pub fn tensor_arg(ob: &Bound<'_, PyAny>, what: &str) -> PyResult<Tensor> {
         return tensor_arg(&converted, what);
     }
     Err(raise(
-        "InputTypeError",
+        Exc::InputType,
         format!(
             "{what}: expected a torch.Tensor or numpy.ndarray, got {}",
             ob.get_type().name()?
@@ -38,7 +38,7 @@ pub fn tensor_list(ob: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<Tensor>> {
     let mut out = Vec::new();
     let iter = ob.try_iter().map_err(|_| {
         raise(
-            "InputTypeError",
+            Exc::InputType,
             format!(
                 "{what}: expected a tensor or an iterable of tensors, got {}",
                 ob.get_type()
@@ -58,7 +58,7 @@ pub fn tensor_list(ob: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<Tensor>> {
 pub fn to_py(py: Python<'_>, t: &Tensor) -> PyResult<PyObject> {
     let ptr = t
         .pyobject_wrap()
-        .map_err(|e| raise("TorchError", format!("cannot wrap tensor: {e}")))?;
+        .map_err(|e| raise(Exc::Torch, format!("cannot wrap tensor: {e}")))?;
     // SAFETY: pyobject_wrap returns a new reference to a live object.
     Ok(unsafe { PyObject::from_owned_ptr(py, ptr as *mut pyo3::ffi::PyObject) })
 }

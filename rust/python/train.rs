@@ -8,7 +8,7 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 
 use super::amp::PyGradScaler;
 use super::data::PyDataLoader;
-use super::errors::{raise, stash, IntoPyResult};
+use super::errors::{raise, stash, Exc, IntoPyResult};
 use super::loss::PyLoss;
 use super::nn::PyModuleBase;
 use super::optim::PyOptimizer;
@@ -33,7 +33,7 @@ fn loss_arg(loss: &Bound<'_, PyAny>) -> PyResult<LossFn> {
         let spec = l.get().spec.clone();
         if spec.kind.inputs().len() != 2 {
             return Err(raise(
-                "ConfigError",
+                Exc::Config,
                 format!(
                     "Trainer: the loss {} takes ({}), not (pred, target)",
                     spec.kind.fn_name(),
@@ -43,7 +43,7 @@ fn loss_arg(loss: &Bound<'_, PyAny>) -> PyResult<LossFn> {
         }
         if spec.opts.reduction == Reduction::None {
             return Err(raise(
-                "ConfigError",
+                Exc::Config,
                 format!(
                     "Trainer: the loss {} has reduction='none'; a training step needs a scalar loss",
                     spec.kind.fn_name()
@@ -54,7 +54,7 @@ fn loss_arg(loss: &Bound<'_, PyAny>) -> PyResult<LossFn> {
     }
     if !loss.is_callable() {
         return Err(raise(
-            "InputTypeError",
+            Exc::InputType,
             format!(
                 "Trainer: loss must be a name {:?}, a ferrotorch.losses class instance or a callable, got {}",
                 LossKind::NAMES,
@@ -130,10 +130,10 @@ fn state_from(d: &Bound<'_, PyDict>) -> PyResult<LoopState> {
     let count = |k: &str| -> PyResult<u64> {
         let v = d
             .get_item(k)?
-            .ok_or_else(|| raise("CheckpointError", format!("counters: missing '{k}'")))?;
+            .ok_or_else(|| raise(Exc::Checkpoint, format!("counters: missing '{k}'")))?;
         v.extract::<u64>().map_err(|_| {
             raise(
-                "CheckpointError",
+                Exc::Checkpoint,
                 format!("counters: '{k}' must be an int >= 0, got {v}"),
             )
         })
@@ -143,7 +143,7 @@ fn state_from(d: &Bound<'_, PyDict>) -> PyResult<LoopState> {
             None => Ok(0.0),
             Some(v) => v.extract::<f64>().map_err(|_| {
                 raise(
-                    "CheckpointError",
+                    Exc::Checkpoint,
                     format!("counters: '{k}' must be a number, got {v}"),
                 )
             }),
@@ -196,13 +196,13 @@ impl PyEngine {
     ) -> PyResult<Self> {
         let model = model.downcast::<PyModuleBase>().map_err(|_| {
             raise(
-                "InputTypeError",
+                Exc::InputType,
                 "Trainer: model must be a ferrotorch module or graph".into(),
             )
         })?;
         let opt = optimizer.downcast::<PyOptimizer>().map_err(|_| {
             raise(
-                "InputTypeError",
+                Exc::InputType,
                 "Trainer: optimizer must be a ferrotorch optimizer (e.g. ferrotorch.optim.Adam)"
                     .into(),
             )
@@ -215,14 +215,14 @@ impl PyEngine {
             "epoch" => ScheduleUnit::Epoch,
             u => {
                 return Err(raise(
-                    "ConfigError",
+                    Exc::Config,
                     format!("Trainer: schedule_unit must be 'step' or 'epoch', got '{u}'"),
                 ))
             }
         };
         if grad_accumulation < 1 {
             return Err(raise(
-                "ConfigError",
+                Exc::Config,
                 format!("Trainer: grad_accumulation must be at least 1, got {grad_accumulation}"),
             ));
         }
@@ -231,7 +231,7 @@ impl PyEngine {
             Some(s) => {
                 let s = s.downcast::<PyGradScaler>().map_err(|_| {
                     raise(
-                        "InputTypeError",
+                        Exc::InputType,
                         "Trainer: scaler must be a ferrotorch.GradScaler".into(),
                     )
                 })?;

@@ -184,7 +184,7 @@ fn check_positive_f(who: &str, name: &str, v: f64) -> Result<()> {
     super::check_positive(who, name, v)
 }
 
-pub(super) fn cyclic_lr(c: &Cyclic, base_lrs: &[f64], le: i64) -> StepOutput {
+pub(super) fn cyclic_lr(c: &Cyclic, base_lrs: &[f64], le: i64) -> Result<StepOutput> {
     let q = le as f64 / c.total_size;
     let cycle = (1.0 + q).floor();
     let x = 1.0 + q - cycle;
@@ -198,8 +198,9 @@ pub(super) fn cyclic_lr(c: &Cyclic, base_lrs: &[f64], le: i64) -> StepOutput {
         CyclicMode::Triangular => 1.0,
         CyclicMode::Triangular2 => 1.0 / pow(2.0, arg - 1.0),
         CyclicMode::ExpRange => pow(c.gamma, arg),
-        // Arguments are whole numbers >= 0 (cycle >= 1, le >= 0).
-        CyclicMode::Custom(f) => f.lr(arg.max(0.0) as usize),
+        // Arguments are whole numbers >= 0 (cycle >= 1, le >= 0). try_lr: a
+        // failing user scale_fn is an error, not a NaN lr.
+        CyclicMode::Custom(f) => f.try_lr(arg.max(0.0) as usize)?,
     };
     let lrs = base_lrs
         .iter()
@@ -212,7 +213,7 @@ pub(super) fn cyclic_lr(c: &Cyclic, base_lrs: &[f64], le: i64) -> StepOutput {
             .map(|(b, m)| m - (m - b) * scale_factor * scale)
             .collect()
     });
-    StepOutput { lrs, momentum }
+    Ok(StepOutput { lrs, momentum })
 }
 
 pub(super) fn one_cycle_lr(o: &OneCycle, le: i64) -> Result<StepOutput> {

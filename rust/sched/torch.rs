@@ -370,7 +370,7 @@ impl LrScheduler {
                     .map(|b| eta + (b - eta) * (1.0 + c) / 2.0)
                     .collect()
             }
-            Kind::Cyclic(c) => return Ok(cyclic_lr(c, &self.base_lrs, le)),
+            Kind::Cyclic(c) => return cyclic_lr(c, &self.base_lrs, le),
             Kind::OneCycle(o) => return one_cycle_lr(o, le),
         };
         Ok(StepOutput::lrs(lrs))

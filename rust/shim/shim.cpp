@@ -13,10 +13,15 @@
 
 namespace {
 
+// Returned when the message itself cannot be allocated: null would read as
+// success, so an error must stay non-null. Static: ft_free_error skips it.
+char kNoMemory[] = "out of memory while reporting a C++ exception in ferrotorch shim";
+
 char *dup_message(const char *msg) {
   size_t len = std::strlen(msg);
   char *out = static_cast<char *>(std::malloc(len + 1));
-  if (out != nullptr) std::memcpy(out, msg, len + 1);
+  if (out == nullptr) return kNoMemory;
+  std::memcpy(out, msg, len + 1);
   return out;
 }
 
@@ -52,7 +57,9 @@ void write_out(const std::vector<at::Tensor> &res, ft_tensor *out) {
 
 extern "C" {
 
-void ft_free_error(char *err) { std::free(err); }
+void ft_free_error(char *err) {
+  if (err != kNoMemory) std::free(err);
+}
 
 int ft_is_same(ft_tensor a, ft_tensor b) { return a->is_same(*b) ? 1 : 0; }
 

@@ -152,6 +152,7 @@ impl Engine {
     /// One batch: forward, loss, backward; every `grad_accumulation`
     /// batches the update. Advances the batch position.
     pub fn step(&self, inputs: &[Tensor], target: &Target) -> Result<StepReport> {
+        check_not_empty(inputs, target)?;
         let xs = self.inputs_to_device(inputs)?;
         self.micro_step(|| self.forward_loss(&xs, target))
     }
@@ -364,7 +365,7 @@ impl Engine {
                 loader.num_fields()
             )));
         }
-        self.model.set_training(true);
+        self.model.set_training(true)?;
         let n = loader.num_batches() as u64;
         let epoch = self.state()?.epoch;
         let order = self.epoch_order(loader, epoch)?;
@@ -396,13 +397,16 @@ impl Engine {
 
     /// Runs `f` in eval mode without grad; the training mode is restored.
     fn in_eval<T>(&self, was_training: bool, f: impl FnOnce() -> Result<T>) -> Result<T> {
-        self.model.set_training(false);
+        self.model.set_training(false)?;
         let out = {
             let _g = tch::no_grad_guard();
             f()
         };
-        self.model.set_training(was_training);
-        out
+        // Restore the mode even when f failed; f's error comes first.
+        let restored = self.model.set_training(was_training);
+        let out = out?;
+        restored?;
+        Ok(out)
     }
 
     /// Eval mode, no grad: the model's output on `inputs`; mode restored.
@@ -450,4 +454,27 @@ fn py_float(v: f64) -> String {
 /// flag), for the message.
 fn st_bad_loss(bad: bool, distributed: bool) -> bool {
     bad && distributed
+}
+
+/// An empty batch would give a NaN mean loss; name the cause instead.
+fn check_not_empty(inputs: &[Tensor], target: &Target) -> Result<()> {
+    let target = match target {
+        Target::Tensor(t) => Some(t),
+        Target::Loss(_) => None,
+    };
+    let named = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (format!("input {i}"), t))
+        .chain(target.map(|t| ("target".to_string(), t)));
+    for (what, t) in named {
+        if t.dim() > 0 && t.size()[0] == 0 {
+            return Err(Error::Value(format!(
+                "Trainer.step: the batch is empty ({what} has shape {}); \
+                 a batch needs at least one sample",
+                shape_str(t)
+            )));
+        }
+    }
+    Ok(())
 }
