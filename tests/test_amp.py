@@ -2,6 +2,7 @@
 cast_parameters and no_grad behave as torch's."""
 
 import contextlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -510,7 +511,7 @@ def test_mixed_precision_example_runs():
         capture_output=True,
         text=True,
         timeout=60,
-        env={"PYTHONPATH": str(ROOT / "python"), "PATH": "/usr/bin:/bin"},
+        env={**os.environ, "PYTHONPATH": str(Path(ft.__file__).resolve().parent.parent)},
     )
     assert r.returncode == 0, r.stderr
     lines = [line for line in r.stdout.splitlines() if line.startswith("step")]

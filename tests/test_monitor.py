@@ -220,7 +220,6 @@ def test_metrics_from_an_object_with_latest_metrics_and_extras(clock, capsys, mo
     assert "loss=0.1250  lr=1.00e-4  [1s]" in capsys.readouterr().out
 
 
-@pytest.mark.skipif(not hasattr(ft.Graph, "latest_metrics"), reason="Graph.latest_metrics not in this build")
 def test_metrics_from_a_ferrotorch_graph(clock, capsys, monkeypatch):
     fixed_resources(monkeypatch)
     g = ft.FlowBuilder.new().build()

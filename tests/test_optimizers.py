@@ -5,6 +5,7 @@ import copy
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 import ferrotorch as ft
 from ferrotorch import optim as fo
@@ -302,6 +303,10 @@ def test_group_errors():
 
 def test_trainer_accepts_every_optimizer():
     g = ft.FlowBuilder.from_(ft.nn.Linear(3, 1)).build()
+    x, y = torch.randn(4, 3), torch.randn(4, 1)
     for cls in (fo.SGD, fo.AdamW, fo.RMSprop, fo.Adagrad, fo.RAdam, fo.NAdam, fo.LAMB, fo.Adamax):
+        before = [p.detach().clone() for p in g.parameters()]
         tr = ft.Trainer(g, cls(g.parameters(), 0.01), loss="mse")
-        assert tr.step(torch.randn(4, 3), torch.randn(4, 1)) > 0
+        loss = tr.step(x, y)
+        assert loss == pytest.approx(F.mse_loss(torch.nn.functional.linear(x, *before), y).item(), rel=1e-6)
+        assert tr.global_step == 1 and any(not torch.equal(a, b) for a, b in zip(before, g.parameters())), cls

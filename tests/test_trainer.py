@@ -1,6 +1,7 @@
 """Trainer: the Rust step equals the same step written in PyTorch."""
 
 import threading
+import time
 
 import pytest
 import torch
@@ -123,27 +124,44 @@ def test_predict_is_eval_no_grad():
     assert out.shape == (5, 3) and not out.requires_grad and g.training
 
 
-def test_step_releases_gil():
-    # Another Python thread makes progress while a long Rust step runs.
-    big = FlowBuilder.from_(Linear(256, 256)).through(GELU()).through(Linear(256, 256)).build()
-    tr = Trainer(big, Adam(big.parameters(), 1e-3))
-    x, y = torch.randn(256, 256), torch.randn(256, 256)
-    ticks = []
+def _ticks_during(call):
+    """Ticks another Python thread makes well inside ``call()``: none when
+    the call holds the GIL from start to end. The interpreter may hand the
+    GIL over around the call (one switch interval, 5 ms), so ticks within
+    50 ms of either end do not count."""
+    stamps = []
     stop = threading.Event()
 
     def spin():
         while not stop.is_set():
-            ticks.append(1)
+            stamps.append(time.perf_counter())
 
     t = threading.Thread(target=spin)
     t.start()
+    time.sleep(0.05)
     try:
-        for _ in range(5):
-            tr.step(x, y)
+        t0 = time.perf_counter()
+        call()
+        t1 = time.perf_counter()
     finally:
         stop.set()
         t.join()
-    assert len(ticks) > 1000
+    margin = 0.05
+    assert t1 - t0 > 4 * margin, "the call is too short to measure"
+    return sum(t0 + margin < s < t1 - margin for s in stamps)
+
+
+def test_step_releases_gil():
+    # Another Python thread makes progress *during* one long Rust step.
+    big = FlowBuilder.from_(Linear(1024, 1024)).through(GELU()).through(Linear(1024, 1024)).build()
+    tr = Trainer(big, Adam(big.parameters(), 1e-3))
+    x, y = torch.randn(2048, 1024), torch.randn(2048, 1024)
+    tr.step(x, y)  # warm-up
+    released = _ticks_during(lambda: tr.step(x, y))
+    # The control: a C loop that keeps the GIL the whole time lets no tick in.
+    held = _ticks_during(lambda: sum(range(40_000_000)))
+    assert held <= 2, "the measurement cannot see a held GIL"
+    assert released > 100
 
 
 def test_bad_trainer_input():

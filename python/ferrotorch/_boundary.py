@@ -171,4 +171,4 @@ def guard(module: types.ModuleType) -> None:
             # subclasses translate in their own __new__ (see :func:`call`).
             if "__new__" in vars(obj) and not _subclassable(obj):
                 setattr(module, name, _constructor(obj))
-    module.__ferrotorch_guarded__ = True
+    module.__dict__["__ferrotorch_guarded__"] = True

@@ -50,7 +50,7 @@ class _Monitored(Callback):
         self.monitor, self.mode, self.min_delta = monitor, mode, abs(min_delta)
         self.best = math.inf if mode == "min" else -math.inf
 
-    def _value(self, logs: dict) -> Optional[float]:
+    def _value(self, logs: dict) -> float:
         v = logs.get(self.monitor)
         if v is None:
             raise ConfigError(

@@ -148,7 +148,7 @@ class Data:
             raise ConfigError(f"Data.batch: expected n > 0, got {n!r}")
 
         def nxt() -> tuple[bool, Any]:
-            buf = []
+            buf: list = []
             while len(buf) < n:
                 ok, v = self._next()
                 if not ok:
@@ -172,7 +172,7 @@ class Data:
         pipeline's elements are read now (its length must be known)."""
         if self._length is None:
             raise ConfigError("Data.shuffle: requires a pipeline with known length")
-        items = []
+        items: list = []
         for _ in range(self._length):
             ok, v = self._next()
             if not ok:

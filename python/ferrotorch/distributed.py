@@ -118,7 +118,10 @@ def shutdown() -> None:
 
 def group_name() -> str:
     """The name c10d registered the default group under (the engine's handle)."""
-    return dist.group.WORLD.group_name
+    world = dist.group.WORLD
+    if world is None:
+        raise ConfigError("distributed: no default process group (call ferrotorch.distributed.init())")
+    return world.group_name
 
 
 def all_gather_object(obj: Any) -> List[Any]:

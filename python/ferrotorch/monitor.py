@@ -368,7 +368,7 @@ class Monitor:
         if alloc is not None:
             total = record.resources.get("vram_total")
             spill = alloc - total if total is not None and alloc > total else 0
-            vram = f"  VRAM: {format_bytes(alloc)} / {format_bytes(spill)}"
+            vram = f"  VRAM: {format_bytes(int(alloc))} / {format_bytes(int(spill))}"
             gpu = record.resources.get("gpu_pct")
             if gpu is not None:
                 vram += f" ({gpu:.0f}%)"
@@ -695,9 +695,11 @@ def _render_html(mon: Monitor) -> str:
         if has_cpu:
             cells.append("" if res.get("cpu_pct") is None else f"{res['cpu_pct']:.1f}")
         if has_ram:
-            cells.append("" if res.get("ram_used") is None else format_bytes(int(res["ram_used"])))
+            ram = res.get("ram_used")
+            cells.append("" if ram is None else format_bytes(int(ram)))
         if has_vram:
-            cells.append("" if res.get("vram_alloc") is None else format_bytes(int(res["vram_alloc"])))
+            vram = res.get("vram_alloc")
+            cells.append("" if vram is None else format_bytes(int(vram)))
         rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     total = format_duration(mon._total_secs())
     stamp = _dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")

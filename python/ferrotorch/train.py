@@ -583,13 +583,17 @@ class _Run:
                 self.bar.update(1, loss=loss)
             every = self.log_every or (1 if self.kaun else None)
             if self.report is not None and every and k % every == 0:
-                args = (k, loss, self.t)[: max(self.n_args, 0)]
-                self.t._agreed(
-                    lambda report=self.report, args=args: report(*args) if self.t.is_main else None
-                )
+                self.t._agreed(self._report_call(self.report, (k, loss, self.t)[: max(self.n_args, 0)]))
         if self.checkpoint_every and self.state_path:
             if any(k % self.checkpoint_every == 0 for k, _, _ in ups):
                 self.t.save_state(self.state_path, h)
+
+    def _report_call(self, report: Callable[..., Any], args: tuple) -> Callable[[], None]:
+        def call() -> None:
+            if self.t.is_main:  # data-parallel: rank 0 reports
+                report(*args)
+
+        return call
 
     def _boundary(self) -> None:
         """A step boundary: honour a deferred Ctrl-C (on every rank at once)."""

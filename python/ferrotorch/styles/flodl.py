@@ -96,6 +96,7 @@ class TrainerBuilder:
             return ds
         if hasattr(ds, "get_batch") and hasattr(ds, "__len__"):
             ds = ds.get_batch(list(range(len(ds))))
+        assert self._batch_size is not None  # run() checked it
         return DataLoader(ds, self._batch_size, shuffle=True, seed=self._seed, device=self._device)
 
     def run(self) -> TrainHandle:
@@ -110,6 +111,7 @@ class TrainerBuilder:
         ]
         if missing:
             raise ConfigError(f"Trainer.builder: {', '.join(missing)} must be set before run()")
+        epochs = int(self._epochs or 0)
         model = self._model_factory(self._device)
         opt = self._optim_factory(model.parameters())
         sched = self._scheduler() if self._scheduler is not None else None
@@ -124,7 +126,7 @@ class TrainerBuilder:
         step_fn = self._step_fn
         losses: List[float] = []
         model.train()
-        for epoch in range(self._epochs):
+        for epoch in range(epochs):
             for batch in loader.epoch(epoch):
                 items = list(batch)
                 losses.append(trainer.step(lambda items=items: step_fn(model, items)))

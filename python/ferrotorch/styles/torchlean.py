@@ -138,7 +138,9 @@ def train(
     if not isinstance(data, _core.DataLoader):
         shuffle = config.shuffle if isinstance(config, LoaderConfig) else True
         drop_last = bool(config.drop_last) if isinstance(config, LoaderConfig) else False
-        data = DataLoader(data, config.batch_size, shuffle=shuffle, seed=config.seed, drop_last=drop_last)
+        data = DataLoader(
+            data, int(config.batch_size or 1), shuffle=shuffle, seed=config.seed, drop_last=drop_last
+        )
     every = config.log_every or None
     if every:
         n_args = _arity(report) if report is not None else 0
@@ -151,7 +153,7 @@ def train(
         fit_report: Optional[Callable] = logged
     else:
         fit_report = report
-    if per_epoch:
+    if isinstance(config, LoaderConfig):
         return trainer.fit(data, epochs=config.epochs, log_every=every, report=fit_report, **fit_options)
     return trainer.fit(data, steps=config.steps, log_every=every, report=fit_report, **fit_options)
 
