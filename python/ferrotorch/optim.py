@@ -8,6 +8,12 @@ Every optimizer takes ``params`` as tensors or as torch-style group dicts
 Positional order follows floDl where it has one: ``SGD(params, lr, momentum)``,
 ``AdamW(params, lr, weight_decay)``. floDl's group builders work too:
 ``Adam.with_groups().betas(0.9, 0.99).group(enc, 1e-4).group(dec, 1e-3).build()``.
+
+``lr`` may be a schedule (Kaun's ``~lr``): ``SGD(p, lr=ferrotorch.schedule.cosine_decay(0.1, 1000))``
+or a Python callable ``step -> lr``. Before each update every group's lr is set
+to ``schedule(n)``, ``n`` counting updates from the schedule's first step (1 for
+``ferrotorch.schedule`` functions, as Kaun; 0 for callables and floDl
+calculators). The count lives in the optimizer and is not part of its state dict.
 """
 
 from __future__ import annotations

@@ -92,12 +92,46 @@ impl PyModuleBase {
         Ok(slf)
     }
 
-    /// Moves parameters and buffers to `device` ("cpu", "cuda", "cuda:1" or a
-    /// torch.device) in place; returns the module.
-    fn to<'py>(slf: PyRef<'py, Self>, device: &Bound<'py, PyAny>) -> PyResult<PyRef<'py, Self>> {
-        let name = device.str()?.to_string();
-        let dev = device_arg(Some(name.as_str()))?;
-        nn::to_device(&*slf.inner, dev).py()?;
+    /// torch's `Module.to`: `to(device)`, `to(dtype)`, `to(device, dtype)`,
+    /// `to(tensor)` or keywords `device=`, `dtype=` (`non_blocking` is
+    /// accepted and ignored). Moves, then casts floating parameters and
+    /// buffers in place (same handles); returns the module.
+    #[pyo3(signature = (*args, device = None, dtype = None, non_blocking = false))]
+    fn to<'py>(
+        slf: PyRef<'py, Self>,
+        args: &Bound<'py, pyo3::types::PyTuple>,
+        device: Option<&Bound<'py, PyAny>>,
+        dtype: Option<&Bound<'py, PyAny>>,
+        non_blocking: bool,
+    ) -> PyResult<PyRef<'py, Self>> {
+        let _ = non_blocking;
+        let (mut dev, mut kind) = (None, None);
+        for a in args.iter().chain(device.cloned()).chain(dtype.cloned()) {
+            let type_name = a.get_type().name()?.to_string();
+            if type_name == "dtype" {
+                kind = Some(super::amp::kind_arg(&a, "Module.to")?);
+            } else if type_name != "str" && a.hasattr("dtype")? {
+                let t = tensor_arg(&a, "Module.to")?;
+                dev = Some(t.device());
+                kind = Some(t.kind());
+            } else {
+                let name = a.str()?.to_string();
+                dev = Some(device_arg(Some(name.as_str()))?);
+            }
+        }
+        if let Some(d) = dev {
+            nn::to_device(&*slf.inner, d).py()?;
+        }
+        if let Some(k) = kind {
+            if !crate::tensor::is_float(k) {
+                return Err(raise(
+                    "DTypeError",
+                    "Module.to: dtype must be floating point (torch's nn.Module.to casts only floats)"
+                        .into(),
+                ));
+            }
+            nn::cast(&*slf.inner, k).py()?;
+        }
         Ok(slf)
     }
 
