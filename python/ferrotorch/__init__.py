@@ -71,6 +71,7 @@ from .amp import (  # noqa: E402
     is_autocast_enabled,
     no_grad,
 )
+from .functional import value_and_grad, value_and_grad_aux  # noqa: E402
 from .history import History  # noqa: E402
 from .monitor import Monitor, format_bytes, format_duration, format_number  # noqa: E402
 from .progress import ProgressBar  # noqa: E402
@@ -117,6 +118,8 @@ __all__ = [
     "callbacks",
     "styles",
     "manual_seed",
+    "value_and_grad",
+    "value_and_grad_aux",
     "data",
     "losses",
     "metrics",
