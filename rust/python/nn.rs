@@ -19,6 +19,30 @@ pub struct PyModuleBase {
     pub inner: Arc<dyn Module>,
 }
 
+/// `named_parameters` with torch's `prefix` and `remove_duplicate`.
+pub fn named_to_py(
+    py: Python<'_>,
+    ps: Vec<Parameter>,
+    prefix: &str,
+    remove_duplicate: bool,
+) -> PyResult<PyObject> {
+    let mut kept: Vec<Parameter> = Vec::new();
+    for mut p in ps {
+        if remove_duplicate
+            && kept
+                .iter()
+                .any(|k| crate::shim::is_same(&k.tensor, &p.tensor))
+        {
+            continue;
+        }
+        if !prefix.is_empty() {
+            p.name = format!("{prefix}.{}", p.name);
+        }
+        kept.push(p);
+    }
+    params_to_py(py, kept, true)
+}
+
 pub fn params_to_py(py: Python<'_>, ps: Vec<Parameter>, named: bool) -> PyResult<PyObject> {
     let list = PyList::empty(py);
     for p in ps {
@@ -51,8 +75,18 @@ impl PyModuleBase {
         params_to_py(py, self.inner.parameters(), false)
     }
 
-    fn named_parameters(&self, py: Python<'_>) -> PyResult<PyObject> {
-        params_to_py(py, self.inner.parameters(), true)
+    /// torch's keywords: `prefix` ("p" gives "p.weight"), `recurse`
+    /// (a leaf holds its own parameters either way), `remove_duplicate`.
+    #[pyo3(signature = (prefix = "", recurse = true, remove_duplicate = true))]
+    fn named_parameters(
+        &self,
+        py: Python<'_>,
+        prefix: &str,
+        recurse: bool,
+        remove_duplicate: bool,
+    ) -> PyResult<PyObject> {
+        let _ = recurse;
+        named_to_py(py, self.inner.parameters(), prefix, remove_duplicate)
     }
 
     fn buffers(&self, py: Python<'_>) -> PyResult<PyObject> {
