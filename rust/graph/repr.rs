@@ -52,7 +52,7 @@ mod tests {
         let g = b.build().expect("graph");
         let t = g.module_tree();
         assert!(t.starts_with("Graph(\n  (linear_1): "), "{t}");
-        assert!(t.contains("\n  (relu_1): "), "{t}");
+        assert!(t.contains("\n  (relu_2): relu\n"), "{t}");
         assert!(t.ends_with("\n)"), "{t}");
     }
 }
