@@ -62,6 +62,7 @@ bench: develop
 	$(VPY) benches/data_bench.py
 	$(VPY) benches/optim_bench.py
 	$(VPY) benches/ddp_bench.py
+	$(VPY) benches/torch_pieces_bench.py
 	cargo bench --bench fused_adam
 	cargo bench --bench optimizers
 	cargo bench --bench graph_dispatch

@@ -92,6 +92,9 @@ pub struct GradScaler {
     scale: Option<Tensor>,
     growth_tracker: Option<Tensor>,
     per_opt: HashMap<usize, OptState>,
+    /// The found-inf sum (0-dim float, on device) of the last step: kept so a
+    /// caller can ask whether it was skipped without a sync per step.
+    last_found_inf: Option<Tensor>,
 }
 
 fn check_config(growth_factor: f64, backoff_factor: f64, growth_interval: i64) -> Result<()> {
@@ -148,6 +151,7 @@ impl GradScaler {
             scale: None,
             growth_tracker: None,
             per_opt: HashMap::new(),
+            last_found_inf: None,
         };
         if let (true, Some(d)) = (cfg.enabled, cfg.device) {
             s.lazy_init(d)?;
@@ -324,7 +328,24 @@ impl GradScaler {
     /// Records that the optimizer `key` has (or would have) stepped.
     pub fn mark_stepped(&mut self, key: usize) {
         if self.enabled {
-            self.per_opt.entry(key).or_default().stage = Stage::Stepped;
+            let st = self.per_opt.entry(key).or_default();
+            st.stage = Stage::Stepped;
+            self.last_found_inf = sum_found_inf(&st.found_inf).ok().flatten();
+        }
+    }
+
+    /// The last step's found-inf flag (0-dim float32 on the scale's device,
+    /// nonzero when that step was skipped); reading it is the only sync.
+    /// `None` before any step or when disabled.
+    pub fn last_found_inf(&self) -> Option<Tensor> {
+        self.last_found_inf.as_ref().map(|t| t.shallow_clone())
+    }
+
+    /// Whether the last step was skipped for inf/NaN gradients (a host sync).
+    pub fn last_step_skipped(&self) -> Result<bool> {
+        match &self.last_found_inf {
+            Some(t) => Ok(t.f_double_value(&[])? != 0.0),
+            None => Ok(false),
         }
     }
 
@@ -560,6 +581,18 @@ pub fn all_params(opt: &dyn Optimizer) -> Vec<Tensor> {
     (0..opt.num_groups())
         .flat_map(|i| opt.group_params(i))
         .collect()
+}
+
+/// The sum of per-device found-inf flags, on the first one's device.
+fn sum_found_inf(infs: &[(Device, Tensor)]) -> Result<Option<Tensor>> {
+    let Some((d, first)) = infs.first() else {
+        return Ok(None);
+    };
+    let mut total = first.shallow_clone();
+    for (_, t) in &infs[1..] {
+        total = total.f_add(&t.f_to_device(*d)?)?;
+    }
+    Ok(Some(total))
 }
 
 /// Device types autocast knows here (the `c10::DeviceType` codes).

@@ -564,8 +564,11 @@ def test_cross_entropy_bad_inputs():
         cross_entropy_loss(torch.randn(4, 3), torch.randn(4))
     with pytest.raises(ft.ShapeError, match=r"\[4\]"):
         cross_entropy_loss(torch.randn(4, 3), torch.zeros(5, dtype=torch.int64))
-    with pytest.raises(ft.ShapeError, match="batch, classes"):
+    # unbatched [C] logits take a 0-dim class index, as torch (issue #15)
+    with pytest.raises(ft.ShapeError, match=r"logits shape \[4\] needs a target of shape \[\]"):
         cross_entropy_loss(torch.randn(4), torch.zeros(4, dtype=torch.int64))
+    with pytest.raises(ft.ShapeError, match="batch, classes"):
+        cross_entropy_loss(torch.randn(()), torch.zeros((), dtype=torch.int64))
     with pytest.raises(ft.DTypeError, match="class indices"):
         L.cross_entropy_sparse(torch.randn(4, 3), torch.rand(4, 3).softmax(1))
     with pytest.raises(ft.ShapeError, match=r"weight must have shape \[3\].*\[4\]"):

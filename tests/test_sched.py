@@ -230,7 +230,12 @@ def test_cycle_momentum_matches(make_ours, make_ref, pair):
 
 
 def test_cycle_momentum_needs_momentum():
-    opt, _ = _adam_pair()
+    # Adagrad has neither momentum nor betas: torch refuses it too (issue #15
+    # made Adam-family and SGD optimizers cycle beta1 / momentum instead).
+    w = torch.nn.Parameter(torch.ones(2))
+    opt = ft.optim.Adagrad([w], 0.1)
+    with pytest.raises(ValueError, match="momentum"):
+        torch.optim.lr_scheduler.OneCycleLR(torch.optim.Adagrad([w], 0.1), 0.1, total_steps=10)
     with pytest.raises(ft.ConfigError, match="cycle_momentum"):
         fs.OneCycleLR(opt, 0.1, total_steps=10)
     with pytest.raises(ft.ConfigError, match="cycle_momentum"):

@@ -88,6 +88,7 @@ from .errors import (  # noqa: E402
     TorchError,
     TrainingError,
 )
+from .functional import value_and_grad, value_and_grad_aux  # noqa: E402
 from .history import History  # noqa: E402
 from .monitor import Monitor, format_bytes, format_duration, format_number  # noqa: E402
 from .progress import ProgressBar  # noqa: E402
@@ -135,6 +136,8 @@ __all__ = [
     "distributed",
     "styles",
     "manual_seed",
+    "value_and_grad",
+    "value_and_grad_aux",
     "data",
     "losses",
     "metrics",

@@ -2,7 +2,11 @@
 
 Every loss checks its inputs (shapes and dtypes must match: :class:`ShapeError`
 and :class:`DTypeError` name both) and then runs libtorch's own kernel, so values
-and gradients equal ``torch.nn.functional``. ``reduction`` is ``"mean"``,
+and gradients equal ``torch.nn.functional``. Under ``torch.autocast`` (CPU or
+CUDA) mixed float dtypes are accepted and cast by torch's autocast policy, so
+each loss returns the dtype and value ``torch.nn.functional`` returns there.
+Cross entropy and nll also take one unbatched sample (``logits[C]``, a 0-dim
+class index or ``[C]`` probabilities), as torch does. ``reduction`` is ``"mean"``,
 ``"sum"`` or ``"none"`` (``kl_div_loss`` also ``"batchmean"``, its default); bad
 options raise :class:`ConfigError` naming the argument.
 

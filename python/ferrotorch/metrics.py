@@ -38,9 +38,12 @@ def accuracy(pred, targets) -> float:
 
     ``pred`` is logits ``[N, C, ...]`` (argmax over dim 1) against integer
     ``targets`` ``[N, ...]``, or integer labels compared with ``targets``
-    directly. Floating predictions of the targets' shape (or ``[N, 1]``) are
-    binary probabilities thresholded at 0.5, as in Kaun; their targets must
-    be 0 or 1. Equals ``sklearn.metrics.accuracy_score(targets, labels)``.
+    directly. One-hot or probability targets of the logits' shape
+    ``[N, C >= 2, ...]`` are reduced by argmax over dim 1 too (torchmetrics'
+    class accuracy; use :func:`binary_accuracy` for element-wise multilabel
+    accuracy). Other floating predictions of the targets' shape (or
+    ``[N, 1]``) are binary probabilities thresholded at 0.5, as in Kaun; their
+    targets must be 0 or 1. Equals ``sklearn.metrics.accuracy_score(targets, labels)``.
     """
     return _core.accuracy(pred, targets)
 

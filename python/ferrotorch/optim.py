@@ -8,6 +8,12 @@ Every optimizer takes ``params`` as tensors or as torch-style group dicts
 Positional order follows floDl where it has one: ``SGD(params, lr, momentum)``,
 ``AdamW(params, lr, weight_decay)``. floDl's group builders work too:
 ``Adam.with_groups().betas(0.9, 0.99).group(enc, 1e-4).group(dec, 1e-3).build()``.
+
+``lr`` may be a schedule (Kaun's ``~lr``): ``SGD(p, lr=ferrotorch.schedule.cosine_decay(0.1, 1000))``
+or a Python callable ``step -> lr``. Before each update every group's lr is set
+to ``schedule(n)``, ``n`` counting updates from the schedule's first step (1 for
+``ferrotorch.schedule`` functions, as Kaun; 0 for callables and floDl
+calculators). The count lives in the optimizer and is not part of its state dict.
 """
 
 from __future__ import annotations
@@ -41,32 +47,49 @@ __all__ = [
 
 class _GroupView(MutableMapping):
     """A live view of one parameter group: writes go to the optimizer, so
-    ``opt.param_groups[0]["lr"] = 0.1`` works as in torch."""
+    ``opt.param_groups[0]["lr"] = 0.1`` works as in torch. Keys the algorithm
+    does not have (a torch scheduler's ``initial_lr``, ``max_lr``,
+    ``base_momentum``...) are kept beside it, as torch's group dicts keep them."""
 
-    def __init__(self, opt: _CoreOptimizer, index: int) -> None:
+    def __init__(self, opt: Optimizer, index: int) -> None:
         self._opt, self._i = opt, index
+
+    def _extras(self) -> dict:
+        extras = self._opt.__dict__.setdefault("_group_extras", [])
+        while len(extras) <= self._i:
+            extras.append({})
+        return extras[self._i]
 
     def __getitem__(self, key: str) -> Any:
         if key == "params":
             return self._opt.group_params(self._i)
         hyper = self._opt.group_hyper(self._i)
-        if key not in hyper:
-            raise TagError(f"param_groups[{self._i}] has no '{key}'; it has {['params', *hyper]}")
-        return hyper[key]
+        if key in hyper:
+            return hyper[key]
+        extras = self._extras()
+        if key not in extras:
+            raise TagError(f"param_groups[{self._i}] has no '{key}'; it has {['params', *hyper, *extras]}")
+        return extras[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
         if key == "params":
             raise ConfigError(f"param_groups[{self._i}]['params'] cannot be replaced; use add_param_group")
-        self._opt.set_group_hyper(self._i, key, value)
+        if key in self._opt.group_hyper(self._i):
+            self._opt.set_group_hyper(self._i, key, value)
+        else:
+            self._extras()[key] = value
 
     def __delitem__(self, key: str) -> None:
+        if key in self._extras():
+            del self._extras()[key]
+            return
         raise ConfigError(f"param_groups[{self._i}]: hyperparameter '{key}' cannot be removed")
 
     def __iter__(self) -> Iterator[str]:
-        return iter(["params", *self._opt.group_hyper(self._i)])
+        return iter(["params", *self._opt.group_hyper(self._i), *self._extras()])
 
     def __len__(self) -> int:
-        return 1 + len(self._opt.group_hyper(self._i))
+        return 1 + len(self._opt.group_hyper(self._i)) + len(self._extras())
 
     def __repr__(self) -> str:
         return repr({k: v for k, v in self.items() if k != "params"})
@@ -81,20 +104,87 @@ class _Checked(type):
         return _boundary.call(super().__call__, f"{cls.__name__}()", *args, **kwargs)
 
 
-class Optimizer(_CoreOptimizer, metaclass=_Checked):
+class Optimizer(_CoreOptimizer, torch.optim.Optimizer, metaclass=_Checked):
     """Base class: ``step()``, ``zero_grad()``, ``lr`` / ``set_lr``,
     ``set_group_lr``, ``scale_lr``, ``param_groups`` (live views),
     ``add_param_group``, ``state_dict`` / ``load_state_dict`` in
-    ``torch.optim``'s layout, ``save_state`` / ``load_state`` to files."""
+    ``torch.optim``'s layout, ``save_state`` / ``load_state`` to files.
+
+    It is a ``torch.optim.Optimizer`` (``isinstance`` holds), so torch's
+    lr schedulers (``CosineAnnealingLR``, ``OneCycleLR``, ...) drive it: they
+    read and write ``param_groups`` (live views onto the Rust groups; extra
+    keys such as ``initial_lr`` are kept beside them) and wrap ``step``. The
+    update itself stays the Rust fused / foreach path; torch's ``Optimizer``
+    machinery (``__init__``, hooks, ``state``) is not used: step hooks
+    registered with ``register_step_pre_hook`` do not run."""
 
     _algorithm = ""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:  # built in __new__
         pass
 
+    def step(self, closure: Any = None) -> Any:
+        """One update of every parameter with a gradient (Rust, GIL released).
+        ``closure`` (torch's) is called first, with grad enabled, and its
+        loss returned."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        _CoreOptimizer.step(self)
+        return loss
+
     @property
     def param_groups(self) -> list:
         return [_GroupView(self, i) for i in range(self.num_groups())]
+
+    @property
+    def defaults(self) -> dict:
+        """The constructor's hyperparameters (torch's ``optimizer.defaults``)."""
+        d = self.__dict__.get("_defaults")
+        return dict(d) if d is not None else dict(self.group_hyper(0))
+
+    @property
+    def state(self) -> dict:
+        """Per-parameter state keyed by the parameter tensor (a snapshot of
+        live tensors, as torch's ``optimizer.state``)."""
+        out: dict = {}
+        k = 0
+        for g in range(self.num_groups()):
+            for p in self.group_params(g):
+                st = self.param_state(k)
+                if st is not None:
+                    out[p] = st
+                k += 1
+        return out
+
+    def state_dict(self) -> dict:
+        sd = _CoreOptimizer.state_dict(self)
+        for g, extras in zip(sd["param_groups"], self.__dict__.get("_group_extras", [])):
+            for key, value in extras.items():
+                g.setdefault(key, value)
+        return sd
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        if not isinstance(state_dict, dict):
+            raise InputTypeError(f"load_state_dict: expected a dict, got {type(state_dict).__name__}")
+        groups = state_dict.get("param_groups", [])
+        if not isinstance(groups, (list, tuple)) or not all(isinstance(g, dict) for g in groups):
+            raise InputTypeError(
+                f"load_state_dict: 'param_groups' must be a list of dicts, got {type(groups).__name__}"
+            )
+        known = [set(self.group_hyper(i)) for i in range(self.num_groups())]
+        extras, trimmed = [], []
+        for i, g in enumerate(groups):
+            keys = known[i] if i < len(known) else set()
+            extra = {k: v for k, v in g.items() if k != "params" and k not in keys and k in _SCHED_KEYS}
+            extras.append(extra)
+            trimmed.append({k: v for k, v in g.items() if k not in extra})
+        _CoreOptimizer.load_state_dict(self, dict(state_dict, param_groups=trimmed))
+        self.__dict__["_group_extras"] = extras
+
+    def __repr__(self) -> str:
+        return _CoreOptimizer.__repr__(self)
 
     def save_state(self, path: str | os.PathLike) -> None:
         """Writes the state dict atomically (temp file, fsync, rename) as a
@@ -129,6 +219,10 @@ class Optimizer(_CoreOptimizer, metaclass=_Checked):
         return GroupBuilder(cls, defaults)
 
 
+# Keys torch's lr schedulers keep in param groups (restored with the state dict).
+_SCHED_KEYS = frozenset(["initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum"])
+
+
 def _make(cls: type, params: Any, defaults: dict, implementation: str) -> Any:
     if isinstance(params, torch.Tensor):
         raise InputTypeError(
@@ -136,9 +230,11 @@ def _make(cls: type, params: Any, defaults: dict, implementation: str) -> Any:
             f"dicts, got a single {type(params).__name__} of shape {tuple(params.shape)}; "
             "wrap it in a list"
         )
-    return _boundary.call(
+    opt = _boundary.call(
         _CoreOptimizer.__new__, f"{cls.__name__}()", cls, cls._algorithm, params, defaults, implementation
     )
+    opt.__dict__["_defaults"] = dict(defaults)
+    return opt
 
 
 class SGD(Optimizer):

@@ -116,9 +116,9 @@ class OneCycleLR(metaclass=_Dispatch):
     """``OneCycleLR(optimizer, max_lr, total_steps=None, epochs=None,
     steps_per_epoch=None, pct_start=0.3, anneal_strategy='cos',
     cycle_momentum=True, base_momentum=0.85, max_momentum=0.95,
-    div_factor=25.0, final_div_factor=1e4, three_phase=False)``: torch's.
-    With a ferrotorch optimizer pass ``cycle_momentum=False`` (it exposes no
-    momentum to cycle).
+    div_factor=25.0, final_div_factor=1e4, three_phase=False)``: torch's,
+    value by value; with ``cycle_momentum`` it cycles ``momentum`` (SGD,
+    RMSprop) or ``betas[0]`` (Adam family) of ferrotorch and torch optimizers.
 
     ``OneCycleLR(max_lr, total)``: floDl's calculator: linear from
     ``max_lr / 25`` to ``max_lr`` over ``w = round(0.3 * total)`` steps, then a
@@ -139,8 +139,8 @@ class CyclicLR(metaclass=_Dispatch):
     """``CyclicLR(optimizer, base_lr, max_lr, step_size_up=2000,
     step_size_down=None, mode='triangular', gamma=1.0, scale_fn=None,
     scale_mode='cycle', cycle_momentum=True, base_momentum=0.8,
-    max_momentum=0.9)``: torch's. With a ferrotorch optimizer pass
-    ``cycle_momentum=False``.
+    max_momentum=0.9)``: torch's; ``cycle_momentum`` cycles ``momentum`` or
+    ``betas[0]`` as torch does.
 
     ``CyclicLR(base, max_lr, step)``: floDl's triangular calculator with
     ``step`` steps up and ``step`` down; ``CyclicLR.asymmetric(base, max_lr,

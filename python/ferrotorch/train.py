@@ -47,6 +47,14 @@ def _arity(fn: Callable[..., Any]) -> int:
     return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
 
 
+def _lr(opt: Any) -> float:
+    """The first group's lr of a ferrotorch or a torch optimizer."""
+    lr = getattr(opt, "lr", None)
+    if lr is None or callable(lr):
+        lr = opt.param_groups[0]["lr"]
+    return float(lr)
+
+
 def _is_step_scheduler(s: Any) -> bool:
     """torch-style schedulers (stepped by fit once per epoch) vs schedules
     (lr = s(count), applied by the engine before every optimizer step)."""
@@ -115,6 +123,14 @@ class Trainer:
     """Trainer(model, optimizer, loss="mse", scheduler=None, clip_grad_norm=None,
     clip_grad_value=None, scaler=None, amp=None, grad_accumulation=1, metrics=None,
     device=None, on_nonfinite="raise", schedule_unit="step").
+
+    ``model`` is a ferrotorch module or graph (the step runs in Rust), or any
+    ``torch.nn.Module`` / callable; ``optimizer`` a ferrotorch optimizer (fused
+    Rust update) or any ``torch.optim.Optimizer``. torch pieces run on the
+    GIL path: the engine calls the module's ``__call__`` and the optimizer's
+    ``step`` / ``zero_grad`` / ``param_groups`` back in Python, so they cost
+    a few Python calls per step (``benches/torch_pieces_bench.py`` measures it).
+    ``Trainer(device=...)`` moves a torch module with its own ``.to``.
 
     ``loss`` by name or as a ``ferrotorch.losses`` class keeps the whole step in
     Rust with the GIL released; a callable ``loss(pred, target)`` costs one
@@ -506,7 +522,7 @@ class Trainer:
         return history
 
     def _epoch_logs(self, loss: float, t0: float, val_data: Any) -> dict:
-        logs = {"loss": loss, "lr": self.optimizer.lr, "duration": time.perf_counter() - t0}
+        logs = {"loss": loss, "lr": _lr(self.optimizer), "duration": time.perf_counter() - t0}
         if val_data is not None:
             for k, v in self.evaluate(val_data).items():
                 logs[f"val_{k}"] = v

@@ -11,6 +11,7 @@ mod hash;
 mod node;
 mod observe;
 mod profile;
+mod repr;
 mod tree;
 mod trend;
 

@@ -8,22 +8,30 @@ use super::{is_int, same_float, weight_of, LossKind, LossOptions, LossSpec, Redu
 use crate::tensor::{is_float, kind_of, kind_str, require_float, shape_str};
 use crate::{Error, Result};
 
-/// Logits of rank >= 2 (classes on dim 1); returns their dtype.
-fn class_logits(f: &str, what: &str, logits: &Tensor) -> Result<Kind> {
+/// Logits of rank >= 2 (classes on dim 1), or rank 1 (one unbatched sample,
+/// classes on dim 0) where torch accepts that; returns their dtype.
+fn class_logits(f: &str, what: &str, logits: &Tensor, unbatched: bool) -> Result<Kind> {
     let k = require_float(logits, &format!("{f} {what}"))?;
-    if logits.dim() < 2 {
+    let min = if unbatched { 1 } else { 2 };
+    if logits.dim() < min {
+        let also = if unbatched { " or [classes]" } else { "" };
         return Err(Error::Shape(format!(
-            "{f}: {what} must be [batch, classes, ...], got shape {}",
+            "{f}: {what} must be [batch, classes, ...]{also}, got shape {}",
             shape_str(logits)
         )));
     }
     Ok(k)
 }
 
-/// The shape class-index targets must have: the logits' without dim 1.
+/// The class dimension: 1, or 0 for unbatched [classes] logits (as torch).
+fn class_dim(logits: &Tensor) -> usize {
+    usize::from(logits.dim() >= 2)
+}
+
+/// The shape class-index targets must have: the logits' without the class dim.
 fn index_shape(logits: &Tensor) -> Vec<i64> {
     let mut s = logits.size();
-    s.remove(1);
+    s.remove(class_dim(logits));
     s
 }
 
@@ -56,7 +64,7 @@ fn class_target(f: &str, what: &str, logits: &Tensor, target: &Tensor) -> Result
 fn class_weight(f: &str, logits: &Tensor, o: &LossOptions, k: Kind) -> Result<Option<Tensor>> {
     let w = weight_of(f, "weight", &o.weight, k)?;
     if let Some(w) = &w {
-        let c = logits.size()[1];
+        let c = logits.size()[class_dim(logits)];
         if w.size() != [c] {
             return Err(Error::Shape(format!(
                 "{f}: weight must have shape [{c}] (one per class of logits shape {}), got {}",
@@ -79,11 +87,11 @@ pub(super) fn cross_entropy(
     } else {
         "cross_entropy_loss"
     };
-    let lk = class_logits(f, "logits", logits)?;
+    let lk = class_logits(f, "logits", logits, true)?;
     let tk = kind_of(target, &format!("{f} target"))?;
     let target = if is_float(tk) && !sparse && target.size() == logits.size() {
         // Probabilities (or one-hot) per class, as torch.
-        if tk != lk {
+        if tk != lk && !super::autocast_on(logits) {
             return Err(Error::DType(format!(
                 "{f}: probability target is {} but logits are {}",
                 kind_str(tk),
@@ -115,7 +123,7 @@ pub(super) fn cross_entropy(
 
 pub(super) fn nll(log_probs: &Tensor, target: &Tensor, o: &LossOptions) -> Result<Tensor> {
     let f = "nll_loss";
-    let lk = class_logits(f, "log-probabilities", log_probs)?;
+    let lk = class_logits(f, "log-probabilities", log_probs, true)?;
     let target = class_target(f, "log-probabilities", log_probs, target)?;
     let w = class_weight(f, log_probs, o, lk)?;
     Ok(log_probs.f_nll_loss_nd(&target, w.as_ref(), o.reduction.tch(), o.ignore_index)?)
@@ -168,7 +176,7 @@ pub(super) fn bce_with_logits(logits: &Tensor, target: &Tensor, o: &LossOptions)
 /// all-ignored batch gives NaN under "mean", like torch's cross_entropy.
 pub(super) fn focal(logits: &Tensor, target: &Tensor, o: &LossOptions) -> Result<Tensor> {
     let f = "focal_loss";
-    let k = class_logits(f, "logits", logits)?;
+    let k = class_logits(f, "logits", logits, false)?;
     let t = class_target(f, "logits", logits, target)?;
     let valid = t.f_ne(o.ignore_index)?;
     let safe = t.f_masked_fill(&valid.f_logical_not()?, 0)?;

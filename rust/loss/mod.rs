@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use tch::{Kind, Tensor};
 
-use crate::tensor::{kind_of, kind_str, require_float, shape_str, SharedTensor};
+use crate::tensor::{is_float, kind_of, kind_str, require_float, shape_str, SharedTensor};
 use crate::{Error, Result};
 
 pub use classification::{
@@ -464,11 +464,24 @@ impl LossSpec {
 
 // ---- shared checks -------------------------------------------------------
 
+/// Whether autocast is on for `t`'s device type in this thread. Under
+/// autocast, mixed float dtypes are torch's normal case: the dispatcher's
+/// autocast kernels (reached through the same ATen call F makes) cast them by
+/// torch's policy, so the dtype check stands aside.
+fn autocast_on(t: &Tensor) -> bool {
+    let dev = match t.device() {
+        tch::Device::Cpu => crate::amp::AutocastDevice::Cpu,
+        tch::Device::Cuda(_) => crate::amp::AutocastDevice::Cuda,
+        _ => return false,
+    };
+    crate::amp::is_autocast_enabled(dev).unwrap_or(false)
+}
+
 /// Two float tensors of one dtype and one shape (no silent broadcasting).
 fn same_float(f: &str, a_name: &str, a: &Tensor, b_name: &str, b: &Tensor) -> Result<Kind> {
     let ak = require_float(a, &format!("{f} {a_name}"))?;
     let bk = require_float(b, &format!("{f} {b_name}"))?;
-    if ak != bk {
+    if ak != bk && !autocast_on(a) {
         return Err(Error::DType(format!(
             "{f}: {a_name} is {} but {b_name} is {}",
             kind_str(ak),
@@ -500,7 +513,7 @@ fn is_int(k: Kind) -> bool {
 /// A ±1-style target: integers, or floats of the input's dtype.
 fn sign_target(f: &str, input_kind: Kind, target: &Tensor) -> Result<()> {
     let tk = kind_of(target, &format!("{f} target"))?;
-    if !(is_int(tk) || tk == input_kind) {
+    if !(is_int(tk) || tk == input_kind || (is_float(tk) && autocast_on(target))) {
         return Err(Error::DType(format!(
             "{f}: target must be integer or {} like the input, got {}",
             kind_str(input_kind),
@@ -515,7 +528,7 @@ fn weight_of(f: &str, arg: &str, w: &Option<Weight>, kind: Kind) -> Result<Optio
     let Some(w) = w else { return Ok(None) };
     let t = w.tensor();
     let wk = kind_of(&t, &format!("{f} {arg}"))?;
-    if wk != kind {
+    if wk != kind && !autocast_on(&t) {
         return Err(Error::DType(format!(
             "{f}: {arg} is {} but the input is {}",
             kind_str(wk),

@@ -240,7 +240,9 @@ pub fn confusion_matrix(
 }
 
 /// Fraction of correct predictions. Logits `[N, C, ...]` are reduced by
-/// argmax over dim 1; integer labels are compared directly; floating
+/// argmax over dim 1; integer labels are compared directly; one-hot or
+/// probability targets of the logits' shape `[N, C >= 2, ...]` are reduced by
+/// argmax over dim 1 too (torchmetrics' class accuracy); other floating
 /// predictions of the targets' shape (or `[N, 1]`) are binary probabilities
 /// thresholded at 0.5, as in Kaun.
 pub fn accuracy(pred: &Tensor, targets: &Tensor) -> Result<f64> {
@@ -249,6 +251,13 @@ pub fn accuracy(pred: &Tensor, targets: &Tensor) -> Result<f64> {
         let (ps, ts) = (pred.size(), targets.size());
         let binary = "accuracy (floating predictions of the targets' shape are binary \
                       probabilities thresholded at 0.5)";
+        if ps == ts && ps.len() >= 2 && ps[1] >= 2 {
+            // [N, C, ...] scores against one-hot or probability targets:
+            // class accuracy via argmax of both, as torchmetrics' multiclass
+            // accuracy; element-wise multilabel accuracy is binary_accuracy.
+            let t = targets.f_argmax(1, false)?;
+            return accuracy(pred, &t);
+        }
         if ps == ts {
             return binary_impl(pred, targets, 0.5, binary);
         }

@@ -14,6 +14,7 @@ mod lamb;
 mod nadam;
 mod radam;
 mod rmsprop;
+mod scheduled;
 mod sgd;
 
 pub use adagrad::Adagrad;
@@ -26,6 +27,7 @@ pub use lamb::Lamb;
 pub use nadam::NAdam;
 pub use radam::RAdam;
 pub use rmsprop::RMSprop;
+pub use scheduled::ScheduledLr;
 pub use sgd::Sgd;
 
 use tch::Tensor;

@@ -16,7 +16,7 @@ use crate::amp::{self, AutocastDevice, GradScaler, ScalerConfig, ScalerState, PA
 use crate::optim::Impl;
 
 /// A dtype from a `torch.dtype` or a name (`"bfloat16"`, `"float16"`, ...).
-fn kind_arg(ob: &Bound<'_, PyAny>, what: &str) -> PyResult<Kind> {
+pub(super) fn kind_arg(ob: &Bound<'_, PyAny>, what: &str) -> PyResult<Kind> {
     let text = match ob.extract::<String>() {
         Ok(s) => s,
         Err(_) => ob.str()?.to_string(),
@@ -323,6 +323,21 @@ impl PyGradScaler {
 
     fn get_growth_interval(&self) -> PyResult<i64> {
         Ok(self.lock()?.growth_interval())
+    }
+
+    /// Whether the last `step` skipped the optimizer for inf/NaN gradients.
+    /// Reads one device flag (a host sync); False before any step.
+    fn last_step_skipped(&self) -> PyResult<bool> {
+        self.lock()?.last_step_skipped().py()
+    }
+
+    /// The last step's found-inf flag as a 0-dim tensor on device (nonzero:
+    /// skipped), with no sync; None before any step or when disabled.
+    fn last_found_inf(&self, py: Python<'_>) -> PyResult<PyObject> {
+        match self.lock()?.last_found_inf() {
+            Some(t) => to_py(py, &t),
+            None => Ok(py.None()),
+        }
     }
 
     /// Consecutive unskipped steps since the last growth/backoff (a sync).

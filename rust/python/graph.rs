@@ -389,6 +389,11 @@ impl PyGraph {
 
 #[pymethods]
 impl PyGraph {
+    /// The module tree as torch prints it, keyed by floDl node ids.
+    fn __repr__(&self) -> String {
+        self.inner.module_tree()
+    }
+
     /// graph(x, *aux): runs the graph (one tensor per declared input).
     #[pyo3(signature = (*inputs))]
     fn __call__(&self, py: Python<'_>, inputs: Vec<Bound<'_, PyAny>>) -> PyResult<PyObject> {
@@ -413,8 +418,23 @@ impl PyGraph {
     }
 
     /// [(name, tensor)] with floDl names: `{first tag or node id}/{raw name}`.
-    fn named_parameters(&self, py: Python<'_>) -> PyResult<PyObject> {
-        params_to_py(py, self.inner.named_parameters(), true)
+    /// torch's keywords: `prefix` joins with "." ; `recurse=False` gives
+    /// none (a graph holds parameters only through its nodes, as an
+    /// nn.Module container); `remove_duplicate=False` repeats shared tensors.
+    #[pyo3(signature = (prefix = "", recurse = true, remove_duplicate = true))]
+    fn named_parameters(
+        &self,
+        py: Python<'_>,
+        prefix: &str,
+        recurse: bool,
+        remove_duplicate: bool,
+    ) -> PyResult<PyObject> {
+        let ps = if recurse {
+            self.inner.named_parameters()
+        } else {
+            Vec::new()
+        };
+        super::nn::named_to_py(py, ps, prefix, remove_duplicate)
     }
 
     fn named_buffers(&self, py: Python<'_>) -> PyResult<PyObject> {

@@ -16,6 +16,7 @@ mod nn_layers;
 mod optim;
 mod sched;
 mod tensor;
+mod torch_optim;
 mod train;
 
 use pyo3::prelude::*;

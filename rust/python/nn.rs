@@ -19,6 +19,30 @@ pub struct PyModuleBase {
     pub inner: Arc<dyn Module>,
 }
 
+/// `named_parameters` with torch's `prefix` and `remove_duplicate`.
+pub fn named_to_py(
+    py: Python<'_>,
+    ps: Vec<Parameter>,
+    prefix: &str,
+    remove_duplicate: bool,
+) -> PyResult<PyObject> {
+    let mut kept: Vec<Parameter> = Vec::new();
+    for mut p in ps {
+        if remove_duplicate
+            && kept
+                .iter()
+                .any(|k| crate::shim::is_same(&k.tensor, &p.tensor))
+        {
+            continue;
+        }
+        if !prefix.is_empty() {
+            p.name = format!("{prefix}.{}", p.name);
+        }
+        kept.push(p);
+    }
+    params_to_py(py, kept, true)
+}
+
 pub fn params_to_py(py: Python<'_>, ps: Vec<Parameter>, named: bool) -> PyResult<PyObject> {
     let list = PyList::empty(py);
     for p in ps {
@@ -51,8 +75,18 @@ impl PyModuleBase {
         params_to_py(py, self.inner.parameters(), false)
     }
 
-    fn named_parameters(&self, py: Python<'_>) -> PyResult<PyObject> {
-        params_to_py(py, self.inner.parameters(), true)
+    /// torch's keywords: `prefix` ("p" gives "p.weight"), `recurse`
+    /// (a leaf holds its own parameters either way), `remove_duplicate`.
+    #[pyo3(signature = (prefix = "", recurse = true, remove_duplicate = true))]
+    fn named_parameters(
+        &self,
+        py: Python<'_>,
+        prefix: &str,
+        recurse: bool,
+        remove_duplicate: bool,
+    ) -> PyResult<PyObject> {
+        let _ = recurse;
+        named_to_py(py, self.inner.parameters(), prefix, remove_duplicate)
     }
 
     fn buffers(&self, py: Python<'_>) -> PyResult<PyObject> {
@@ -92,12 +126,46 @@ impl PyModuleBase {
         Ok(slf)
     }
 
-    /// Moves parameters and buffers to `device` ("cpu", "cuda", "cuda:1" or a
-    /// torch.device) in place; returns the module.
-    fn to<'py>(slf: PyRef<'py, Self>, device: &Bound<'py, PyAny>) -> PyResult<PyRef<'py, Self>> {
-        let name = device.str()?.to_string();
-        let dev = device_arg(Some(name.as_str()))?;
-        nn::to_device(&*slf.inner, dev).py()?;
+    /// torch's `Module.to`: `to(device)`, `to(dtype)`, `to(device, dtype)`,
+    /// `to(tensor)` or keywords `device=`, `dtype=` (`non_blocking` is
+    /// accepted and ignored). Moves, then casts floating parameters and
+    /// buffers in place (same handles); returns the module.
+    #[pyo3(signature = (*args, device = None, dtype = None, non_blocking = false))]
+    fn to<'py>(
+        slf: PyRef<'py, Self>,
+        args: &Bound<'py, pyo3::types::PyTuple>,
+        device: Option<&Bound<'py, PyAny>>,
+        dtype: Option<&Bound<'py, PyAny>>,
+        non_blocking: bool,
+    ) -> PyResult<PyRef<'py, Self>> {
+        let _ = non_blocking;
+        let (mut dev, mut kind) = (None, None);
+        for a in args.iter().chain(device.cloned()).chain(dtype.cloned()) {
+            let type_name = a.get_type().name()?.to_string();
+            if type_name == "dtype" {
+                kind = Some(super::amp::kind_arg(&a, "Module.to")?);
+            } else if type_name != "str" && a.hasattr("dtype")? {
+                let t = tensor_arg(&a, "Module.to")?;
+                dev = Some(t.device());
+                kind = Some(t.kind());
+            } else {
+                let name = a.str()?.to_string();
+                dev = Some(device_arg(Some(name.as_str()))?);
+            }
+        }
+        if let Some(d) = dev {
+            nn::to_device(&*slf.inner, d).py()?;
+        }
+        if let Some(k) = kind {
+            if !crate::tensor::is_float(k) {
+                return Err(raise(
+                    Exc::DType,
+                    "Module.to: dtype must be floating point (torch's nn.Module.to casts only floats)"
+                        .into(),
+                ));
+            }
+            nn::cast(&*slf.inner, k).py()?;
+        }
         Ok(slf)
     }
 

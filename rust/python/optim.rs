@@ -12,7 +12,7 @@ use super::errors::{raise, Exc, IntoPyResult};
 use super::tensor::{tensor_arg, tensor_list, to_py};
 use crate::optim::{
     Adagrad, Adam, Adamax, HValue, Hyper, Impl, Lamb, NAdam, Optim, Optimizer, ParamGroup, RAdam,
-    RMSprop, Sgd, StateDict,
+    RMSprop, ScheduledLr, Sgd, StateDict,
 };
 
 /// torch.optim keys that select torch's own code paths; ferrotorch picks its
@@ -122,6 +122,32 @@ fn groups_arg(params: &Bound<'_, PyAny>) -> PyResult<Vec<ParamGroup>> {
     Ok(vec![ParamGroup::new(ts, Hyper::default()).py()?])
 }
 
+/// Builds the optimizer named `name`, handing the concrete `Optim<A>` to
+/// `$wrap` (a generic fn, so this is a macro: one expansion per return type).
+macro_rules! build_by_name {
+    ($name:expr, $defaults:expr, $groups:expr, $imp:expr, $wrap:ident) => {{
+        let (name, defaults, groups, imp): (&str, Hyper, Vec<ParamGroup>, Option<Impl>) =
+            ($name, $defaults, $groups, $imp);
+        Ok(match name.to_ascii_lowercase().as_str() {
+        "sgd" => $wrap(Optim::new(Sgd, defaults, groups, imp)?),
+        "adam" => $wrap(Optim::new(Adam { decoupled: false }, defaults, groups, imp)?),
+        "adamw" => $wrap(Optim::new(Adam { decoupled: true }, defaults, groups, imp)?),
+        "rmsprop" => $wrap(Optim::new(RMSprop, defaults, groups, imp)?),
+        "adagrad" => $wrap(Optim::new(Adagrad, defaults, groups, imp)?),
+        "radam" => $wrap(Optim::new(RAdam, defaults, groups, imp)?),
+        "nadam" => $wrap(Optim::new(NAdam, defaults, groups, imp)?),
+        "lamb" => $wrap(Optim::new(Lamb, defaults, groups, imp)?),
+        "adamax" => $wrap(Optim::new(Adamax, defaults, groups, imp)?),
+        _ => {
+            return Err(crate::Error::Value(format!(
+                "unknown optimizer '{name}'; valid names are [\"sgd\", \"adam\", \"adamw\", \"rmsprop\", \"adagrad\", \"radam\", \"nadam\", \"lamb\", \"adamax\"]"
+            )))
+        }
+    })
+
+    }};
+}
+
 fn build(
     name: &str,
     defaults: Hyper,
@@ -131,22 +157,19 @@ fn build(
     fn wrap<A: crate::optim::Algorithm>(o: Optim<A>) -> Arc<Mutex<dyn Optimizer>> {
         Arc::new(Mutex::new(o))
     }
-    Ok(match name.to_ascii_lowercase().as_str() {
-        "sgd" => wrap(Optim::new(Sgd, defaults, groups, imp)?),
-        "adam" => wrap(Optim::new(Adam { decoupled: false }, defaults, groups, imp)?),
-        "adamw" => wrap(Optim::new(Adam { decoupled: true }, defaults, groups, imp)?),
-        "rmsprop" => wrap(Optim::new(RMSprop, defaults, groups, imp)?),
-        "adagrad" => wrap(Optim::new(Adagrad, defaults, groups, imp)?),
-        "radam" => wrap(Optim::new(RAdam, defaults, groups, imp)?),
-        "nadam" => wrap(Optim::new(NAdam, defaults, groups, imp)?),
-        "lamb" => wrap(Optim::new(Lamb, defaults, groups, imp)?),
-        "adamax" => wrap(Optim::new(Adamax, defaults, groups, imp)?),
-        _ => {
-            return Err(crate::Error::Value(format!(
-                "unknown optimizer '{name}'; valid names are [\"sgd\", \"adam\", \"adamw\", \"rmsprop\", \"adagrad\", \"radam\", \"nadam\", \"lamb\", \"adamax\"]"
-            )))
-        }
-    })
+    build_by_name!(name, defaults, groups, imp, wrap)
+}
+
+fn build_boxed(
+    name: &str,
+    defaults: Hyper,
+    groups: Vec<ParamGroup>,
+    imp: Option<Impl>,
+) -> crate::Result<Box<dyn Optimizer>> {
+    fn wrap<A: crate::optim::Algorithm>(o: Optim<A>) -> Box<dyn Optimizer> {
+        Box::new(o)
+    }
+    build_by_name!(name, defaults, groups, imp, wrap)
 }
 
 /// Base class of ferrotorch optimizers (see `ferrotorch.optim`).
@@ -178,8 +201,24 @@ impl PyOptimizer {
     ) -> PyResult<Self> {
         let groups = groups_arg(params)?;
         let imp = Impl::from_name(implementation).py()?;
+        // Kaun's `~lr:schedule`: a schedule or callable as lr wraps the optimizer.
+        let schedule = match defaults.get_item("lr")? {
+            Some(lr) if lr.is_callable() && !lr.hasattr("dtype")? => {
+                let s = super::sched::schedule_arg(&lr, "lr")?;
+                let d = defaults.copy()?;
+                d.set_item("lr", s.try_lr(s.first_step()).py()?)?;
+                Some((s, d))
+            }
+            _ => None,
+        };
+        let Some((s, d)) = schedule else {
+            return Ok(PyOptimizer {
+                inner: build(algorithm, hyper_from_dict(defaults)?, groups, imp).py()?,
+            });
+        };
+        let inner = build_boxed(algorithm, hyper_from_dict(&d)?, groups, imp).py()?;
         Ok(PyOptimizer {
-            inner: build(algorithm, hyper_from_dict(defaults)?, groups, imp).py()?,
+            inner: Arc::new(Mutex::new(ScheduledLr::new(inner, s).py()?)),
         })
     }
 

@@ -466,10 +466,18 @@ impl Opt {
     /// `Some(use_beta1)` when the optimizer has a momentum or beta1 to cycle.
     fn momentum_mode(&self, py: Python<'_>) -> PyResult<Option<bool>> {
         let ob = self.obj.bind(py);
-        if self.ferro.is_some() || !ob.hasattr("defaults")? {
+        // torch reads `defaults`; a ferrotorch optimizer's first group holds
+        // the same keys (its hyperparameters), writable through param_groups.
+        let d = if ob.hasattr("defaults")? {
+            ob.getattr("defaults")?
+        } else if self.groups {
+            match self.param_groups(py)?.into_iter().next() {
+                Some(g) => g,
+                None => return Ok(None),
+            }
+        } else {
             return Ok(None);
-        }
-        let d = ob.getattr("defaults")?;
+        };
         if d.contains("betas")? {
             Ok(Some(true))
         } else if d.contains("momentum")? {

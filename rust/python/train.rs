@@ -1,7 +1,7 @@
 //! The engine's binding (`_core.Engine`): argument conversion only.
 //! `ferrotorch.train.Trainer` adds argument handling and callbacks.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
@@ -10,11 +10,12 @@ use super::amp::PyGradScaler;
 use super::data::PyDataLoader;
 use super::errors::{raise, stash, Exc, IntoPyResult};
 use super::loss::PyLoss;
-use super::nn::PyModuleBase;
 use super::optim::PyOptimizer;
 use super::tensor::{tensor_arg, to_py};
+use super::torch_optim::TorchOptimizer;
 use crate::amp::AutocastDevice;
 use crate::loss::{LossKind, LossSpec, Reduction};
+use crate::optim::Optimizer;
 use crate::train::{
     Engine, LoopState, LossFn, NonFinite, RunLimits, ScheduleUnit, StepReport, Target,
     TrainerOptions, UpdateReport,
@@ -171,6 +172,25 @@ fn state_from(d: &Bound<'_, PyDict>) -> PyResult<LoopState> {
     })
 }
 
+/// A ferrotorch optimizer (its Rust core), or a torch.optim.Optimizer driven
+/// through its Python `step` / `zero_grad` / `param_groups` under the GIL.
+fn optimizer_arg(ob: &Bound<'_, PyAny>) -> PyResult<Arc<Mutex<dyn Optimizer>>> {
+    if let Ok(o) = ob.downcast::<PyOptimizer>() {
+        return Ok(o.get().inner.clone());
+    }
+    let torch_opt = ob.py().import("torch.optim")?.getattr("Optimizer")?;
+    if ob.is_instance(&torch_opt)? {
+        return Ok(Arc::new(Mutex::new(TorchOptimizer::new(ob)?)));
+    }
+    Err(raise(
+        Exc::InputType,
+        format!(
+            "Trainer: optimizer must be a ferrotorch or torch.optim optimizer, got {}",
+            ob.get_type().name()?
+        ),
+    ))
+}
+
 #[pymethods]
 impl PyEngine {
     #[new]
@@ -194,19 +214,10 @@ impl PyEngine {
         device: Option<&str>,
         process_group: Option<&str>,
     ) -> PyResult<Self> {
-        let model = model.downcast::<PyModuleBase>().map_err(|_| {
-            raise(
-                Exc::InputType,
-                "Trainer: model must be a ferrotorch module or graph".into(),
-            )
-        })?;
-        let opt = optimizer.downcast::<PyOptimizer>().map_err(|_| {
-            raise(
-                Exc::InputType,
-                "Trainer: optimizer must be a ferrotorch optimizer (e.g. ferrotorch.optim.Adam)"
-                    .into(),
-            )
-        })?;
+        // ferrotorch modules run in Rust; a torch.nn.Module (or any callable)
+        // becomes a node calling back into Python under the GIL.
+        let model = super::nn::module_arg(model, "Trainer: model")?;
+        let opt = optimizer_arg(optimizer)?;
         let schedule = schedule
             .map(|s| super::sched::schedule_arg(s, "Trainer(scheduler)"))
             .transpose()?;
@@ -260,13 +271,7 @@ impl PyEngine {
                 .map(|name| crate::dist::ProcessGroup::resolve(name).py())
                 .transpose()?,
         };
-        let e = Engine::new(
-            model.get().inner.clone(),
-            opt.get().inner.clone(),
-            loss_arg(loss)?,
-            opts,
-        )
-        .py()?;
+        let e = Engine::new(model, opt, loss_arg(loss)?, opts).py()?;
         Ok(PyEngine { inner: Arc::new(e) })
     }
 
