@@ -3,7 +3,7 @@
 #   make demo-ddp - the same on 2 CPU processes with torchrun (data-parallel)
 #   make test   - set up, then run every test (cargo + pytest)
 #   make bench  - set up, then the side-by-side benchmark and criterion benches
-#   make lint   - cargo fmt --check, clippy -D warnings, ruff
+#   make lint   - cargo fmt --check, clippy -D warnings, ruff, mypy
 #   make chromium - headless Chromium for the HTML report test (apt; skipped when present)
 
 SHELL := /bin/bash
@@ -73,6 +73,7 @@ lint: setup
 	cargo clippy --release --features python --lib -- -D warnings
 	$(VENV)/bin/ruff check python tests benches examples
 	$(VENV)/bin/ruff format --check python tests benches examples
+	$(VPY) -m mypy python/ferrotorch
 
 clean-venv:
 	rm -rf $(VENV) $(STAMPS)

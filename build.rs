@@ -31,6 +31,7 @@ fn python() -> PathBuf {
 fn main() {
     println!("cargo:rerun-if-changed=rust/shim/shim.cpp");
     println!("cargo:rerun-if-changed=rust/shim/dist.cpp");
+    println!("cargo:rerun-if-changed=rust/shim/guard.h");
     println!("cargo:rerun-if-changed=rust/shim/shim.h");
     println!("cargo:rerun-if-env-changed=PATH");
 

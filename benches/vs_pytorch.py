@@ -241,8 +241,8 @@ def check(name: str, xs: list[torch.Tensor], ys: list[torch.Tensor]) -> tuple[fl
 # --------------------------------------------------------------------------- timing
 
 
-def bench(name: str, xs, ys, warmup: int, rounds: int, steps: int) -> dict[str, list[float]]:
-    """Per-step microseconds of each variant, one figure per round."""
+def variants(name: str, xs, ys) -> dict[str, Callable[[int], None]]:
+    """Runs of n steps for ferrotorch and both torch Adam paths, from the same weights."""
     graph, trainer = make_ft(name)
     m_def, o_def = make_torch(name, graph, fused=False)
     m_fus, o_fus = make_torch(name, graph, fused=True)
@@ -258,19 +258,24 @@ def bench(name: str, xs, ys, warmup: int, rounds: int, steps: int) -> dict[str, 
 
         return run
 
-    variants = {
+    return {
         "ferrotorch": run_ft,
         "torch_default": run_torch(m_def, o_def),
         "torch_fused": run_torch(m_fus, o_fus),
     }
-    for run in variants.values():
+
+
+def bench(name: str, xs, ys, warmup: int, rounds: int, steps: int) -> dict[str, list[float]]:
+    """Per-step microseconds of each variant, one figure per round."""
+    variants_ = variants(name, xs, ys)
+    for run in variants_.values():
         run(warmup)
-    names = list(variants)
+    names = list(variants_)
     times: dict[str, list[float]] = {k: [] for k in names}
     for r in range(rounds):
         for k in names[r % len(names) :] + names[: r % len(names)]:
             t0 = time.perf_counter()
-            variants[k](steps)
+            variants_[k](steps)
             times[k].append((time.perf_counter() - t0) / steps * 1e6)
     return times
 
@@ -288,26 +293,7 @@ def ops_per_step(run: Callable[[int], None], steps: int = 20) -> tuple[float, fl
 
 
 def op_counts(name: str, xs, ys) -> dict[str, tuple[float, float]]:
-    graph, trainer = make_ft(name)
-    m_def, o_def = make_torch(name, graph, fused=False)
-    m_fus, o_fus = make_torch(name, graph, fused=True)
-
-    def run_ft(n: int) -> None:
-        for i in range(n):
-            trainer.step(xs[i % N_BATCHES], ys[i % N_BATCHES])
-
-    def run_torch(model, opt):
-        def run(n: int) -> None:
-            for i in range(n):
-                torch_step(model, opt, xs[i % N_BATCHES], ys[i % N_BATCHES])
-
-        return run
-
-    return {
-        "ferrotorch": ops_per_step(run_ft),
-        "torch_default": ops_per_step(run_torch(m_def, o_def)),
-        "torch_fused": ops_per_step(run_torch(m_fus, o_fus)),
-    }
+    return {k: ops_per_step(run) for k, run in variants(name, xs, ys).items()}
 
 
 def cpu_name() -> str:

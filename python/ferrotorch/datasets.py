@@ -89,6 +89,30 @@ class _Resident:
         self.target_transform = target_transform
         self.files = list(files)
 
+    def _read_images(
+        self,
+        reader: Any,
+        root: PathLike,
+        train: bool,
+        transform: Transform,
+        target_transform: Transform,
+        download: bool,
+        dtype: torch.dtype,
+        device: Any,
+    ) -> None:
+        """An image data set read by ``reader(root, train)`` (in Rust)."""
+        who = type(self).__name__
+        _no_download(who, download)
+        images, labels, files = reader(root, bool(train))
+        dev = _device(who, device)
+        self._setup(
+            _pixels(who, images, dtype, dev),
+            labels if dev is None else labels.to(dev),
+            transform,
+            target_transform,
+            files,
+        )
+
     def __len__(self) -> int:
         return int(self.targets.shape[0])
 
@@ -172,16 +196,7 @@ class Mnist(_Resident):
         dtype: torch.dtype = torch.float32,
         device: Any = None,
     ) -> None:
-        _no_download("Mnist", download)
-        images, labels, files = _core.mnist_read(root, bool(train))
-        dev = _device("Mnist", device)
-        self._setup(
-            _pixels("Mnist", images, dtype, dev),
-            labels if dev is None else labels.to(dev),
-            transform,
-            target_transform,
-            files,
-        )
+        self._read_images(_core.mnist_read, root, train, transform, target_transform, download, dtype, device)
 
     @classmethod
     def parse(cls, images: bytes, labels: bytes) -> Mnist:
@@ -229,16 +244,7 @@ class Cifar10(_Resident):
         dtype: torch.dtype = torch.float32,
         device: Any = None,
     ) -> None:
-        _no_download("Cifar10", download)
-        images, labels, files = _core.cifar10_read(root, bool(train))
-        dev = _device("Cifar10", device)
-        self._setup(
-            _pixels("Cifar10", images, dtype, dev),
-            labels if dev is None else labels.to(dev),
-            transform,
-            target_transform,
-            files,
-        )
+        self._read_images(_core.cifar10_read, root, train, transform, target_transform, download, dtype, device)
 
     @classmethod
     def parse(cls, batches: Sequence[bytes]) -> Cifar10:

@@ -45,8 +45,8 @@ def _grads(value: torch.Tensor, params: Any) -> Any:
     for i, t in enumerate(tensors):
         if not t.requires_grad:
             raise ValueError(f"value_and_grad: parameter {i} does not require grad")
-    grads = torch.autograd.grad(value, tensors, allow_unused=True)
-    grads = [torch.zeros_like(t) if g is None else g for g, t in zip(grads, tensors)]
+    raw = torch.autograd.grad(value, tensors, allow_unused=True)
+    grads = [torch.zeros_like(t) if g is None else g for g, t in zip(raw, tensors)]
     return rebuild(grads)
 
 

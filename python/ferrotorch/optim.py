@@ -134,18 +134,19 @@ class Optimizer(_CoreOptimizer, torch.optim.Optimizer, metaclass=_Checked):
         _CoreOptimizer.step(self)
         return loss
 
+    # torch's are plain attributes; ours read the Rust core live.
     @property
-    def param_groups(self) -> list:
+    def param_groups(self) -> list:  # type: ignore[override]
         return [_GroupView(self, i) for i in range(self.num_groups())]
 
     @property
-    def defaults(self) -> dict:
+    def defaults(self) -> dict:  # type: ignore[override]
         """The constructor's hyperparameters (torch's ``optimizer.defaults``)."""
         d = self.__dict__.get("_defaults")
         return dict(d) if d is not None else dict(self.group_hyper(0))
 
     @property
-    def state(self) -> dict:
+    def state(self) -> dict:  # type: ignore[override]
         """Per-parameter state keyed by the parameter tensor (a snapshot of
         live tensors, as torch's ``optimizer.state``)."""
         out: dict = {}
@@ -223,7 +224,7 @@ class Optimizer(_CoreOptimizer, torch.optim.Optimizer, metaclass=_Checked):
 _SCHED_KEYS = frozenset(["initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum"])
 
 
-def _make(cls: type, params: Any, defaults: dict, implementation: str) -> Any:
+def _make(cls: Any, params: Any, defaults: dict, implementation: str) -> Any:
     if isinstance(params, torch.Tensor):
         raise InputTypeError(
             f"{cls.__name__}(): argument 'params' must be an iterable of tensors or of group "
@@ -231,7 +232,13 @@ def _make(cls: type, params: Any, defaults: dict, implementation: str) -> Any:
             "wrap it in a list"
         )
     opt = _boundary.call(
-        _CoreOptimizer.__new__, f"{cls.__name__}()", cls, cls._algorithm, params, defaults, implementation
+        _CoreOptimizer.__new__,
+        f"{cls.__name__}()",
+        cls,
+        cls._algorithm,
+        params,
+        defaults,
+        implementation,
     )
     opt.__dict__["_defaults"] = dict(defaults)
     return opt
@@ -483,7 +490,8 @@ class GroupBuilder:
     ...), add ``.group(params, lr)`` per group, then ``.build()``."""
 
     def __init__(self, cls: type, defaults: dict) -> None:
-        self._cls, self._defaults, self._groups = cls, dict(defaults), []
+        self._cls, self._defaults = cls, dict(defaults)
+        self._groups: list = []
         self._implementation = "auto"
 
     def __getattr__(self, name: str) -> Any:

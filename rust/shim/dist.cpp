@@ -7,41 +7,17 @@
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 #include <torch/csrc/distributed/c10d/Types.hpp>
 
-#include <cstdlib>
-#include <cstring>
 #include <vector>
 
+#include "guard.h"
 #include "shim.h"
 
-namespace {
-
 using Group = c10::intrusive_ptr<c10d::ProcessGroup>;
-
-char *dist_message(const char *msg) {
-  size_t len = std::strlen(msg);
-  char *out = static_cast<char *>(std::malloc(len + 1));
-  if (out != nullptr) std::memcpy(out, msg, len + 1);
-  return out;
-}
-
-}  // namespace
-
-#define FT_DIST_GUARD(body)                                          \
-  try {                                                              \
-    body;                                                            \
-    return nullptr;                                                  \
-  } catch (const c10::Error &e) {                                    \
-    return dist_message(e.what_without_backtrace());                 \
-  } catch (const std::exception &e) {                                \
-    return dist_message(e.what());                                   \
-  } catch (...) {                                                    \
-    return dist_message("unknown C++ exception in a c10d collective"); \
-  }
 
 extern "C" {
 
 char *ft_pg_resolve(const char *name, void **out, int *rank, int *size) {
-  FT_DIST_GUARD({
+  FT_GUARD({
     Group g = c10d::resolve_process_group(std::string(name));
     *rank = g->getRank();
     *size = g->getSize();
@@ -52,7 +28,7 @@ char *ft_pg_resolve(const char *name, void **out, int *rank, int *size) {
 void ft_pg_free(void *pg) { delete static_cast<Group *>(pg); }
 
 char *ft_pg_allreduce_sum(void *pg, ft_tensor t) {
-  FT_DIST_GUARD({
+  FT_GUARD({
     std::vector<at::Tensor> v{*t};
     c10d::AllreduceOptions opts;
     opts.reduceOp = c10d::ReduceOp::SUM;
@@ -61,7 +37,7 @@ char *ft_pg_allreduce_sum(void *pg, ft_tensor t) {
 }
 
 char *ft_pg_broadcast(void *pg, ft_tensor t, int root) {
-  FT_DIST_GUARD({
+  FT_GUARD({
     std::vector<at::Tensor> v{*t};
     c10d::BroadcastOptions opts;
     opts.rootRank = root;

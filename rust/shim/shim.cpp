@@ -9,21 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "guard.h"
 #include "shim.h"
 
 namespace {
-
-// Returned when the message itself cannot be allocated: null would read as
-// success, so an error must stay non-null. Static: ft_free_error skips it.
-char kNoMemory[] = "out of memory while reporting a C++ exception in ferrotorch shim";
-
-char *dup_message(const char *msg) {
-  size_t len = std::strlen(msg);
-  char *out = static_cast<char *>(std::malloc(len + 1));
-  if (out == nullptr) return kNoMemory;
-  std::memcpy(out, msg, len + 1);
-  return out;
-}
 
 std::vector<at::Tensor> list(ft_tensor *ts, size_t n) {
   std::vector<at::Tensor> v;
@@ -43,22 +32,10 @@ void write_out(const std::vector<at::Tensor> &res, ft_tensor *out) {
 
 }  // namespace
 
-#define FT_GUARD(body)                                        \
-  try {                                                       \
-    body;                                                     \
-    return nullptr;                                           \
-  } catch (const c10::Error &e) {                             \
-    return dup_message(e.what_without_backtrace());           \
-  } catch (const std::exception &e) {                         \
-    return dup_message(e.what());                             \
-  } catch (...) {                                             \
-    return dup_message("unknown C++ exception in ferrotorch shim"); \
-  }
-
 extern "C" {
 
 void ft_free_error(char *err) {
-  if (err != kNoMemory) std::free(err);
+  if (err != ft_shim::kNoMemory) std::free(err);
 }
 
 int ft_is_same(ft_tensor a, ft_tensor b) { return a->is_same(*b) ? 1 : 0; }
