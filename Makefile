@@ -58,6 +58,7 @@ test: develop graphviz chromium
 
 bench: develop
 	$(VPY) benches/vs_pytorch.py
+	$(VPY) benches/vs_flodl.py
 	$(VPY) benches/loss_bench.py
 	$(VPY) benches/data_bench.py
 	$(VPY) benches/optim_bench.py
