@@ -59,9 +59,8 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import vs_pytorch as vp  # noqa: E402  (the ft_* builders and sizes)
-
 import ferrotorch as ft  # noqa: E402
+import vs_pytorch as vp  # noqa: E402  (the ft_* builders and sizes)
 
 NOISY = 1.5
 BUILD_HINT = """floDl benchmark binary not found (looked in: {looked}).
@@ -101,7 +100,9 @@ def flodl_env() -> dict[str, str]:
     return env
 
 
-def flodl_round(binary: Path, name: str, warmup: int, steps: int, env: dict[str, str]) -> tuple[float, int | None]:
+def flodl_round(
+    binary: Path, name: str, warmup: int, steps: int, env: dict[str, str]
+) -> tuple[float, int | None]:
     """One floDl round in a fresh process: (us/step, parameter count it reported)."""
     cmd = [str(binary), "--model", name, "--rounds", "1", "--steps", str(steps), "--warmup", str(warmup)]
     p = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -139,7 +140,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--steps", type=int, default=200, help="timed steps per round")
-    ap.add_argument("--warmup", type=int, default=50, help="warm-up steps (per floDl process; once per ferrotorch model)")
+    ap.add_argument(
+        "--warmup", type=int, default=50, help="warm-up steps (per floDl process; once per ferrotorch model)"
+    )
     ap.add_argument("--model", action="append", choices=list(vp.MODELS), help="repeatable; default: all five")
     args = ap.parse_args()
 
@@ -159,7 +162,9 @@ def main() -> None:
         f"  versions: floDl 0.5.3 ({binary}), ferrotorch {ft.__version__}, torch {torch.__version__}, "
         f"Python {platform.python_version()}"
     )
-    print(f"  size    : D={vp.D}, batch={vp.BATCH}, {vp.N_BATCHES} fixed batches, f32, CPU, 1 intra-op thread")
+    print(
+        f"  size    : D={vp.D}, batch={vp.BATCH}, {vp.N_BATCHES} fixed batches, f32, CPU, 1 intra-op thread"
+    )
     print(
         f"  timing  : {args.rounds} interleaved rounds x {args.steps} steps, {args.warmup} warm-up steps; "
         "median us/step"
