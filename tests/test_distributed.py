@@ -78,6 +78,10 @@ def test_two_ranks_equal_one_process_with_the_global_batch(tmp_path):
     assert hist["steps"] == h.steps == 18
     assert hist["losses"] == pytest.approx(h.losses, abs=1e-5)  # means over the ranks
     assert hist["step_losses"] == torch.load(tmp_path / "hist_1.pt")["step_losses"]
+    # rank 0's .fdl is an ordinary file: same hash as the one-process graph, rank 0's weights
+    single = model()
+    single.load_checkpoint(str(tmp_path / "model.fdl"))
+    assert all(torch.equal(a.detach(), b) for a, b in zip(single.parameters(), p0))
     # one writer: a single training state and one row per epoch in the CSV log
     assert sorted(os.listdir(tmp_path / "ckpt")) == ["last.pt"]
     rows = (tmp_path / "log.csv").read_text().strip().splitlines()

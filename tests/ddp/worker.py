@@ -54,6 +54,8 @@ if mode == "train":  # clipping, a schedule, accumulation-free global-batch equi
         callbacks=[CSVLogger(os.path.join(out, "log.csv"))],
     )
     save_params(g)
+    if tr.is_main:  # the one writer: a plain floDl file, as one process would write it
+        g.save_checkpoint(os.path.join(out, "model.fdl"))
     torch.save(
         {"losses": h.losses, "steps": h.steps, "step_losses": h.step_losses},
         os.path.join(out, f"hist_{rank}.pt"),
