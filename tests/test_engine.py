@@ -94,6 +94,13 @@ def test_on_nonfinite_skip_skips_and_counts():
     assert h.losses[0] == pytest.approx(sum(h.step_losses[i] for i in (0, 2, 3)) / 3)
     with pytest.raises(ft.ConfigError, match="on_nonfinite"):
         Trainer(g, SGD(g.parameters(), 0.1), on_nonfinite="ignore")
+    # "off" is floDl's behaviour: no check, the NaN reaches the weights
+    g3 = _model()
+    h3 = Trainer(g3, SGD(g3.parameters(), 0.1), on_nonfinite="off").fit(
+        DataLoader((x, y), 8, shuffle=False), epochs=1
+    )
+    assert h3.steps == 4 and h3.skipped == 0
+    assert not all(p.isfinite().all() for p in g3.parameters())
 
 
 def test_graph_step_refuses_nonfinite_gradients():

@@ -244,7 +244,9 @@ class Cifar10(_Resident):
         dtype: torch.dtype = torch.float32,
         device: Any = None,
     ) -> None:
-        self._read_images(_core.cifar10_read, root, train, transform, target_transform, download, dtype, device)
+        self._read_images(
+            _core.cifar10_read, root, train, transform, target_transform, download, dtype, device
+        )
 
     @classmethod
     def parse(cls, batches: Sequence[bytes]) -> Cifar10:

@@ -148,8 +148,9 @@ class Trainer:
     Lightning does; the last window of an epoch updates on what it has).
     ``on_nonfinite``: a non-finite loss or gradient raises ``TrainingError``
     naming the step and batch before anything changes ("raise"), or the update
-    is skipped and counted ("skip"); with a GradScaler the scaler's own skip
-    decides. ``device``: every batch on every path is moved there.
+    is skipped and counted ("skip"), or nothing is checked ("off", floDl's
+    behaviour: one multi-tensor check and host read fewer per update); with a
+    GradScaler the scaler's own skip decides. ``device``: every batch on every path is moved there.
     """
 
     def __init__(

@@ -174,7 +174,7 @@ impl Engine {
             )));
         }
         let value = loss.f_double_value(&[])?;
-        let guarded = self.opts.scaler.is_none();
+        let guarded = self.opts.scaler.is_none() && self.opts.on_nonfinite != NonFinite::Off;
         if !value.is_finite() && guarded {
             // Under a process group every rank must decide together: the
             // window is marked and the update decides for all (close_window).
@@ -251,7 +251,7 @@ impl Engine {
             }
         }
         let mut opt = lock(&self.optimizer, "optimizer")?;
-        let guarded = self.opts.scaler.is_none();
+        let guarded = self.opts.scaler.is_none() && self.opts.on_nonfinite != NonFinite::Off;
         let outcome = if bad {
             Outcome::NonFinite
         } else {
