@@ -292,6 +292,26 @@ def ops_per_step(run: Callable[[int], None], steps: int = 20) -> tuple[float, fl
     return len(events) / steps, len(top) / steps
 
 
+def peak_bytes(run: Callable[[int], None], steps: int = 3) -> int:
+    """Peak bytes the CPU allocator held during ``steps`` steps beyond what
+    was live when they began (activations, gradients, temporaries), from
+    the profiler's allocation events, replayed in time order."""
+    from torch.profiler import ProfilerActivity, profile
+
+    run(3)
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        run(steps)
+    events = sorted(
+        (e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"),
+        key=lambda e: e.start_ns(),
+    )
+    live = top = 0
+    for e in events:
+        live += e.nbytes()
+        top = max(top, live)
+    return top
+
+
 def op_counts(name: str, xs, ys) -> dict[str, tuple[float, float]]:
     return {k: ops_per_step(run) for k, run in variants(name, xs, ys).items()}
 
@@ -369,6 +389,15 @@ def main() -> None:
             c = op_counts(name, xs, ys)
             cells = [f"{c[k][0]:.0f} / {c[k][1]:.0f}" for k in ("ferrotorch", "torch_default", "torch_fused")]
             print(f"  {name:<16} {cells[0]:>14} {cells[1]:>14} {cells[2]:>14}")
+    print()
+    print("Peak CPU memory during a step beyond what was live before it (KiB; profiler allocation events)")
+    print(f"  {'model':<16} {'ferrotorch':>11} {'torch default':>14} {'torch fused':>12} {'ft/fused':>9}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in MODELS:
+            pk = {k: peak_bytes(run) for k, run in variants(name, xs, ys).items()}
+            f, d, u = pk["ferrotorch"], pk["torch_default"], pk["torch_fused"]
+            print(f"  {name:<16} {f / 1024:>11.1f} {d / 1024:>14.1f} {u / 1024:>12.1f} {f / u:>9.2f}")
     print()
     print("Per-round spread (min..max us/step) of the torch variants:")
     for name, times in results.items():
