@@ -2,6 +2,7 @@
 #   make demo   - set up, then train a digits classifier end to end
 #   make demo-ddp - the same on 2 CPU processes with torchrun (data-parallel)
 #   make test   - set up, then run every test (cargo + pytest)
+#   make test-wheel - the pytest suite against the built wheel instead of the in-place build
 #   make bench  - set up, then the side-by-side benchmark and criterion benches
 #   make lint   - cargo fmt --check, clippy -D warnings, ruff, mypy
 #   make chromium - headless Chromium for the HTML report test (apt; skipped when present)
@@ -17,7 +18,7 @@ export VIRTUAL_ENV := $(VENV)
 export LIBTORCH_USE_PYTORCH := 1
 export PYO3_PYTHON := $(VPY)
 
-.PHONY: demo demo-ddp test bench lint develop setup clean-venv graphviz chromium
+.PHONY: demo demo-ddp test test-wheel bench lint develop setup clean-venv graphviz chromium
 
 setup: $(STAMPS)/venv
 
@@ -55,6 +56,16 @@ chromium:
 test: develop graphviz chromium
 	cargo test --release --lib
 	$(VPY) -m pytest -q tests
+
+# The same suite against the built wheel, installed into a scratch folder
+# that shadows the in-place build (CI runs both).
+WHEELTEST := $(CURDIR)/.wheeltest
+test-wheel: develop
+	rm -rf $(WHEELTEST)
+	$(VENV)/bin/maturin build --release --quiet -o $(WHEELTEST)/dist
+	$(VPY) -m pip install --quiet --no-deps --target $(WHEELTEST)/site $(WHEELTEST)/dist/*.whl
+	PYTHONPATH=$(WHEELTEST)/site $(VPY) -c "import ferrotorch; assert ferrotorch.__file__.startswith('$(WHEELTEST)/site'), ferrotorch.__file__"
+	PYTHONPATH=$(WHEELTEST)/site $(VPY) -m pytest -q -p no:cacheprovider tests
 
 bench: develop
 	$(VPY) benches/vs_pytorch.py
