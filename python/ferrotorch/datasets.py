@@ -161,7 +161,27 @@ class _Resident:
         )
 
 
-class Mnist(_Resident):
+class _Images(_Resident):
+    """An image data set: floDl's ``images``/``labels`` names and the byte parsers' constructor."""
+
+    @classmethod
+    def _parsed(cls, x: torch.Tensor, y: torch.Tensor) -> Any:
+        ds = cls.__new__(cls)
+        ds._setup(x, y, None, None, ())
+        return ds
+
+    @property
+    def images(self) -> torch.Tensor:
+        """``data`` under floDl's name."""
+        return self.data
+
+    @property
+    def labels(self) -> torch.Tensor:
+        """``targets`` under floDl's name."""
+        return self.targets
+
+
+class Mnist(_Images):
     """MNIST (or any data set in its IDX format, e.g. Fashion-MNIST).
 
     ``Mnist(root, train=True)`` reads ``train-images-idx3-ubyte`` and
@@ -202,23 +222,10 @@ class Mnist(_Resident):
     def parse(cls, images: bytes, labels: bytes) -> Mnist:
         """From the bytes of the IDX image and label files (gzipped or not):
         float32 images in [0, 1]. Malformed bytes raise ConfigError."""
-        x, y = _core.mnist_parse(images, labels)
-        ds = cls.__new__(cls)
-        ds._setup(x, y, None, None, ())
-        return ds
-
-    @property
-    def images(self) -> torch.Tensor:
-        """``data`` under floDl's name."""
-        return self.data
-
-    @property
-    def labels(self) -> torch.Tensor:
-        """``targets`` under floDl's name."""
-        return self.targets
+        return cls._parsed(*_core.mnist_parse(images, labels))
 
 
-class Cifar10(_Resident):
+class Cifar10(_Images):
     """CIFAR-10.
 
     ``Cifar10(root, train=True)`` reads ``data_batch_1`` .. ``data_batch_5``
@@ -253,20 +260,7 @@ class Cifar10(_Resident):
         """From the bytes of binary batch files (records of 1 label byte and
         3072 pixel bytes): float32 images in [0, 1]. Malformed bytes raise
         ConfigError."""
-        x, y = _core.cifar10_parse(list(batches))
-        ds = cls.__new__(cls)
-        ds._setup(x, y, None, None, ())
-        return ds
-
-    @property
-    def images(self) -> torch.Tensor:
-        """``data`` under floDl's name."""
-        return self.data
-
-    @property
-    def labels(self) -> torch.Tensor:
-        """``targets`` under floDl's name."""
-        return self.targets
+        return cls._parsed(*_core.cifar10_parse(list(batches)))
 
 
 class Shakespeare(_Resident):
