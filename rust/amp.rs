@@ -130,6 +130,45 @@ fn replica(copies: &mut Vec<(Device, Tensor)>, master: &Tensor, d: Device) -> Re
     Ok(t)
 }
 
+/// Runs `_amp_foreach_non_finite_check_and_unscale_` over the gradients of
+/// `params`, grouped by (device, dtype), with one found-inf flag per device
+/// (`found_inf` and `inv_scale` are copied to each device once). The
+/// GradScaler unscales with it; the engine checks with a scale of 1.
+pub fn unscale_grads(
+    params: &[Tensor],
+    inv_scale: &Tensor,
+    found_inf: &Tensor,
+    allow_fp16: bool,
+) -> Result<Vec<(Device, Tensor)>> {
+    let _guard = tch::no_grad_guard();
+    let mut keyed = Vec::new();
+    for (i, p) in params.iter().enumerate() {
+        let Some(g) = grad_of(p) else { continue };
+        let kind = g.f_kind()?;
+        if !allow_fp16 && kind == Kind::Half {
+            return Err(Error::Value(format!(
+                "GradScaler: attempting to unscale FP16 gradients (params[{i}]); \
+                 keep the master parameters in float32"
+            )));
+        }
+        if !is_float(kind) {
+            return Err(Error::DType(format!(
+                "GradScaler: params[{i}] has a {} gradient; expected floating point",
+                kind_str(kind)
+            )));
+        }
+        keyed.push(((g.device(), kind), g));
+    }
+    let (mut infs, mut invs) = (Vec::new(), Vec::new());
+    for ((d, _), grads) in group_by(keyed) {
+        let fi = replica(&mut infs, found_inf, d)?;
+        let inv = replica(&mut invs, inv_scale, d)?;
+        let refs: Vec<&Tensor> = grads.iter().collect();
+        shim::amp_non_finite_check_and_unscale_(&refs, &fi, &inv)?;
+    }
+    Ok(infs)
+}
+
 impl GradScaler {
     pub fn new(cfg: ScalerConfig) -> Result<Self> {
         if cfg.enabled {
@@ -215,44 +254,6 @@ impl GradScaler {
             .collect()
     }
 
-    /// Runs `_amp_foreach_non_finite_check_and_unscale_` over the gradients of
-    /// `params`, grouped by (device, dtype), with one found-inf flag per device.
-    fn unscale_grads(
-        &self,
-        params: &[Tensor],
-        inv_scale: &Tensor,
-        found_inf: &Tensor,
-        allow_fp16: bool,
-    ) -> Result<Vec<(Device, Tensor)>> {
-        let _guard = tch::no_grad_guard();
-        let mut keyed = Vec::new();
-        for (i, p) in params.iter().enumerate() {
-            let Some(g) = grad_of(p) else { continue };
-            let kind = g.f_kind()?;
-            if !allow_fp16 && kind == Kind::Half {
-                return Err(Error::Value(format!(
-                    "GradScaler: attempting to unscale FP16 gradients (params[{i}]); \
-                     keep the master parameters in float32"
-                )));
-            }
-            if !is_float(kind) {
-                return Err(Error::DType(format!(
-                    "GradScaler: params[{i}] has a {} gradient; expected floating point",
-                    kind_str(kind)
-                )));
-            }
-            keyed.push(((g.device(), kind), g));
-        }
-        let (mut infs, mut invs) = (Vec::new(), Vec::new());
-        for ((d, _), grads) in group_by(keyed) {
-            let fi = replica(&mut infs, found_inf, d)?;
-            let inv = replica(&mut invs, inv_scale, d)?;
-            let refs: Vec<&Tensor> = grads.iter().collect();
-            shim::amp_non_finite_check_and_unscale_(&refs, &fi, &inv)?;
-        }
-        Ok(infs)
-    }
-
     /// Divides the gradients of `params` by the scale in place and records
     /// whether any is inf/NaN, for the optimizer `key`. No host sync.
     /// Once per optimizer per iteration, before its step.
@@ -282,7 +283,7 @@ impl GradScaler {
             .f_reciprocal()?
             .f_to_kind(Kind::Float)?;
         let found = Tensor::f_zeros([], (Kind::Float, scale.device()))?;
-        let infs = self.unscale_grads(params, &inv, &found, false)?;
+        let infs = unscale_grads(params, &inv, &found, false)?;
         let state = self.per_opt.entry(key).or_default();
         state.found_inf = infs;
         state.stage = Stage::Unscaled;
@@ -398,7 +399,7 @@ impl GradScaler {
             let params = all_params(opt);
             let dummy = Tensor::f_ones([], (Kind::Float, scale.device()))?;
             let found = Tensor::f_zeros([], (Kind::Float, scale.device()))?;
-            let infs = self.unscale_grads(&params, &dummy, &found, true)?;
+            let infs = unscale_grads(&params, &dummy, &found, true)?;
             self.per_opt.entry(key).or_default().found_inf = infs;
         }
         let mut found = Tensor::f_zeros([], (Kind::Float, scale.device()))?;

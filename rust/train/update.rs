@@ -4,14 +4,13 @@
 
 use std::sync::Mutex;
 
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 use super::options::TrainerOptions;
-use crate::amp::{all_params, GradScaler};
+use crate::amp::{all_params, unscale_grads, GradScaler};
 use crate::clip::{clip_grad_norm, clip_grad_value};
 use crate::optim::Optimizer;
-use crate::tensor::{grad_of, group_by};
-use crate::{shim, Error, Result};
+use crate::{Error, Result};
 
 /// How an update ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,24 +32,14 @@ pub(crate) fn lock<'a, T: ?Sized>(
     })
 }
 
-/// True when any gradient of `params` holds an inf or NaN: one
-/// `_amp_foreach_non_finite_check_and_unscale_` per (device, dtype) with a
-/// scale of exactly 1 (values unchanged), then one host read.
+/// True when any gradient of `params` holds an inf or NaN: the GradScaler's
+/// check with a scale of exactly 1 (values unchanged), then one host read
+/// per device.
 pub fn grads_nonfinite(params: &[Tensor]) -> Result<bool> {
-    let keyed = params
-        .iter()
-        .filter_map(grad_of)
-        .map(|g| ((g.device(), g.kind()), g));
-    let mut flags = Vec::new();
-    for ((device, _), grads) in group_by(keyed) {
-        let found = Tensor::f_zeros([], (Kind::Float, device))?;
-        let one = Tensor::f_ones([], (Kind::Float, device))?;
-        let refs: Vec<&Tensor> = grads.iter().collect();
-        shim::amp_non_finite_check_and_unscale_(&refs, &found, &one)?;
-        flags.push(found);
-    }
-    for f in flags {
-        if f.f_double_value(&[])? != 0.0 {
+    let found = Tensor::f_zeros([], (Kind::Float, Device::Cpu))?;
+    let one = Tensor::f_ones([], (Kind::Float, Device::Cpu))?;
+    for (_, flag) in unscale_grads(params, &one, &found, true)? {
+        if flag.f_double_value(&[])? != 0.0 {
             return Ok(true);
         }
     }
