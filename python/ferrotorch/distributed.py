@@ -138,6 +138,19 @@ def check_same(value: Any, what: str) -> None:
         raise ConfigError(f"distributed: the ranks differ in {what} ({detail})")
 
 
+def join(model: Any) -> None:
+    """Data-parallel start for ``model``: every rank must have built the same
+    graph (structural hash; parameter shapes for other modules), then rank
+    0's parameters and buffers replace everyone's."""
+    sig = (
+        model.structural_hash()
+        if hasattr(model, "structural_hash")
+        else repr([(tuple(p.shape), str(p.dtype)) for p in model.parameters()])
+    )
+    check_same(sig, "the model's structure (structural hash)")
+    broadcast_module(model)
+
+
 def broadcast_module(model: Any) -> None:
     """Rank 0's parameters and buffers, in place, on every rank."""
     with torch.no_grad():

@@ -14,7 +14,6 @@ loops (``step(closure)``, ``step_loss(loss)``) drive the same engine.
 from __future__ import annotations
 
 import inspect
-import math
 import os
 import signal
 import sys
@@ -217,19 +216,19 @@ class Trainer:
                     "rank: call ferrotorch.distributed.init() under torchrun"
                 )
             return False
-        sig = (
-            model.structural_hash()
-            if hasattr(model, "structural_hash")
-            else repr([(tuple(p.shape), str(p.dtype)) for p in model.parameters()])
-        )
-        _dist.check_same(sig, "the model's structure (structural hash)")
-        _dist.broadcast_module(model)
+        _dist.join(model)
         return True
 
     @property
     def is_main(self) -> bool:
         """True where reports, progress and files happen: rank 0, or the only process."""
         return not self.distributed or _dist.is_main()
+
+    def _any_rank(self, flag: bool) -> bool:
+        """``flag`` agreed over the ranks (True if any rank has it); itself alone."""
+        if not self.distributed:
+            return flag
+        return _dist.any_rank(flag, next(iter(self.model.parameters())).device)
 
     def _agreed(self, fn: Callable[[], Any]) -> None:
         """Runs ``fn`` (reports, callbacks); an EarlyStop on any rank stops every rank."""
@@ -238,10 +237,7 @@ class Trainer:
             fn()
         except EarlyStop:
             stop = True
-        if self.distributed:
-            dev = next(iter(self.model.parameters())).device
-            stop = _dist.any_rank(stop, dev)
-        if stop:
+        if self._any_rank(stop):
             raise EarlyStop
 
     # --- other styles -------------------------------------------------------------
@@ -473,18 +469,12 @@ class Trainer:
                     t0 = time.perf_counter()
                     done = run.epoch(epoch, target_steps)
                     if not done:  # steps ran out mid-epoch: log the partial epoch
-                        s = self._engine.state
-                        loss = s["epoch_loss_sum"] / s["epoch_batches"] if s["epoch_batches"] else math.nan
-                        logs = self._epoch_logs(loss, t0, val_data)
-                        history.losses.append(loss)
-                        history.epochs_logs.append({"epoch": epoch + 1, **logs})
+                        logs = self._epoch_logs(history, epoch, self._engine.epoch_loss(), t0, val_data)
                         break
                     flushed, (_num, loss, _nb) = self._engine.end_epoch()
                     if flushed is not None:
                         run.updates([flushed])
-                    logs = self._epoch_logs(loss, t0, val_data)
-                    history.losses.append(loss)
-                    history.epochs_logs.append({"epoch": epoch + 1, **logs})
+                    logs = self._epoch_logs(history, epoch, loss, t0, val_data)
                     self._step_scheduler(logs)
                     if progress and self.is_main:
                         self._print_progress(epoch - history.start_epoch, epochs, logs, run.started)
@@ -499,11 +489,7 @@ class Trainer:
                         if report is not None and not (run.log_every or run.kaun) and self.is_main:
                             report(*(epoch + 1, loss, self)[: max(run.n_args, 0)])
 
-                    try:
-                        self._agreed(epoch_end)
-                    except EarlyStop:
-                        history.stopped_early = True
-                        break
+                    self._agreed(epoch_end)  # EarlyStop ends fit below
                     run._boundary()
             except EarlyStop:
                 history.stopped_early = True
@@ -522,11 +508,14 @@ class Trainer:
             monitor.finish()
         return history
 
-    def _epoch_logs(self, loss: float, t0: float, val_data: Any) -> dict:
+    def _epoch_logs(self, history: History, epoch: int, loss: float, t0: float, val_data: Any) -> dict:
+        """The epoch's logs (loss, lr, duration, validation), appended to the history."""
         logs = {"loss": loss, "lr": _lr(self.optimizer), "duration": time.perf_counter() - t0}
         if val_data is not None:
             for k, v in self.evaluate(val_data).items():
                 logs[f"val_{k}"] = v
+        history.losses.append(loss)
+        history.epochs_logs.append({"epoch": epoch + 1, **logs})
         return logs
 
     def _step_scheduler(self, logs: dict) -> None:
@@ -614,10 +603,7 @@ class _Run:
 
     def _boundary(self) -> None:
         """A step boundary: honour a deferred Ctrl-C (on every rank at once)."""
-        requested = self.interrupts is not None and self.interrupts.requested
-        if self.t.distributed:
-            requested = _dist.any_rank(requested, next(iter(self.t.model.parameters())).device)
-        if requested:
+        if self.t._any_rank(self.interrupts is not None and self.interrupts.requested):
             raise _Stop
 
     def epoch(self, epoch: int, target_steps: Optional[int]) -> bool:

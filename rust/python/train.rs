@@ -360,6 +360,13 @@ impl PyEngine {
             .map(update_py))
     }
 
+    /// The current epoch's mean batch loss so far (over every rank's
+    /// batches under a process group; NaN before any batch).
+    fn epoch_loss(&self, py: Python<'_>) -> PyResult<f64> {
+        let e = self.inner.clone();
+        py.allow_threads(move || e.epoch_loss()).py()
+    }
+
     /// Ends the epoch: (flushed update or None, (epoch number, mean loss,
     /// batches)).
     fn end_epoch(&self, py: Python<'_>) -> PyResult<(Option<PyUpdate>, (u64, f64, u64))> {

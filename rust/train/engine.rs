@@ -149,6 +149,17 @@ impl Engine {
         }
     }
 
+    /// Whether non-finite losses and gradients are checked here (not with a
+    /// GradScaler, whose found-inf decides, nor with `on_nonfinite="off"`).
+    fn checks_nonfinite(&self) -> bool {
+        self.opts.scaler.is_none() && self.opts.on_nonfinite != NonFinite::Off
+    }
+
+    /// Where collectives' small host values go (NCCL reduces only CUDA tensors).
+    fn param_device(&self) -> Device {
+        self.params.first().map_or(Device::Cpu, |p| p.device())
+    }
+
     /// One batch: forward, loss, backward; every `grad_accumulation`
     /// batches the update. Advances the batch position.
     pub fn step(&self, inputs: &[Tensor], target: &Target) -> Result<StepReport> {
@@ -174,8 +185,7 @@ impl Engine {
             )));
         }
         let value = loss.f_double_value(&[])?;
-        let guarded = self.opts.scaler.is_none() && self.opts.on_nonfinite != NonFinite::Off;
-        if !value.is_finite() && guarded {
+        if !value.is_finite() && self.checks_nonfinite() {
             // Under a process group every rank must decide together: the
             // window is marked and the update decides for all (close_window).
             if self.opts.on_nonfinite == NonFinite::Raise && self.opts.process_group.is_none() {
@@ -241,8 +251,10 @@ impl Engine {
         if let Some(pg) = &self.opts.process_group {
             // Status first (every rank learns whether any window was bad),
             // then the gradients, so the collectives stay in lockstep.
-            let dev = ps.first().map_or(Device::Cpu, |p| p.device());
-            let s = pg.sum_values(&[mean, f64::from(u8::from(st.window_bad))], dev)?;
+            let s = pg.sum_values(
+                &[mean, f64::from(u8::from(st.window_bad))],
+                self.param_device(),
+            )?;
             mean = s[0] / pg.size() as f64;
             bad = s[1] > 0.0;
             if !bad {
@@ -251,11 +263,10 @@ impl Engine {
             }
         }
         let mut opt = lock(&self.optimizer, "optimizer")?;
-        let guarded = self.opts.scaler.is_none() && self.opts.on_nonfinite != NonFinite::Off;
         let outcome = if bad {
             Outcome::NonFinite
         } else {
-            update::apply(&mut *opt, &ps, &self.opts, lr, guarded)?
+            update::apply(&mut *opt, &ps, &self.opts, lr, self.checks_nonfinite())?
         };
         let skipped = outcome == Outcome::NonFinite;
         if skipped {
@@ -264,13 +275,13 @@ impl Engine {
             if self.opts.on_nonfinite == NonFinite::Raise {
                 let (step, epoch, batch) = (before.step, before.epoch, before.batch);
                 *st = *before;
-                st.micro = 0;
-                st.window_loss_sum = 0.0;
-                st.window_bad = false;
+                st.reset_window();
+                // Outside a process group a bad loss raised before backward,
+                // so a bad window here means some rank's loss or gradient.
                 return Err(Error::Training(format!(
                     "non-finite {} at step {step} (epoch {}, batch {batch}); \
                      the update was not applied and the accumulated gradients were dropped",
-                    if st_bad_loss(bad, self.opts.process_group.is_some()) {
+                    if bad {
                         "loss or gradient (on some rank)"
                     } else {
                         "gradient"
@@ -295,9 +306,7 @@ impl Engine {
             }
         }
         st.step += 1;
-        st.micro = 0;
-        st.window_loss_sum = 0.0;
-        st.window_bad = false;
+        st.reset_window();
         self.model.end_step();
         Ok(UpdateReport {
             step: st.step,
@@ -317,19 +326,24 @@ impl Engine {
         self.close_window(&mut st, &before).map(Some)
     }
 
+    /// The mean of the current epoch's finite batch losses so far (NaN if
+    /// none); under a process group, over every rank's batches.
+    pub fn epoch_loss(&self) -> Result<f64> {
+        let st = self.state()?;
+        let (mut sum, mut count) = (st.epoch_loss_sum, st.epoch_batches as f64);
+        if let Some(pg) = &self.opts.process_group {
+            let s = pg.sum_values(&[sum, count], self.param_device())?;
+            (sum, count) = (s[0], s[1]);
+        }
+        Ok(if count > 0.0 { sum / count } else { f64::NAN })
+    }
+
     /// Ends the epoch: a partial window is flushed first; the epoch count
     /// advances and the position and sums reset.
     pub fn end_epoch(&self) -> Result<(Option<UpdateReport>, EpochSummary)> {
         let flushed = self.finish_window()?;
+        let loss = self.epoch_loss()?;
         let mut st = lock(&self.state, "trainer")?;
-        let (mut sum, mut count) = (st.epoch_loss_sum, st.epoch_batches as f64);
-        if let Some(pg) = &self.opts.process_group {
-            // The epoch's mean over every rank's batches.
-            let dev = self.params.first().map_or(Device::Cpu, |p| p.device());
-            let s = pg.sum_values(&[sum, count], dev)?;
-            (sum, count) = (s[0], s[1]);
-        }
-        let loss = if count > 0.0 { sum / count } else { f64::NAN };
         let summary = EpochSummary {
             epoch: st.epoch + 1,
             loss,
@@ -448,12 +462,6 @@ fn py_float(v: f64) -> String {
     } else {
         v.to_string()
     }
-}
-
-/// Whether a collective skip may have come from a loss (ranks only share a
-/// flag), for the message.
-fn st_bad_loss(bad: bool, distributed: bool) -> bool {
-    bad && distributed
 }
 
 /// An empty batch would give a NaN mean loss; name the cause instead.

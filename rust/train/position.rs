@@ -23,6 +23,15 @@ pub struct LoopState {
     pub window_bad: bool,
 }
 
+impl LoopState {
+    /// A fresh accumulation window (after an update, or a dropped window).
+    pub fn reset_window(&mut self) {
+        self.micro = 0;
+        self.window_loss_sum = 0.0;
+        self.window_bad = false;
+    }
+}
+
 /// One optimizer update, as reported to `report` and the history.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct UpdateReport {

@@ -152,8 +152,7 @@ def setup(
         dev = "cuda" if torch.cuda.is_available() else "cpu"
         print(f"  ferrotorch: training on {dev} ({n} process{'es' if n > 1 else ''})", file=sys.stderr)
     if dist.active():  # torchrun: same graph everywhere, rank 0's weights, averaged gradients
-        dist.check_same(model.structural_hash(), "the model's structure (structural hash)")
-        dist.broadcast_module(model)
+        dist.join(model)
         model.set_process_group(dist.group_name())
     opt = optim_factory(model.parameters())
     model.set_optimizer(opt)
