@@ -89,30 +89,6 @@ class _Resident:
         self.target_transform = target_transform
         self.files = list(files)
 
-    def _read_images(
-        self,
-        reader: Any,
-        root: PathLike,
-        train: bool,
-        transform: Transform,
-        target_transform: Transform,
-        download: bool,
-        dtype: torch.dtype,
-        device: Any,
-    ) -> None:
-        """An image data set read by ``reader(root, train)`` (in Rust)."""
-        who = type(self).__name__
-        _no_download(who, download)
-        images, labels, files = reader(root, bool(train))
-        dev = _device(who, device)
-        self._setup(
-            _pixels(who, images, dtype, dev),
-            labels if dev is None else labels.to(dev),
-            transform,
-            target_transform,
-            files,
-        )
-
     def __len__(self) -> int:
         return int(self.targets.shape[0])
 
@@ -162,7 +138,33 @@ class _Resident:
 
 
 class _Images(_Resident):
-    """An image data set: floDl's ``images``/``labels`` names and the byte parsers' constructor."""
+    """An image data set read in Rust by ``_reader(root, train)``, with
+    floDl's ``images``/``labels`` names and the byte parsers' constructor."""
+
+    _reader: Any
+
+    def __init__(
+        self,
+        root: PathLike,
+        train: bool = True,
+        transform: Transform = None,
+        target_transform: Transform = None,
+        download: bool = False,
+        *,
+        dtype: torch.dtype = torch.float32,
+        device: Any = None,
+    ) -> None:
+        who = type(self).__name__
+        _no_download(who, download)
+        images, labels, files = type(self)._reader(root, bool(train))
+        dev = _device(who, device)
+        self._setup(
+            _pixels(who, images, dtype, dev),
+            labels if dev is None else labels.to(dev),
+            transform,
+            target_transform,
+            files,
+        )
 
     @classmethod
     def _parsed(cls, x: torch.Tensor, y: torch.Tensor) -> Any:
@@ -205,18 +207,7 @@ class Mnist(_Images):
         "9 - nine",
     ]
 
-    def __init__(
-        self,
-        root: PathLike,
-        train: bool = True,
-        transform: Transform = None,
-        target_transform: Transform = None,
-        download: bool = False,
-        *,
-        dtype: torch.dtype = torch.float32,
-        device: Any = None,
-    ) -> None:
-        self._read_images(_core.mnist_read, root, train, transform, target_transform, download, dtype, device)
+    _reader = staticmethod(_core.mnist_read)
 
     @classmethod
     def parse(cls, images: bytes, labels: bytes) -> Mnist:
@@ -240,20 +231,7 @@ class Cifar10(_Images):
     CLASS_NAMES = list(_core.CIFAR10_CLASSES)
     classes = CLASS_NAMES
 
-    def __init__(
-        self,
-        root: PathLike,
-        train: bool = True,
-        transform: Transform = None,
-        target_transform: Transform = None,
-        download: bool = False,
-        *,
-        dtype: torch.dtype = torch.float32,
-        device: Any = None,
-    ) -> None:
-        self._read_images(
-            _core.cifar10_read, root, train, transform, target_transform, download, dtype, device
-        )
+    _reader = staticmethod(_core.cifar10_read)
 
     @classmethod
     def parse(cls, batches: Sequence[bytes]) -> Cifar10:
