@@ -9,26 +9,15 @@ import torch
 import torch.nn.functional as F
 
 import ferrotorch as ft
+from _mlp import mlp as _model
+from _mlp import torch_twin as _ref
 from ferrotorch import FlowBuilder, Trainer
 from ferrotorch.data import DataLoader
-from ferrotorch.nn import GELU, Linear
+from ferrotorch.nn import Linear
 from ferrotorch.optim import SGD, Adam
 
 cuda = pytest.mark.cuda
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-
-
-def _model(seed=0):
-    ft.manual_seed(seed)
-    return FlowBuilder.from_(Linear(4, 8)).through(GELU()).through(Linear(8, 3)).build()
-
-
-def _ref(g):
-    ref = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.GELU(), torch.nn.Linear(8, 3))
-    with torch.no_grad():
-        for a, b in zip(ref.parameters(), g.parameters()):
-            a.copy_(b)
-    return ref
 
 
 def _data(n=48, seed=1):

@@ -13,24 +13,12 @@ import torch
 import torch.nn.functional as F
 
 import ferrotorch as ft
-from ferrotorch import EarlyStop, FlowBuilder, Trainer
+from _mlp import mlp as _model
+from _mlp import torch_twin as _ref
+from ferrotorch import EarlyStop, Trainer
 from ferrotorch.callbacks import CSVLogger, EarlyStopping, LambdaCallback, ModelCheckpoint
 from ferrotorch.data import DataLoader
-from ferrotorch.nn import GELU, Linear
 from ferrotorch.optim import SGD, Adam
-
-
-def _model(seed=0):
-    ft.manual_seed(seed)
-    return FlowBuilder.from_(Linear(4, 8)).through(GELU()).through(Linear(8, 3)).build()
-
-
-def _ref(g):
-    ref = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.GELU(), torch.nn.Linear(8, 3))
-    with torch.no_grad():
-        for a, b in zip(ref.parameters(), g.parameters()):
-            a.copy_(b)
-    return ref
 
 
 def _batches(n=6, seed=1):
