@@ -76,13 +76,12 @@ class Graph(_core.Graph, torch.nn.Module):  # type: ignore[misc]
     __call__: Callable[..., Any] = torch.nn.Module.__call__
 
     def __init__(self, core: _core.Graph) -> None:
-        mode = _core.Graph.training.__get__(self)  # type: ignore[attr-defined]
-        torch.nn.Module.__init__(self)
+        torch.nn.Module.__init__(self)  # its `training = True` is ignored (see the setter)
         params = [(n, _as_parameter(t)) for n, t in _core.Graph.named_parameters(self)]
         buffers = _core.Graph.named_buffers(self)
         object.__setattr__(self, "_parameters", _Slots(params))
         object.__setattr__(self, "_buffers", _Slots(buffers))
-        _core.Graph.train(self, mode)
+        object.__setattr__(self, "_ft_ready", True)
 
     @property  # type: ignore[override]
     def training(self) -> bool:
@@ -91,7 +90,9 @@ class Graph(_core.Graph, torch.nn.Module):  # type: ignore[misc]
 
     @training.setter
     def training(self, mode: bool) -> None:
-        _core.Graph.train(self, bool(mode))
+        # The core graph keeps its mode while nn.Module.__init__ runs.
+        if self.__dict__.get("_ft_ready"):
+            _core.Graph.train(self, bool(mode))
 
     def forward(self, *inputs: Any) -> torch.Tensor:  # type: ignore[override]
         """Runs the graph (one tensor per declared input). Entries of
