@@ -89,7 +89,9 @@ mod tests {
         with_substitutes(&[(w.handle(), a.shallow_clone())], || {
             assert_eq!(sum(&w), 11.0);
             assert!(crate::shim::is_same(&w.handle(), &a));
-            with_substitutes(&[(w.handle(), b.shallow_clone())], || assert_eq!(sum(&w), 15.0));
+            with_substitutes(&[(w.handle(), b.shallow_clone())], || {
+                assert_eq!(sum(&w), 15.0)
+            });
             assert_eq!(sum(&w), 11.0);
             // Another thread never sees this thread's substitutes.
             std::thread::scope(|s| {

@@ -30,7 +30,14 @@ NAMES = {
 def graph(seed=0):
     """Linear(4, 8) → BatchNorm → GELU → residual Linear(8, 8) → Linear(8, 3)."""
     ft.manual_seed(seed)
-    return FlowBuilder.from_(Linear(4, 8)).through(BatchNorm(8)).through(GELU()).also(Linear(8, 8)).through(Linear(8, 3)).build()
+    return (
+        FlowBuilder.from_(Linear(4, 8))
+        .through(BatchNorm(8))
+        .through(GELU())
+        .also(Linear(8, 8))
+        .through(Linear(8, 3))
+        .build()
+    )
 
 
 class Twin(torch.nn.Module):
@@ -83,7 +90,9 @@ def test_every_built_graph_and_subgraph_is_a_torch_module():
         assert isinstance(g, ft.Graph) and isinstance(g, _core.Graph)
     sub = outer.subgraph("enc")
     # the subgraph's registered parameters are the parent's tensors
-    assert [p for p in sub._parameters.values()] == [p for n, p in outer.named_parameters() if n.startswith("graph_1/")]
+    assert [p for p in sub._parameters.values()] == [
+        p for n, p in outer.named_parameters() if n.startswith("graph_1/")
+    ]
     assert all(a is b for a, b in zip(sub._parameters.values(), inner.parameters()))
 
 
@@ -96,7 +105,9 @@ def test_registered_parameters_are_the_tensors_rust_trains():
         assert n == m and b is c
     # the Rust engine trains them: the Parameters a holder sees change
     before = [p.detach().clone() for p in Holder(g).net.parameters()]
-    ft.Trainer(g, ft.optim.SGD(g.parameters(), 0.1), loss=lambda out, t: ((out[:, :1] - t) ** 2).mean()).step(x, y)
+    ft.Trainer(g, ft.optim.SGD(g.parameters(), 0.1), loss=lambda out, t: ((out[:, :1] - t) ** 2).mean()).step(
+        x, y
+    )
     after = list(torch.nn.Module.parameters(g))
     # all but linear_1/bias, whose gradient BatchNorm's centring cancels
     assert [torch.equal(a, b) for a, b in zip(before, after)] == [False, True] + [False] * 6
@@ -273,7 +284,12 @@ def test_functional_call_on_a_holder_reaches_the_graph():
     h, r = Holder(g), Holder(twin_of(g))
     new = {"net." + n: t for n, t in scaled(g).items()}
     want = {"net." + NAMES[n[4:]]: t for n, t in new.items()}
-    torch.testing.assert_close(torch.func.functional_call(h, new, (x,)), torch.func.functional_call(r, want, (x,)), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        torch.func.functional_call(h, new, (x,)),
+        torch.func.functional_call(r, want, (x,)),
+        rtol=1e-5,
+        atol=1e-5,
+    )
 
 
 def test_func_grad_gives_gradients_of_the_given_tensors():
@@ -339,7 +355,11 @@ def test_functional_call_reaches_a_torch_module_node():
     g = FlowBuilder.from_(Linear(4, 8)).through(GELU()).through(inner).build()
     ps = {n: p.detach() * 2 for n, p in g.named_parameters()}
     assert list(ps) == ["linear_1/weight", "linear_1/bias", "module_3/weight", "module_3/bias"]
-    want = F.linear(F.gelu(F.linear(x, ps["linear_1/weight"], ps["linear_1/bias"])), ps["module_3/weight"], ps["module_3/bias"])
+    want = F.linear(
+        F.gelu(F.linear(x, ps["linear_1/weight"], ps["linear_1/bias"])),
+        ps["module_3/weight"],
+        ps["module_3/bias"],
+    )
     torch.testing.assert_close(torch.func.functional_call(g, ps, (x,)), want, rtol=1e-5, atol=1e-6)
     assert torch.equal(inner.weight, g.parameters()[2])  # its own tensor again afterwards
 
@@ -360,7 +380,11 @@ def test_checkpoint_with_ferrotorch_modules_and_graphs(reentrant):
     x = x.requires_grad_()  # the reentrant mode needs an input that requires grad
     lin = Linear(4, 3)
     g = graph().eval()  # recomputation must not move running statistics twice
-    for fn, params in ((lin, lin.parameters()), (g, g.parameters()), (lambda t: lin(torch.tanh(t)), lin.parameters())):
+    for fn, params in (
+        (lin, lin.parameters()),
+        (g, g.parameters()),
+        (lambda t: lin(torch.tanh(t)), lin.parameters()),
+    ):
         (fn(x) ** 2).sum().backward()
         plain, plain_x = grads_of(params), x.grad.clone()
         x.grad = None

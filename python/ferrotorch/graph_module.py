@@ -103,7 +103,7 @@ class Graph(_core.Graph, torch.nn.Module):  # type: ignore[misc]
             return _core.Graph.forward(self, *inputs)
         po, ps = p.substitutes()  # type: ignore[attr-defined]
         bo, bs = b.substitutes()  # type: ignore[attr-defined]
-        return _core.Graph._forward_with(self, po + bo, ps + bs, *inputs)  # type: ignore[attr-defined]
+        return _core.Graph._forward_with(self, po + bo, ps + bs, *inputs)
 
     def train(self, mode: bool = True) -> "Graph":
         """Training mode (True) or evaluation mode, in the Rust graph too."""
@@ -130,7 +130,9 @@ class Graph(_core.Graph, torch.nn.Module):  # type: ignore[misc]
     ) -> Dict[str, Any]:
         """torch's ``state_dict``: parameters then buffers by floDl name
         (detached tensors sharing storage, unless ``keep_vars``)."""
-        return torch.nn.Module.state_dict(self, *args, destination=destination, prefix=prefix, keep_vars=keep_vars)
+        return torch.nn.Module.state_dict(
+            self, *args, destination=destination, prefix=prefix, keep_vars=keep_vars
+        )
 
     def _load_from_state_dict(self, state_dict: Any, prefix: str, local_metadata: Any, *args: Any) -> None:
         # Values are always copied into the core's tensors: assigning new
@@ -156,8 +158,8 @@ class Graph(_core.Graph, torch.nn.Module):  # type: ignore[misc]
                     if new_g is not g:
                         g.data = new_g
         if any(t.device != d for t, d in zip(tensors, devices)):
-            self.reset_state()  # carried state lives on the old device
+            _core.Graph.reset_state(self)  # carried state lives on the old device
         return self
 
 
-_core._set_graph_type(Graph)  # type: ignore[attr-defined]
+_core._set_graph_type(Graph)
