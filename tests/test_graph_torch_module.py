@@ -3,6 +3,9 @@ state dicts, .to/.train/.eval, torch optimizers, torch.func
 (functional_call, grad, vmap) and torch.utils.checkpoint, each against an
 identical pure-torch twin."""
 
+import copy
+import pickle
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -232,6 +235,25 @@ def test_torch_optimizer_on_the_holder_trains_the_graph_like_torch():
         torch.testing.assert_close(p, dict(ref.net.named_parameters())[NAMES[n]], rtol=1e-4, atol=1e-5)
     for n, t in g.named_buffers():
         torch.testing.assert_close(t, dict(ref.net.named_buffers())[NAMES[n]], rtol=1e-4, atol=1e-5)
+
+
+def test_call_goes_through_torch_module_call_and_runs_hooks():
+    x, _ = data()
+    g = graph()
+    seen = []
+    handle = g.register_forward_hook(lambda m, args, out: seen.append((m, args[0], out)))
+    out = g(x)
+    assert len(seen) == 1 and seen[0][0] is g and seen[0][1] is x and seen[0][2] is out
+    handle.remove()
+    g(x)
+    assert len(seen) == 1
+
+
+def test_pickling_a_graph_is_a_clear_error():
+    g = graph()
+    for copy_it in (copy.deepcopy, pickle.dumps):
+        with pytest.raises(ft.InputTypeError, match="cannot be pickled"):
+            copy_it(g)
 
 
 # --- 3. the graph's own keywords ------------------------------------------------

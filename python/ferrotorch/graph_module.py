@@ -141,6 +141,14 @@ class Graph(_core.Graph, torch.nn.Module):  # type: ignore[misc]
         local_metadata = dict(local_metadata, assign_to_params_buffers=False)
         torch.nn.Module._load_from_state_dict(self, state_dict, prefix, local_metadata, *args)
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # The Rust graph cannot be rebuilt from pickled state: say so at
+        # pickling time rather than failing at load.
+        raise _core.InputTypeError(
+            "a ferrotorch Graph cannot be pickled or deep-copied: rebuild it and load "
+            "its weights (state_dict(), save_checkpoint or safetensors)"
+        )
+
     def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> "Graph":
         # torch's .to()/.half()/.cuda() (directly or from a holding module):
         # converted values go into the core's own tensors (set_data), so the
