@@ -86,10 +86,13 @@ mod tests {
         let b = Tensor::from_slice(&[7.0f32, 8.0]);
         let sum = |t: &Tensor| t.sum(tch::Kind::Float).double_value(&[]);
         assert_eq!(sum(&w), 3.0);
-        with_substitutes(&[(w.handle(), a.shallow_clone())], || {
+        // Scopes are keyed by the module's own tensor (inside a scope,
+        // `handle()` already gives the substitute).
+        let own = w.handle();
+        with_substitutes(&[(own.shallow_clone(), a.shallow_clone())], || {
             assert_eq!(sum(&w), 11.0);
             assert!(crate::shim::is_same(&w.handle(), &a));
-            with_substitutes(&[(w.handle(), b.shallow_clone())], || {
+            with_substitutes(&[(own.shallow_clone(), b.shallow_clone())], || {
                 assert_eq!(sum(&w), 15.0)
             });
             assert_eq!(sum(&w), 11.0);
