@@ -2,7 +2,7 @@
 //! with tagged outputs, forward-ref state and floDl's parameter naming.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
@@ -10,7 +10,7 @@ use tch::Tensor;
 
 use super::node::{Node, NodeOp, Source};
 use super::observe::Observe;
-use super::profile::{NodeRun, Profile};
+use super::profile::Profile;
 use crate::nn::{Module, Parameter, TrainFlag};
 use crate::{Error, Result};
 
@@ -36,13 +36,6 @@ struct State {
     carried: HashMap<String, Tensor>,
     step_count: u64,
     epoch_count: u64,
-    /// floDl's Graph::step driver: an attached optimizer and schedule.
-    optimizer: Option<Arc<Mutex<dyn crate::optim::Optimizer>>>,
-    schedule: Option<crate::sched::ArcSchedule>,
-    lr_scale: Option<f64>,
-    training_step: u64,
-    /// Data-parallel `step()`: gradients averaged over this group first.
-    process_group: Option<Arc<crate::dist::ProcessGroup>>,
 }
 
 pub struct Graph {
@@ -63,10 +56,9 @@ pub struct Graph {
     pub(crate) last_profile: Mutex<Option<Profile>>,
     /// The first forward (or metric record): the origin of `eta`.
     pub(crate) started: OnceLock<Instant>,
+    /// floDl's `step()` driving (the training side: `train/graph_step.rs`).
+    pub(crate) driver: crate::train::GraphDriver,
 }
-
-// Tensors inside `State` are only touched under the mutex.
-unsafe impl Sync for Graph {}
 
 impl Graph {
     pub(crate) fn new(spec: GraphSpec) -> Result<Self> {
@@ -88,6 +80,7 @@ impl Graph {
             profiling: AtomicBool::new(false),
             last_profile: Mutex::new(None),
             started: OnceLock::new(),
+            driver: Default::default(),
         })
     }
 
@@ -186,25 +179,22 @@ impl Graph {
         self.started.get_or_init(Instant::now);
         let nodes = &self.spec.nodes;
         let mut slots: Vec<Option<Tensor>> = (0..nodes.len()).map(|_| None).collect();
-        let t0 = self.profiling.load(Ordering::Relaxed).then(Instant::now);
-        let mut runs: Vec<NodeRun> = Vec::new();
+        let mut timer = self.forward_timer();
         for &i in &self.order {
             let node = &nodes[i];
-            let start = t0.map(|_| Instant::now());
+            if let Some(t) = &mut timer {
+                t.node_start();
+            }
             let out = self
                 .run_node(node, inputs, &slots, &carried)
                 .map_err(|e| device_mismatch(node, inputs, &slots, e))?;
-            if let Some(s) = start {
-                runs.push(NodeRun {
-                    node: i,
-                    start: s,
-                    end: Instant::now(),
-                });
+            if let Some(t) = &mut timer {
+                t.node_end(i);
             }
             slots[i] = out;
         }
-        if let Some(t0) = t0 {
-            self.store_profile(t0, runs);
+        if let Some(t) = timer {
+            t.finish(self);
         }
         let mut st = self.state();
         st.tagged.clear();
@@ -393,68 +383,6 @@ impl Graph {
     /// `reset_state` / `end_sequence`.
     pub fn reset_state(&self) {
         self.state().carried.clear();
-    }
-
-    /// Attaches the optimizer that `step()` drives (floDl's set_optimizer).
-    pub fn set_optimizer(&self, opt: Arc<Mutex<dyn crate::optim::Optimizer>>) {
-        self.state().optimizer = Some(opt);
-    }
-
-    /// lr = schedule(training_step) · lr_scale before each `step()`.
-    pub fn set_scheduler(&self, s: Option<crate::sched::ArcSchedule>) {
-        self.state().schedule = s;
-    }
-
-    /// Averages gradients over `pg` at every `step()` (None: one process).
-    pub fn set_process_group(&self, pg: Option<Arc<crate::dist::ProcessGroup>>) {
-        self.state().process_group = pg;
-    }
-
-    pub fn set_lr_scale(&self, f: f64) {
-        self.state().lr_scale = Some(f);
-    }
-
-    pub fn training_step(&self) -> u64 {
-        self.state().training_step
-    }
-
-    /// floDl's `Graph::step()`: scheduled lr, optimizer step, zero_grad,
-    /// training_step += 1 (only the counter without an optimizer).
-    pub fn step(&self) -> Result<()> {
-        let (opt, sched, scale, t, pg) = {
-            let st = self.state();
-            (
-                st.optimizer.clone(),
-                st.schedule.clone(),
-                st.lr_scale.unwrap_or(1.0),
-                st.training_step,
-                st.process_group.clone(),
-            )
-        };
-        if let Some(opt) = opt {
-            let mut o = crate::train::update::lock(&opt, "graph's optimizer")?;
-            let lr = match sched {
-                Some(s) => Some(s.try_lr(s.first_step() + t as usize)? * scale),
-                None => None,
-            };
-            // The engine's update half: non-finite check, lr, optimizer.
-            let params = crate::amp::all_params(&*o);
-            if let Some(pg) = &pg {
-                let grads: Vec<Tensor> = params.iter().filter_map(crate::tensor::grad_of).collect();
-                pg.all_reduce_mean_(&grads)?;
-            }
-            let opts = crate::train::TrainerOptions::default();
-            let outcome = crate::train::update::apply(&mut *o, &params, &opts, lr, true)?;
-            o.zero_grad()?;
-            if outcome == crate::train::update::Outcome::NonFinite {
-                return Err(Error::Training(format!(
-                    "Graph.step: non-finite gradient at training step {t}; the update was not applied \
-                     and the gradients were dropped"
-                )));
-            }
-        }
-        self.state().training_step += 1;
-        Ok(())
     }
 
     /// floDl's `end_epoch`: flushes every metric (recursing into labeled

@@ -8,11 +8,37 @@ use std::time::Instant;
 use super::exec::Graph;
 use super::node::{Node, Source};
 
-/// One node's run in a profiled forward (filled in by `forward_multi`).
+/// One node's run in a profiled forward.
 pub(crate) struct NodeRun {
     pub node: usize,
     pub start: Instant,
     pub end: Instant,
+}
+
+/// The hook execution calls around each node while profiling is on; made
+/// by [`crate::graph::Graph::forward_timer`], stored by `finish`.
+pub(crate) struct ForwardTimer {
+    t0: Instant,
+    node_start: Instant,
+    runs: Vec<NodeRun>,
+}
+
+impl ForwardTimer {
+    pub fn node_start(&mut self) {
+        self.node_start = Instant::now();
+    }
+
+    pub fn node_end(&mut self, node: usize) {
+        self.runs.push(NodeRun {
+            node,
+            start: self.node_start,
+            end: Instant::now(),
+        });
+    }
+
+    pub fn finish(self, g: &Graph) {
+        g.store_profile(self.t0, self.runs);
+    }
 }
 
 /// A node's time in the last profiled forward.
@@ -149,7 +175,20 @@ impl Graph {
             .unwrap_or(0.0)
     }
 
-    pub(crate) fn store_profile(&self, t0: Instant, runs: Vec<NodeRun>) {
+    /// A timer for one forward when profiling is on (one relaxed atomic
+    /// load when it is off).
+    pub(crate) fn forward_timer(&self) -> Option<ForwardTimer> {
+        self.profiling.load(Ordering::Relaxed).then(|| {
+            let now = Instant::now();
+            ForwardTimer {
+                t0: now,
+                node_start: now,
+                runs: Vec::new(),
+            }
+        })
+    }
+
+    fn store_profile(&self, t0: Instant, runs: Vec<NodeRun>) {
         let total = t0.elapsed().as_secs_f64();
         let levels = self.node_levels();
         let n_levels = runs.iter().map(|r| levels[r.node] + 1).max().unwrap_or(0);
