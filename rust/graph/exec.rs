@@ -56,7 +56,7 @@ pub struct Graph {
     pub(crate) last_profile: Mutex<Option<Profile>>,
     /// The first forward (or metric record): the origin of `eta`.
     pub(crate) started: OnceLock<Instant>,
-    /// floDl's `step()` driving (the training side: `train/graph_step.rs`).
+    /// floDl's `step()` driving (the training side: `train/graph_driver.rs`).
     pub(crate) driver: crate::train::GraphDriver,
 }
 

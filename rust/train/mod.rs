@@ -8,14 +8,14 @@
 //! optimizer half, shared with floDl's `Graph::step`.
 
 mod engine;
-mod graph_step;
+mod graph_driver;
 mod loss_fn;
 mod options;
 mod position;
 pub mod update;
 
 pub use engine::{Engine, RunLimits, RunReport};
-pub use graph_step::GraphDriver;
+pub use graph_driver::GraphDriver;
 pub use loss_fn::{LossCallback, LossFn, StepFn, Target};
 pub use options::{NonFinite, ScheduleUnit, TrainerOptions};
 pub use position::{EpochSummary, LoopState, StepReport, UpdateReport};
