@@ -264,7 +264,9 @@ impl Graph {
             NodeOp::Module(m) => {
                 let x = primary()?;
                 let r = refs(&x)?;
-                Some(if r.is_empty() {
+                Some(if node.checkpoint {
+                    crate::grad_checkpoint::checkpoint_node(m, &x, &r)?
+                } else if r.is_empty() {
                     m.forward(&x)?
                 } else {
                     m.forward_named(&x, &r)?
