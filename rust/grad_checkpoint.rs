@@ -127,3 +127,77 @@ pub fn checkpoint_sequential(
     }
     Ok(x)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::FlowBuilder;
+    use crate::nn::{Activation, Linear};
+    use tch::{Device, Kind};
+
+    fn lin() -> Arc<dyn Module> {
+        Arc::new(Linear::new(4, 4, true, Device::Cpu).expect("linear"))
+    }
+
+    fn grads(ms: &[Arc<dyn Module>]) -> Vec<Tensor> {
+        param_tensors(ms).iter().map(|p| p.grad().copy()).collect()
+    }
+
+    fn zero(ms: &[Arc<dyn Module>]) {
+        for p in param_tensors(ms) {
+            let mut g = p.grad();
+            if g.defined() {
+                let _ = g.zero_();
+            }
+        }
+    }
+
+    #[test]
+    fn sequential_equals_the_plain_chain_with_parameter_grads_only() {
+        let ms: Vec<Arc<dyn Module>> = vec![lin(), Arc::new(Activation::Tanh), lin(), lin()];
+        let x = Tensor::randn([3, 4], (Kind::Float, Device::Cpu));
+        let mut plain = x.shallow_clone();
+        for m in &ms {
+            plain = m.forward(&plain).expect("forward");
+        }
+        plain.sum(Kind::Float).backward();
+        let want = grads(&ms);
+        zero(&ms);
+        let ours = checkpoint_sequential(&ms, 2, &x, true).expect("checkpointed");
+        assert!(ours.equal(&plain));
+        ours.sum(Kind::Float).backward();
+        for (a, b) in grads(&ms).iter().zip(&want) {
+            assert!(a.equal(b));
+        }
+    }
+
+    #[test]
+    fn sequential_rejects_bad_segments() {
+        let x = Tensor::zeros([1, 4], (Kind::Float, Device::Cpu));
+        for (segments, needle) in [(0, "at least 1"), (3, "must not exceed")] {
+            let e = checkpoint_sequential(&[lin(), lin()], segments, &x, true)
+                .expect_err("bad segments")
+                .to_string();
+            assert!(e.contains(needle), "{e}");
+        }
+    }
+
+    #[test]
+    fn builder_mark_changes_neither_hash_nor_names() {
+        let build = |mark: bool| {
+            let mut b = FlowBuilder::from_module(lin());
+            b.also(lin());
+            if mark {
+                b.checkpoint();
+            }
+            b.through(lin()).build().expect("build")
+        };
+        let (g, h) = (build(false), build(true));
+        assert_eq!(g.structural_hash(), h.structural_hash());
+        let names = |g: &crate::graph::Graph| -> Vec<String> {
+            g.named_parameters().into_iter().map(|p| p.name).collect()
+        };
+        assert_eq!(names(&g), names(&h));
+        assert!(h.nodes().iter().filter(|n| n.checkpoint).count() == 1);
+    }
+}
