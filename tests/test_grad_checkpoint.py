@@ -156,6 +156,22 @@ def _GLOBAL_FN(x):
     return _GLOBALS["fn"](x)
 
 
+def test_backward_with_inputs_and_autograd_grad_take_the_returning_path():
+    block = _block()
+    params = list(block.parameters())
+    x = torch.randn(4, 8, requires_grad=True)
+    proj = torch.randn(4, 8)
+    want = torch.autograd.grad((block(x) * proj).sum(), [x] + params)
+    got = torch.autograd.grad((ft.grad_checkpoint(block, x) * proj).sum(), [x] + params)
+    for a, b in zip(got, want):
+        assert torch.equal(a, b)
+    for p in params:
+        assert p.grad is None  # autograd.grad accumulates nothing
+    (ft.grad_checkpoint(block, x) * proj).sum().backward(inputs=params[:2])
+    assert torch.equal(params[0].grad, want[1]) and torch.equal(params[1].grad, want[2])
+    assert x.grad is None and params[2].grad is None
+
+
 def test_undeclared_leaf_gets_its_gradient_accumulated():
     # A tensor read through a global is invisible to the parameter search: its
     # gradient is accumulated into .grad during backward, as torch's reentrant
@@ -277,6 +293,26 @@ def test_dropout_recomputes_the_same_mask_and_rng_ends_as_without_recompute(seed
     after_plain = torch.get_rng_state()
     _assert_same(ours, plain)
     assert torch.equal(after_ours, after_plain)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_dropout_recomputes_the_same_mask_and_cuda_rng_ends_as_without_recompute():
+    lin = torch.nn.Linear(64, 64).cuda()
+
+    def fn(x):
+        return F.dropout(F.gelu(lin(x)), p=0.5, training=True)
+
+    params = list(lin.parameters())
+    x = torch.randn(16, 64, device="cuda", requires_grad=True)
+    proj = torch.randn(16, 64, device="cuda")
+    torch.manual_seed(5)
+    ours = _run(lambda t: ft.grad_checkpoint(fn, t), x, params, proj)
+    after_ours = torch.cuda.get_rng_state()
+    torch.manual_seed(5)
+    plain = _run(fn, x, params, proj)
+    _assert_same(ours, plain)
+    assert torch.equal(after_ours, torch.cuda.get_rng_state())
 
 
 def test_without_preserved_rng_the_recompute_draws_a_new_mask():

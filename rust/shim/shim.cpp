@@ -278,6 +278,7 @@ char *ft_softplus(ft_tensor self, double beta, double threshold, ft_tensor *out)
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/csrc/autograd/functions/accumulate_grad.h>
+#include <torch/csrc/autograd/graph_task.h>
 
 #include <mutex>
 #include <stdexcept>
@@ -504,11 +505,26 @@ struct GradCheckpoint : public torch::autograd::Function<GradCheckpoint> {
     variable_list result(n + 1);  // + the closure argument (no gradient)
     if (ys.empty()) return result;
     auto extra = undeclared_leaves(ys, targets, thread, first_seq);
+    const bool create = at::GradMode::is_enabled();
+    // A plain backward (no `inputs=`, not autograd.grad) accumulates every
+    // leaf anyway: let the recompute's backward accumulate the parameters as
+    // it goes (one weight gradient alive at a time, as torch's checkpoint)
+    // instead of returning them all at once through this node. Only the
+    // detached inputs' gradients are handed back.
+    const auto *exec = torch::autograd::get_current_graph_task_exec_info();
+    const bool plain = (exec == nullptr || exec->empty()) &&
+                       std::all_of(targets.begin(), targets.end(),
+                                   [](const at::Tensor &t) { return t.is_leaf(); });
+    if (plain) {
+      torch::autograd::backward(ys, gs, std::nullopt, create);
+      for (size_t k = 0; k < where.size(); ++k)
+        if (where[k] < c.n_user) result[where[k]] = targets[k].grad();
+      return result;
+    }
     variable_list all = targets;
     all.insert(all.end(), extra.begin(), extra.end());
     if (all.empty()) return result;
-    auto grads = torch::autograd::grad(ys, all, gs, std::nullopt, at::GradMode::is_enabled(),
-                                       /*allow_unused=*/true);
+    auto grads = torch::autograd::grad(ys, all, gs, std::nullopt, create, /*allow_unused=*/true);
     for (size_t k = 0; k < where.size(); ++k) result[where[k]] = grads[k];
     for (size_t k = 0; k < extra.size(); ++k) {
       const auto &g = grads[targets.size() + k];
