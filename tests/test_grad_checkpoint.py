@@ -72,7 +72,9 @@ def test_output_is_produced_by_the_checkpoint_function():
 def test_activations_are_not_kept():
     # Counts the tensors autograd saves during the forward: checkpointed, only
     # the inputs of the checkpoint (x and the parameters) are saved.
-    block = torch.nn.Sequential(*[torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.GELU()) for _ in range(4)])
+    block = torch.nn.Sequential(
+        *[torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.GELU()) for _ in range(4)]
+    )
     x = torch.randn(3, 8, requires_grad=True)
 
     def saved(fn):
@@ -355,11 +357,15 @@ def test_ferrotorch_dropout_graph_recomputes_identically():
 
 
 def _graph():
-    return FlowBuilder.from_(Linear(8, 16)).through(GELU()).through(LayerNorm(16)).through(Linear(16, 8)).build()
+    return (
+        FlowBuilder.from_(Linear(8, 16)).through(GELU()).through(LayerNorm(16)).through(Linear(16, 8)).build()
+    )
 
 
 def _torch_twin(g):
-    ref = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.GELU(), torch.nn.LayerNorm(16), torch.nn.Linear(16, 8))
+    ref = torch.nn.Sequential(
+        torch.nn.Linear(8, 16), torch.nn.GELU(), torch.nn.LayerNorm(16), torch.nn.Linear(16, 8)
+    )
     with torch.no_grad():
         for a, b in zip(g.parameters(), ref.parameters()):
             a.copy_(torch.randn_like(a))
@@ -431,7 +437,10 @@ def test_sequential_matches_torch_checkpoint_sequential(segments):
 
     plain = _run(plain_fn, x, _params(mods), proj)
     theirs = _run(
-        lambda t: torch_checkpoint_sequential(ref, segments, t, use_reentrant=False), x, list(ref.parameters()), proj
+        lambda t: torch_checkpoint_sequential(ref, segments, t, use_reentrant=False),
+        x,
+        list(ref.parameters()),
+        proj,
     )
     _assert_same(ours, plain)
     _assert_same(ours, theirs, exact=False)
@@ -547,8 +556,12 @@ def test_checkpoint_mark_with_refs():
 
 def test_checkpoint_mark_errors_name_the_node():
     with pytest.raises(ft.GraphError, match="checkpoint: node 'merge_4' has no module"):
-        FlowBuilder.from_(Linear(2, 2)).split([Linear(2, 2), Linear(2, 2)]).merge(MergeOp.ADD).checkpoint().build()
-    stateful = FlowBuilder.from_(Linear(2, 2)).through(ft.StateAdd()).using("m").through(Linear(2, 2)).tag("m")
+        FlowBuilder.from_(Linear(2, 2)).split([Linear(2, 2), Linear(2, 2)]).merge(
+            MergeOp.ADD
+        ).checkpoint().build()
+    stateful = (
+        FlowBuilder.from_(Linear(2, 2)).through(ft.StateAdd()).using("m").through(Linear(2, 2)).tag("m")
+    )
     with pytest.raises(ft.GraphError, match="forward refs"):
         FlowBuilder.from_(Linear(2, 2)).through(stateful.build()).checkpoint().build()
 
@@ -595,7 +608,9 @@ def test_exception_during_recompute_is_an_error_not_a_crash():
 
     x = torch.randn(3, requires_grad=True)
     out = ft.grad_checkpoint(fn, x)
-    with pytest.raises(RuntimeError, match="grad_checkpoint: fn raised while being recomputed in backward.*boom"):
+    with pytest.raises(
+        RuntimeError, match="grad_checkpoint: fn raised while being recomputed in backward.*boom"
+    ):
         out.sum().backward()
     # The process and the extension are fine afterwards.
     y = ft.grad_checkpoint(lambda t: t * 3, x)

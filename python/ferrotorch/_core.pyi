@@ -63,13 +63,18 @@ class PanicException(BaseException):
     """pyo3's panic exception; ferrotorch's boundary turns it into InternalError."""
 
 def _grad_checkpoint(
-    fn_: Callable[..., Any], inputs: Sequence[torch.Tensor], params: Sequence[torch.Tensor], preserve_rng_state: bool
+    fn_: Callable[..., Any],
+    inputs: Sequence[torch.Tensor],
+    params: Sequence[torch.Tensor],
+    preserve_rng_state: bool,
 ) -> List[torch.Tensor]:
     """Internal: ``ferrotorch.grad_checkpoint`` after argument handling."""
+
 def _grad_checkpoint_sequential(
     modules: Sequence[ModuleLike], segments: int, x: TensorLike, preserve_rng_state: bool
 ) -> torch.Tensor:
     """Internal: ``ferrotorch.grad_checkpoint_sequential`` after argument handling."""
+
 def _panic_for_tests(msg: str) -> None:
     """Panics inside the extension (tests check it surfaces as InternalError)."""
 

@@ -122,7 +122,10 @@ unsafe extern "C" fn trampoline(
             }
             fail(sink, &msg)
         }
-        Err(_) => fail(sink, "grad_checkpoint: the function panicked (a ferrotorch bug)"),
+        Err(_) => fail(
+            sink,
+            "grad_checkpoint: the function panicked (a ferrotorch bug)",
+        ),
     }
 }
 
