@@ -246,6 +246,39 @@ def test_nested_checkpoints():
     _assert_same(ours, plain)
 
 
+def test_double_backward_through_the_recompute():
+    lin = torch.nn.Linear(8, 8)
+
+    def fn(t):
+        return torch.tanh(lin(t)) ** 2
+
+    def second_order(f):
+        x = torch.randn(3, 8, requires_grad=True)
+        x.data.copy_(torch.arange(24.0).reshape(3, 8) / 24)
+        for p in lin.parameters():
+            p.grad = None
+        (gx,) = torch.autograd.grad(f(x).sum(), x, create_graph=True)
+        (gx**2).sum().backward()
+        return [gx.detach(), x.grad.clone(), lin.weight.grad.clone(), lin.bias.grad.clone()]
+
+    for a, b in zip(second_order(lambda t: ft.grad_checkpoint(fn, t)), second_order(fn)):
+        torch.testing.assert_close(a, b)
+
+
+def test_edge_cases_identity_no_tensor_inputs_integer_outputs():
+    x = torch.randn(3, requires_grad=True)
+    ft.grad_checkpoint(lambda t: t, x).sum().backward()
+    assert torch.equal(x.grad, torch.ones(3))
+    w = torch.randn(3, requires_grad=True)
+    ft.grad_checkpoint(lambda: w * 2).sum().backward()
+    assert torch.equal(w.grad, torch.full((3,), 2.0))
+    x.grad = None
+    y, i = ft.grad_checkpoint(lambda t: (t * 2, t.argmax()), x)
+    assert not i.requires_grad and i.dtype == torch.int64
+    y.sum().backward()
+    assert torch.equal(x.grad, torch.full((3,), 2.0))
+
+
 def test_no_grad_runs_plainly():
     block = _block()
     x = torch.randn(2, 8, requires_grad=True)

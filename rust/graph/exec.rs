@@ -63,6 +63,11 @@ pub struct Graph {
     pub(crate) last_profile: Mutex<Option<Profile>>,
     /// The first forward (or metric record): the origin of `eta`.
     pub(crate) started: OnceLock<Instant>,
+    /// For each position in `order`: the nodes whose output no later node
+    /// reads (and that no tag or the graph output needs): dropped right
+    /// there, so a forward holds only live activations (autograd keeps
+    /// what backward needs by itself).
+    release: Vec<Vec<usize>>,
 }
 
 // Tensors inside `State` are only touched under the mutex.
@@ -76,6 +81,7 @@ impl Graph {
             first_tag.entry(*idx).or_insert_with(|| name.clone());
         }
         let levels = super::profile::node_levels(&spec.nodes, &order);
+        let release = release_points(&spec, &order);
         Ok(Graph {
             spec,
             order,
@@ -88,6 +94,7 @@ impl Graph {
             profiling: AtomicBool::new(false),
             last_profile: Mutex::new(None),
             started: OnceLock::new(),
+            release,
         })
     }
 
@@ -188,7 +195,7 @@ impl Graph {
         let mut slots: Vec<Option<Tensor>> = (0..nodes.len()).map(|_| None).collect();
         let t0 = self.profiling.load(Ordering::Relaxed).then(Instant::now);
         let mut runs: Vec<NodeRun> = Vec::new();
-        for &i in &self.order {
+        for (pos, &i) in self.order.iter().enumerate() {
             let node = &nodes[i];
             let start = t0.map(|_| Instant::now());
             let out = self
@@ -202,6 +209,9 @@ impl Graph {
                 });
             }
             slots[i] = out;
+            for &j in &self.release[pos] {
+                slots[j] = None;
+            }
         }
         if let Some(t0) = t0 {
             self.store_profile(t0, runs);
@@ -579,6 +589,31 @@ impl Graph {
 }
 
 /// Kahn's algorithm; a cycle is a build error naming the nodes on it.
+/// `Graph::release`: for each position in `order`, the nodes read for the
+/// last time there. Tagged nodes and the output stay until the end.
+fn release_points(spec: &GraphSpec, order: &[usize]) -> Vec<Vec<usize>> {
+    let mut keep = vec![false; spec.nodes.len()];
+    keep[spec.output] = true;
+    for (_, idx) in &spec.tags {
+        keep[*idx] = true;
+    }
+    let mut last: Vec<Option<usize>> = vec![None; spec.nodes.len()];
+    for (pos, &i) in order.iter().enumerate() {
+        for p in &spec.nodes[i].inputs {
+            if let Source::Node(j) = p.source {
+                last[j] = Some(last[j].map_or(pos, |q| q.max(pos)));
+            }
+        }
+    }
+    let mut out = vec![Vec::new(); order.len()];
+    for (j, l) in last.iter().enumerate() {
+        if let (Some(pos), false) = (l, keep[j]) {
+            out[*pos].push(j);
+        }
+    }
+    out
+}
+
 fn topo_order(nodes: &[Node]) -> Result<Vec<usize>> {
     let n = nodes.len();
     let mut indeg = vec![0usize; n];

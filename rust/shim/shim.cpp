@@ -465,9 +465,17 @@ struct GradCheckpoint : public torch::autograd::Function<GradCheckpoint> {
     const auto &c = static_cast<const Closure &>(*holder);
     variable_list saved = ctx->get_saved_variables();
     const size_t n = saved.size();
+    // Grad mode is on in backward only under create_graph (double backward):
+    // then the recompute reads the real inputs, so the gradients it returns
+    // are connected to them; otherwise detached copies keep it self-contained.
+    const bool create = at::GradMode::is_enabled();
     variable_list user;
     user.reserve(c.n_user);
     for (size_t i = 0; i < c.n_user; ++i) {
+      if (create) {
+        user.push_back(saved[i]);
+        continue;
+      }
       auto d = saved[i].detach();
       d.set_requires_grad(saved[i].requires_grad());
       user.push_back(d);
@@ -505,14 +513,13 @@ struct GradCheckpoint : public torch::autograd::Function<GradCheckpoint> {
     variable_list result(n + 1);  // + the closure argument (no gradient)
     if (ys.empty()) return result;
     auto extra = undeclared_leaves(ys, targets, thread, first_seq);
-    const bool create = at::GradMode::is_enabled();
     // A plain backward (no `inputs=`, not autograd.grad) accumulates every
     // leaf anyway: let the recompute's backward accumulate the parameters as
     // it goes (one weight gradient alive at a time, as torch's checkpoint)
     // instead of returning them all at once through this node. Only the
     // detached inputs' gradients are handed back.
     const auto *exec = torch::autograd::get_current_graph_task_exec_info();
-    const bool plain = (exec == nullptr || exec->empty()) &&
+    const bool plain = !create && (exec == nullptr || exec->empty()) &&
                        std::all_of(targets.begin(), targets.end(),
                                    [](const at::Tensor &t) { return t.is_leaf(); });
     if (plain) {
