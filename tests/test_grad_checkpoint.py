@@ -3,6 +3,7 @@ FlowBuilder.checkpoint): values and gradients equal the plain run bit for bit
 and torch.utils.checkpoint on identical weights; activations are not kept."""
 
 import functools
+import weakref
 
 import pytest
 import torch
@@ -12,7 +13,7 @@ from torch.utils.checkpoint import checkpoint_sequential as torch_checkpoint_seq
 
 import ferrotorch as ft
 from ferrotorch import FlowBuilder, MergeOp
-from ferrotorch.nn import GELU, Dropout, LayerNorm, Linear
+from ferrotorch.nn import GELU, Dropout, LayerNorm, Linear, ReLU
 
 
 def _block():
@@ -585,6 +586,27 @@ def test_checkpoint_mark_with_refs():
     x = torch.randn(3, 8, requires_grad=True)
     proj = torch.randn(3, 2)
     _assert_same(_run(h, x, h.parameters(), proj), _run(g, x, g.parameters(), proj))
+
+
+def test_graph_forward_releases_outputs_after_their_last_reader():
+    # What makes a checkpointed node's savings real: the executor itself does
+    # not hold every node's output until the forward ends.
+    seen = {}
+
+    def a(x):
+        y = x * 2
+        seen["a"] = weakref.ref(y)
+        return y
+
+    def c(x):
+        seen["alive at c"] = seen["a"]() is not None
+        return x
+
+    with torch.no_grad():
+        FlowBuilder.from_(a).through(ReLU()).through(c).build()(torch.randn(3))
+        assert seen["alive at c"] is False
+        FlowBuilder.from_(a).tag("t").through(ReLU()).through(c).build()(torch.randn(3))
+        assert seen["alive at c"] is True  # a tagged output is kept for graph.tagged()
 
 
 def test_checkpoint_mark_errors_name_the_node():
