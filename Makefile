@@ -75,6 +75,7 @@ bench: develop
 	$(VPY) benches/optim_bench.py
 	$(VPY) benches/ddp_bench.py
 	$(VPY) benches/torch_pieces_bench.py
+	$(VPY) benches/grad_checkpoint_bench.py
 	cargo bench --bench fused_adam
 	cargo bench --bench optimizers
 	cargo bench --bench graph_dispatch

@@ -9,6 +9,7 @@ pub mod clip;
 pub mod data;
 pub mod datasets;
 pub mod dist;
+pub mod grad_checkpoint;
 pub mod graph;
 pub mod loss;
 pub mod metrics;

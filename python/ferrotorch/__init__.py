@@ -92,6 +92,7 @@ from .graph_module import Graph  # noqa: E402
 from .history import History  # noqa: E402
 from .monitor import Monitor, format_bytes, format_duration, format_number  # noqa: E402
 from .progress import ProgressBar  # noqa: E402
+from .recompute import grad_checkpoint, grad_checkpoint_sequential  # noqa: E402
 from .train import Trainer  # noqa: E402
 
 __version__ = _core.__version__
@@ -138,6 +139,8 @@ __all__ = [
     "manual_seed",
     "value_and_grad",
     "value_and_grad_aux",
+    "grad_checkpoint",
+    "grad_checkpoint_sequential",
     "data",
     "losses",
     "metrics",

@@ -62,6 +62,19 @@ class InternalError(Error, RuntimeError):
 class PanicException(BaseException):
     """pyo3's panic exception; ferrotorch's boundary turns it into InternalError."""
 
+def _grad_checkpoint(
+    fn_: Callable[..., Any],
+    inputs: Sequence[torch.Tensor],
+    params: Sequence[torch.Tensor],
+    preserve_rng_state: bool,
+) -> List[torch.Tensor]:
+    """Internal: ``ferrotorch.grad_checkpoint`` after argument handling."""
+
+def _grad_checkpoint_sequential(
+    modules: Sequence[ModuleLike], segments: int, x: TensorLike, preserve_rng_state: bool
+) -> torch.Tensor:
+    """Internal: ``ferrotorch.grad_checkpoint_sequential`` after argument handling."""
+
 def _panic_for_tests(msg: str) -> None:
     """Panics inside the extension (tests check it surfaces as InternalError)."""
 
@@ -504,6 +517,9 @@ class FlowBuilder:
     def through(self, module: ModuleLike) -> "FlowBuilder": ...
     def also(self, module: ModuleLike) -> "FlowBuilder": ...
     def tag(self, name: str) -> "FlowBuilder": ...
+    def checkpoint(self) -> "FlowBuilder":
+        """Gradient checkpointing for the module just added (every branch after
+        ``split``): activations recomputed in backward; hash and names unchanged."""
     def build(self) -> "Graph": ...
 
 def _set_graph_type(cls: type) -> None:

@@ -100,6 +100,7 @@ impl FlowBuilder {
             id: format!("{prefix}_{}", self.counter),
             op,
             inputs,
+            checkpoint: false,
         });
         idx
     }
@@ -456,6 +457,47 @@ impl FlowBuilder {
             ));
         } else {
             self.label = Some(name.to_string());
+        }
+        self
+    }
+
+    /// Marks the node the last construct added (what `.using()` would wire
+    /// to: the module of `through`/`also`/`fork`, a loop, gate, switch or map,
+    /// every branch after `split`) for gradient checkpointing: its
+    /// activations are not kept but recomputed in backward, with the
+    /// forward's RNG state. Names, the structural hash and checkpoint files
+    /// are unchanged (floDl has no such construct).
+    pub fn checkpoint(&mut self) -> &mut Self {
+        let targets = match &self.on_target {
+            Target::Node(i) => vec![*i],
+            Target::Branches(bs) => bs.clone(),
+            Target::None => Vec::new(),
+        };
+        if targets.is_empty() {
+            self.errors
+                .push("checkpoint: no module node to mark (add one first)".into());
+        }
+        for i in targets {
+            let node = &mut self.nodes[i];
+            if node.module().is_none() {
+                self.errors.push(format!(
+                    "checkpoint: node '{}' has no module to recompute (mark a module node)",
+                    node.id
+                ));
+            } else if node
+                .module()
+                .and_then(|m| m.as_graph())
+                .is_some_and(|g| !g.spec.state_tags.is_empty())
+            {
+                // The recompute would read the state the forward just wrote.
+                self.errors.push(format!(
+                    "checkpoint: node '{}' is a graph with forward refs (state carried \
+                     between calls), which a recompute cannot replay",
+                    node.id
+                ));
+            } else {
+                node.checkpoint = true;
+            }
         }
         self
     }

@@ -58,6 +58,11 @@ pub struct Graph {
     pub(crate) started: OnceLock<Instant>,
     /// floDl's `step()` driving (the training side: `train/graph_driver.rs`).
     pub(crate) driver: crate::train::GraphDriver,
+    /// For each position in `order`: the nodes whose output no later node
+    /// reads (and that no tag or the graph output needs): dropped right
+    /// there, so a forward holds only live activations (autograd keeps
+    /// what backward needs by itself).
+    release: Vec<Vec<usize>>,
 }
 
 impl Graph {
@@ -68,6 +73,7 @@ impl Graph {
             first_tag.entry(*idx).or_insert_with(|| name.clone());
         }
         let levels = super::profile::node_levels(&spec.nodes, &order);
+        let release = release_points(&spec, &order);
         Ok(Graph {
             spec,
             order,
@@ -81,6 +87,7 @@ impl Graph {
             last_profile: Mutex::new(None),
             started: OnceLock::new(),
             driver: Default::default(),
+            release,
         })
     }
 
@@ -180,7 +187,7 @@ impl Graph {
         let nodes = &self.spec.nodes;
         let mut slots: Vec<Option<Tensor>> = (0..nodes.len()).map(|_| None).collect();
         let mut timer = self.forward_timer();
-        for &i in &self.order {
+        for (pos, &i) in self.order.iter().enumerate() {
             let node = &nodes[i];
             if let Some(t) = &mut timer {
                 t.node_start();
@@ -192,6 +199,9 @@ impl Graph {
                 t.node_end(i);
             }
             slots[i] = out;
+            for &j in &self.release[pos] {
+                slots[j] = None;
+            }
         }
         if let Some(t) = timer {
             t.finish(self);
@@ -254,7 +264,9 @@ impl Graph {
             NodeOp::Module(m) => {
                 let x = primary()?;
                 let r = refs(&x)?;
-                Some(if r.is_empty() {
+                Some(if node.checkpoint {
+                    crate::grad_checkpoint::checkpoint_node(m, &x, &r)?
+                } else if r.is_empty() {
                     m.forward(&x)?
                 } else {
                     m.forward_named(&x, &r)?
@@ -509,6 +521,31 @@ impl Graph {
 }
 
 /// Kahn's algorithm; a cycle is a build error naming the nodes on it.
+/// `Graph::release`: for each position in `order`, the nodes read for the
+/// last time there. Tagged nodes and the output stay until the end.
+fn release_points(spec: &GraphSpec, order: &[usize]) -> Vec<Vec<usize>> {
+    let mut keep = vec![false; spec.nodes.len()];
+    keep[spec.output] = true;
+    for (_, idx) in &spec.tags {
+        keep[*idx] = true;
+    }
+    let mut last: Vec<Option<usize>> = vec![None; spec.nodes.len()];
+    for (pos, &i) in order.iter().enumerate() {
+        for p in &spec.nodes[i].inputs {
+            if let Source::Node(j) = p.source {
+                last[j] = Some(last[j].map_or(pos, |q| q.max(pos)));
+            }
+        }
+    }
+    let mut out = vec![Vec::new(); order.len()];
+    for (j, l) in last.iter().enumerate() {
+        if let (Some(pos), false) = (l, keep[j]) {
+            out[*pos].push(j);
+        }
+    }
+    out
+}
+
 fn topo_order(nodes: &[Node]) -> Result<Vec<usize>> {
     let n = nodes.len();
     let mut indeg = vec![0usize; n];

@@ -60,6 +60,9 @@ pub struct Node {
     pub id: String,
     pub op: NodeOp,
     pub inputs: Vec<Port>,
+    /// Run under gradient checkpointing (`.checkpoint()`): activations are
+    /// recomputed in backward. Not hashed, not part of any name.
+    pub checkpoint: bool,
 }
 
 impl Node {

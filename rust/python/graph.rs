@@ -118,6 +118,15 @@ impl PyFlowBuilder {
         }))
     }
 
+    /// Gradient checkpointing for the module just added (every branch after
+    /// split): its activations are recomputed in backward instead of kept.
+    /// Hash, names and files are unchanged.
+    fn checkpoint(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        Self::with(slf, |b| {
+            b.checkpoint();
+        })
+    }
+
     /// A side branch on the stream; the stream is unchanged and the next
     /// `.tag()` names the branch's output.
     fn fork<'py>(slf: PyRef<'py, Self>, module: &Bound<'py, PyAny>) -> PyResult<PyRef<'py, Self>> {

@@ -7,6 +7,7 @@ mod clip;
 mod data;
 mod datasets;
 mod errors;
+mod grad_checkpoint;
 mod graph;
 mod graph_observe;
 mod loss;
@@ -49,5 +50,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     datasets::register(m)?;
     train::register(m)?;
     checkpoint::register(m)?;
+    grad_checkpoint::register(m)?;
     Ok(())
 }

@@ -11,6 +11,7 @@ use tch::Tensor;
 use crate::{Error, Result};
 
 pub mod dist;
+pub mod recompute;
 
 type Handle = *mut torch_sys::C_tensor;
 

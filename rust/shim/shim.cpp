@@ -267,3 +267,358 @@ char *ft_softplus(ft_tensor self, double beta, double threshold, ft_tensor *out)
 }
 
 }  // extern "C"
+
+// ---------------------------------------------------------------------------
+// Gradient checkpointing: a custom autograd Function that keeps only its
+// inputs, runs a caller-supplied closure under no-grad, and in backward re-runs
+// the closure with grad enabled (same RNG and autocast state as the forward)
+// and backpropagates through the recomputed graph. The closure is an opaque
+// C callback; the shim knows nothing of what it runs (Rust modules, or a
+// binding that calls Python).
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/SequenceNumber.h>
+#include <ATen/record_function.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/autograd/custom_function.h>
+#include <torch/csrc/autograd/functions/accumulate_grad.h>
+#include <torch/csrc/autograd/graph_task.h>
+
+#include <mutex>
+#include <stdexcept>
+#include <unordered_set>
+#include <utility>
+
+struct ft_sink {
+  std::vector<at::Tensor> tensors;
+  std::string error;
+  bool failed = false;
+};
+
+namespace ft_ckpt {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+struct Autocast {
+  c10::DeviceType device;
+  bool enabled;
+  at::ScalarType dtype;
+};
+
+// One checkpointed call: the closure (dropped with the last reference, that
+// is when the autograd graph holding it is freed) and the forward's context.
+struct Closure : torch::CustomClassHolder {
+  ft_recompute_fn fn = nullptr;
+  ft_drop_fn drop = nullptr;
+  void *ctx = nullptr;
+  size_t n_user = 0;
+  bool preserve_rng = true;
+  at::Tensor cpu_rng;
+  std::vector<std::pair<c10::Device, at::Tensor>> device_rng;
+  std::vector<Autocast> autocast;
+  ~Closure() override {
+    if (drop != nullptr) drop(ctx);
+  }
+};
+
+variable_list call(const Closure &c, const variable_list &inputs) {
+  std::vector<ft_tensor> hs;
+  hs.reserve(inputs.size());
+  for (const auto &t : inputs) hs.push_back(const_cast<at::Tensor *>(&t));
+  ft_sink sink;
+  int rc = c.fn(c.ctx, hs.data(), hs.size(), &sink);
+  if (rc != 0 || sink.failed) {
+    throw std::runtime_error(sink.error.empty() ? "grad_checkpoint: the function failed"
+                                                : sink.error);
+  }
+  return std::move(sink.tensors);
+}
+
+std::vector<c10::Device> accelerator_devices(const variable_list &ts) {
+  std::vector<c10::Device> out;
+  for (const auto &t : ts) {
+    if (!t.defined() || t.device().is_cpu() || t.device().is_meta()) continue;
+    auto d = t.device();
+    if (std::find(out.begin(), out.end(), d) == out.end()) out.push_back(d);
+  }
+  return out;
+}
+
+at::Tensor get_rng(at::Generator gen) {
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return gen.get_state();
+}
+
+void set_rng(at::Generator gen, const at::Tensor &state) {
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(state);
+}
+
+// Sets the forward's RNG states for the recompute and puts the caller's back
+// afterwards, so backward leaves the generators as if nothing had rerun.
+class RngFork {
+ public:
+  explicit RngFork(const Closure &c) : active_(c.preserve_rng) {
+    if (!active_) return;
+    saved_cpu_ = get_rng(at::detail::getDefaultCPUGenerator());
+    for (const auto &[d, _] : c.device_rng)
+      saved_dev_.emplace_back(d, get_rng(at::globalContext().defaultGenerator(d)));
+    set_rng(at::detail::getDefaultCPUGenerator(), c.cpu_rng);
+    for (const auto &[d, s] : c.device_rng) set_rng(at::globalContext().defaultGenerator(d), s);
+  }
+  ~RngFork() {
+    if (!active_) return;
+    try {
+      set_rng(at::detail::getDefaultCPUGenerator(), saved_cpu_);
+      for (const auto &[d, s] : saved_dev_) set_rng(at::globalContext().defaultGenerator(d), s);
+    } catch (...) {
+      // A destructor must not throw; the states were read from these same
+      // generators, so setting them back cannot fail in practice.
+    }
+  }
+  RngFork(const RngFork &) = delete;
+  RngFork &operator=(const RngFork &) = delete;
+
+ private:
+  bool active_;
+  at::Tensor saved_cpu_;
+  std::vector<std::pair<c10::Device, at::Tensor>> saved_dev_;
+};
+
+const c10::DeviceType kAutocastDevices[] = {c10::DeviceType::CPU, c10::DeviceType::CUDA};
+
+std::vector<Autocast> autocast_now() {
+  std::vector<Autocast> out;
+  for (auto d : kAutocastDevices)
+    out.push_back({d, at::autocast::is_autocast_enabled(d), at::autocast::get_autocast_dtype(d)});
+  return out;
+}
+
+void autocast_set(const std::vector<Autocast> &s) {
+  for (const auto &a : s) {
+    at::autocast::set_autocast_enabled(a.device, a.enabled);
+    at::autocast::set_autocast_dtype(a.device, a.dtype);
+  }
+}
+
+// The forward's autocast state for the recompute (backward threads do not
+// inherit it), the previous one back afterwards.
+class AutocastScope {
+ public:
+  explicit AutocastScope(const std::vector<Autocast> &s) : prev_(autocast_now()) {
+    autocast_set(s);
+  }
+  ~AutocastScope() { autocast_set(prev_); }
+  AutocastScope(const AutocastScope &) = delete;
+  AutocastScope &operator=(const AutocastScope &) = delete;
+
+ private:
+  std::vector<Autocast> prev_;
+};
+
+// Leaves requiring grad that the recomputed outputs reach but that are not
+// declared inputs or parameters (a tensor the closure captured): their
+// gradient is accumulated directly, as torch's reentrant checkpoint does. A
+// captured non-leaf from outside cannot be handled that way: it is an error.
+std::vector<at::Tensor> undeclared_leaves(const variable_list &ys, const variable_list &targets,
+                                          uint64_t thread, uint64_t first_seq) {
+  std::unordered_set<const torch::autograd::Node *> stop;
+  for (const auto &t : targets)
+    stop.insert(torch::autograd::impl::gradient_edge(t).function.get());
+  std::unordered_set<const torch::autograd::Node *> seen;
+  std::vector<torch::autograd::Node *> todo;
+  for (const auto &y : ys)
+    if (y.grad_fn()) todo.push_back(y.grad_fn().get());
+  std::vector<at::Tensor> out;
+  while (!todo.empty()) {
+    auto *n = todo.back();
+    todo.pop_back();
+    if (n == nullptr || !seen.insert(n).second || stop.count(n) != 0) continue;
+    if (auto *acc = dynamic_cast<torch::autograd::AccumulateGrad *>(n)) {
+      out.push_back(acc->variable);
+      continue;
+    }
+    if (n->thread_id() != thread || n->sequence_nr() < first_seq) {
+      throw std::runtime_error(
+          "grad_checkpoint: the function uses a tensor that requires grad, was computed "
+          "outside it and is not one of its inputs (node " +
+          n->name() + "); pass it as an input");
+    }
+    for (const auto &e : n->next_edges()) todo.push_back(e.function.get());
+  }
+  return out;
+}
+
+struct GradCheckpoint : public torch::autograd::Function<GradCheckpoint> {
+  static variable_list forward(AutogradContext *ctx, at::TensorList inputs,
+                               const c10::intrusive_ptr<torch::CustomClassHolder> &holder) {
+    auto &c = static_cast<Closure &>(*holder);
+    variable_list user(inputs.begin(), inputs.begin() + static_cast<std::ptrdiff_t>(c.n_user));
+    variable_list outs = call(c, user);
+    for (const auto &o : outs)
+      if (!at::isFloatingType(o.scalar_type()) && !at::isComplexType(o.scalar_type()))
+        ctx->mark_non_differentiable({o});
+    ctx->save_for_backward(inputs.vec());
+    ctx->saved_data["closure"] = c10::IValue::make_capsule(holder);
+    return outs;
+  }
+
+  static variable_list backward(AutogradContext *ctx, variable_list grad_out) {
+    auto holder = ctx->saved_data["closure"].toCapsule();
+    const auto &c = static_cast<const Closure &>(*holder);
+    variable_list saved = ctx->get_saved_variables();
+    const size_t n = saved.size();
+    // Grad mode is on in backward only under create_graph (double backward):
+    // then the recompute reads the real inputs, so the gradients it returns
+    // are connected to them; otherwise detached copies keep it self-contained.
+    const bool create = at::GradMode::is_enabled();
+    variable_list user;
+    user.reserve(c.n_user);
+    for (size_t i = 0; i < c.n_user; ++i) {
+      if (create) {
+        user.push_back(saved[i]);
+        continue;
+      }
+      auto d = saved[i].detach();
+      d.set_requires_grad(saved[i].requires_grad());
+      user.push_back(d);
+    }
+    const uint64_t thread = at::RecordFunction::currentThreadId();
+    const uint64_t first_seq = at::sequence_number::peek();
+    variable_list outs;
+    {
+      RngFork rng(c);
+      AutocastScope cast(c.autocast);
+      at::AutoGradMode grad(true);
+      outs = call(c, user);
+    }
+    if (outs.size() != grad_out.size()) {
+      throw std::runtime_error("grad_checkpoint: the recompute returned " +
+                               std::to_string(outs.size()) + " outputs, the forward " +
+                               std::to_string(grad_out.size()));
+    }
+    variable_list ys, gs;
+    for (size_t i = 0; i < outs.size(); ++i) {
+      if (outs[i].requires_grad() && grad_out[i].defined()) {
+        ys.push_back(outs[i]);
+        gs.push_back(grad_out[i]);
+      }
+    }
+    variable_list targets;
+    std::vector<size_t> where;
+    for (size_t i = 0; i < n; ++i) {
+      const at::Tensor &t = i < c.n_user ? user[i] : saved[i];
+      if (t.requires_grad()) {
+        targets.push_back(t);
+        where.push_back(i);
+      }
+    }
+    variable_list result(n + 1);  // + the closure argument (no gradient)
+    if (ys.empty()) return result;
+    auto extra = undeclared_leaves(ys, targets, thread, first_seq);
+    // A plain backward (no `inputs=`, not autograd.grad) accumulates every
+    // leaf anyway: let the recompute's backward accumulate the parameters as
+    // it goes (one weight gradient alive at a time, as torch's checkpoint)
+    // instead of returning them all at once through this node. Only the
+    // detached inputs' gradients are handed back.
+    const auto *exec = torch::autograd::get_current_graph_task_exec_info();
+    const bool plain = !create && (exec == nullptr || exec->empty()) &&
+                       std::all_of(targets.begin(), targets.end(),
+                                   [](const at::Tensor &t) { return t.is_leaf(); });
+    if (plain) {
+      torch::autograd::backward(ys, gs, std::nullopt, create);
+      for (size_t k = 0; k < where.size(); ++k)
+        if (where[k] < c.n_user) result[where[k]] = targets[k].grad();
+      return result;
+    }
+    variable_list all = targets;
+    all.insert(all.end(), extra.begin(), extra.end());
+    if (all.empty()) return result;
+    auto grads = torch::autograd::grad(ys, all, gs, std::nullopt, create, /*allow_unused=*/true);
+    for (size_t k = 0; k < where.size(); ++k) result[where[k]] = grads[k];
+    for (size_t k = 0; k < extra.size(); ++k) {
+      const auto &g = grads[targets.size() + k];
+      if (!g.defined()) continue;
+      auto &dst = extra[k].mutable_grad();
+      dst = dst.defined() ? dst + g : g;
+    }
+    return result;
+  }
+};
+
+}  // namespace ft_ckpt
+
+extern "C" {
+
+ft_sink *ft_sink_new() { return new (std::nothrow) ft_sink(); }
+
+void ft_sink_free(ft_sink *s) { delete s; }
+
+int ft_sink_push(ft_sink *s, ft_tensor t) {
+  try {
+    s->tensors.push_back(*t);
+    return 0;
+  } catch (...) {
+    return 1;
+  }
+}
+
+void ft_sink_fail(ft_sink *s, const char *msg) {
+  s->failed = true;
+  try {
+    s->error = msg;
+  } catch (...) {
+  }
+}
+
+size_t ft_sink_len(const ft_sink *s) { return s->tensors.size(); }
+
+ft_tensor ft_sink_take(ft_sink *s, size_t i) {
+  try {
+    return new at::Tensor(std::move(s->tensors.at(i)));
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+char *ft_grad_checkpoint(ft_recompute_fn fn, ft_drop_fn drop, void *ctx, ft_tensor *inputs,
+                         size_t n_inputs, size_t n_user, int preserve_rng, ft_sink *out) {
+  // From here the shim owns ctx: the Closure drops it exactly once.
+  c10::intrusive_ptr<ft_ckpt::Closure> c;
+  try {
+    c = c10::make_intrusive<ft_ckpt::Closure>();
+  } catch (...) {
+    drop(ctx);
+    return ft_shim::dup_message("grad_checkpoint: out of memory");
+  }
+  c->fn = fn;
+  c->drop = drop;
+  c->ctx = ctx;
+  FT_GUARD({
+    TORCH_CHECK(n_user <= n_inputs, "grad_checkpoint: more user inputs than inputs");
+    c->n_user = n_user;
+    c->preserve_rng = preserve_rng != 0;
+    auto all = list(inputs, n_inputs);
+    bool track = at::GradMode::is_enabled() &&
+                 std::any_of(all.begin(), all.end(), [](const at::Tensor &t) {
+                   return t.defined() && t.requires_grad();
+                 });
+    if (!track) {
+      // Nothing to differentiate: a plain call keeps nothing either.
+      std::vector<at::Tensor> user(all.begin(),
+                                   all.begin() + static_cast<std::ptrdiff_t>(n_user));
+      out->tensors = ft_ckpt::call(*c, user);
+    } else {
+      if (c->preserve_rng) {
+        c->cpu_rng = ft_ckpt::get_rng(at::detail::getDefaultCPUGenerator());
+        for (const auto &d : ft_ckpt::accelerator_devices(all))
+          c->device_rng.emplace_back(d, ft_ckpt::get_rng(at::globalContext().defaultGenerator(d)));
+      }
+      c->autocast = ft_ckpt::autocast_now();
+      c10::intrusive_ptr<torch::CustomClassHolder> holder = c;
+      out->tensors = ft_ckpt::GradCheckpoint::apply(at::TensorList(all), holder);
+    }
+  })
+}
+
+}  // extern "C"

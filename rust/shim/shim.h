@@ -92,6 +92,28 @@ void ft_pg_free(void *pg);
 char *ft_pg_allreduce_sum(void *pg, ft_tensor t);
 char *ft_pg_broadcast(void *pg, ft_tensor t, int root);
 
+/* Gradient checkpointing. A sink collects the tensors a callback returns
+ * (ft_sink_push copies the handle) or its error (ft_sink_fail). */
+typedef struct ft_sink ft_sink;
+ft_sink *ft_sink_new(void);
+void ft_sink_free(ft_sink *s);
+int ft_sink_push(ft_sink *s, ft_tensor t);
+void ft_sink_fail(ft_sink *s, const char *msg);
+size_t ft_sink_len(const ft_sink *s);
+/* A new handle on the i-th tensor (NULL if out of range or out of memory). */
+ft_tensor ft_sink_take(ft_sink *s, size_t i);
+/* Runs the user's function on n inputs, pushing its outputs into sink;
+ * returns 0 on success, non-zero after ft_sink_fail. */
+typedef int (*ft_recompute_fn)(void *ctx, ft_tensor *inputs, size_t n, ft_sink *sink);
+typedef void (*ft_drop_fn)(void *ctx);
+/* out = fn(inputs[:n_user]) without keeping activations; backward recomputes
+ * them. inputs[n_user:] are the parameters fn uses (gradients flow to them).
+ * Takes ownership of ctx: drop(ctx) runs once, when nothing needs fn any more
+ * (at once on failure or when nothing requires grad, else when the autograd
+ * graph is freed). */
+char *ft_grad_checkpoint(ft_recompute_fn fn, ft_drop_fn drop, void *ctx, ft_tensor *inputs,
+                         size_t n_inputs, size_t n_user, int preserve_rng, ft_sink *out);
+
 #ifdef __cplusplus
 }
 #endif
