@@ -10,6 +10,7 @@ use tch::Tensor;
 
 use crate::{Error, Result};
 
+pub mod cuda_graph;
 pub mod dist;
 
 type Handle = *mut torch_sys::C_tensor;
