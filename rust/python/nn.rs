@@ -372,6 +372,9 @@ impl Module for PyCallable {
     fn describe(&self) -> String {
         format!("Python callable {}", self.label)
     }
+    fn capture_blocker(&self) -> Option<String> {
+        Some(format!("{} runs Python (needs the GIL)", self.describe()))
+    }
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         Python::with_gil(|py| {
             let call = || -> PyResult<Tensor> {

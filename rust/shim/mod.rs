@@ -99,6 +99,7 @@ extern "C" {
         maximize: i32,
         grad_scale: Handle,
         found_inf: Handle,
+        lr_t: Handle,
     ) -> *mut c_char;
     fn ft_fused_sgd_(
         params: *const Handle,
@@ -115,6 +116,7 @@ extern "C" {
         is_first_step: i32,
         grad_scale: Handle,
         found_inf: Handle,
+        lr_t: Handle,
     ) -> *mut c_char;
     fn ft_fused_adagrad_(
         params: *const Handle,
@@ -129,6 +131,7 @@ extern "C" {
         maximize: i32,
         grad_scale: Handle,
         found_inf: Handle,
+        lr_t: Handle,
     ) -> *mut c_char;
     fn ft_amp_foreach_non_finite_check_and_unscale_(
         grads: *const Handle,
@@ -607,6 +610,7 @@ pub fn fused_adam_(
     h: AdamHyper,
     grad_scale: Option<&Tensor>,
     found_inf: Option<&Tensor>,
+    lr_t: Option<&Tensor>,
 ) -> Result<()> {
     let n = l.params.len();
     let n_max = if h.amsgrad { n } else { 0 };
@@ -661,6 +665,7 @@ pub fn fused_adam_(
             h.maximize as i32,
             opt_handle(grad_scale),
             opt_handle(found_inf),
+            opt_handle(lr_t),
         )
     })
 }
@@ -685,6 +690,7 @@ pub fn fused_sgd_(
     h: SgdHyper,
     grad_scale: Option<&Tensor>,
     found_inf: Option<&Tensor>,
+    lr_t: Option<&Tensor>,
 ) -> Result<()> {
     let n = params.len();
     same_len("_fused_sgd_", n, &[("grads", grads.len())])?;
@@ -715,6 +721,7 @@ pub fn fused_sgd_(
             h.is_first_step as i32,
             opt_handle(grad_scale),
             opt_handle(found_inf),
+            opt_handle(lr_t),
         )
     })
 }
@@ -738,6 +745,7 @@ pub fn fused_adagrad_(
     h: AdagradHyper,
     grad_scale: Option<&Tensor>,
     found_inf: Option<&Tensor>,
+    lr_t: Option<&Tensor>,
 ) -> Result<()> {
     let n = params.len();
     same_len(
@@ -772,6 +780,7 @@ pub fn fused_adagrad_(
             h.maximize as i32,
             opt_handle(grad_scale),
             opt_handle(found_inf),
+            opt_handle(lr_t),
         )
     })
 }
