@@ -177,7 +177,9 @@ impl Graph {
         for (tag, t) in st.carried.iter_mut() {
             let v = t.f_detach()?;
             let buf = match st.pinned.get(tag) {
-                Some(b) if b.size() == v.size() && b.kind() == v.kind() && b.device() == v.device() => {
+                Some(b)
+                    if b.size() == v.size() && b.kind() == v.kind() && b.device() == v.device() =>
+                {
                     if !crate::shim::is_same(b, &v) {
                         b.shallow_clone().f_copy_(&v)?;
                     }
@@ -427,7 +429,10 @@ impl Graph {
         // a captured step keeps reading the memory it was captured with.
         let _g = tch::no_grad_guard();
         if !st.pinned.is_empty()
-            && st.pinned.values().all(|b| b.shallow_clone().f_zero_().is_ok())
+            && st
+                .pinned
+                .values()
+                .all(|b| b.shallow_clone().f_zero_().is_ok())
         {
             return;
         }

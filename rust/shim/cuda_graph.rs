@@ -130,7 +130,10 @@ impl CudaGraph {
     /// Replays the captured kernels on the current stream.
     pub fn replay(&self) -> Result<()> {
         // SAFETY: a live, instantiated graph.
-        check("cuda_graph.replay", unsafe { ft_cuda_graph_replay(self.ptr) }).map_err(device_err)
+        check("cuda_graph.replay", unsafe {
+            ft_cuda_graph_replay(self.ptr)
+        })
+        .map_err(device_err)
     }
 
     pub fn device(&self) -> usize {
@@ -157,7 +160,9 @@ mod tests {
         let e = SideStream::begin(0).err().map(|e| e.to_string());
         let msg = e.unwrap_or_default();
         assert!(msg.contains("cuda:0"), "{msg}");
-        let e = CudaGraph::capture(1, || Ok(())).err().map(|e| e.to_string());
+        let e = CudaGraph::capture(1, || Ok(()))
+            .err()
+            .map(|e| e.to_string());
         assert!(e.unwrap_or_default().contains("cuda:1"));
         assert!(synchronize(0).is_err());
     }

@@ -281,13 +281,22 @@ mod tests {
         assert_ne!(base, CaptureKey::of(&[frozen], 0, 0), "freeze");
         let moved = p.to_kind(Kind::Double);
         assert_ne!(base, CaptureKey::of(&[moved], 0, 0), "dtype/storage");
-        assert_ne!(base, CaptureKey::of(&[p.shallow_clone()], 1, 0), "optimizer");
+        assert_ne!(
+            base,
+            CaptureKey::of(&[p.shallow_clone()], 1, 0),
+            "optimizer"
+        );
         assert_ne!(base, CaptureKey::of(&[p.shallow_clone()], 0, 1), "trainer");
     }
 
     #[test]
     fn mode_names() {
-        for m in [GraphMode::Off, GraphMode::Auto, GraphMode::On, GraphMode::Emulate] {
+        for m in [
+            GraphMode::Off,
+            GraphMode::Auto,
+            GraphMode::On,
+            GraphMode::Emulate,
+        ] {
             assert_eq!(GraphMode::from_name(m.name()).ok(), Some(m));
         }
         assert!(GraphMode::from_name("yes").is_err());

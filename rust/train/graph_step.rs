@@ -382,9 +382,9 @@ impl GraphRuntime {
         let dev = y.device();
         let loss = Tensor::f_zeros([], (Kind::Float, dev))?;
         let flag = Tensor::f_zeros([], (Kind::Float, dev))?;
-        let graph = self.capturer()?.capture(&mut || {
-            captured_step(parts, &inputs, &target, &loss, &flag)
-        })?;
+        let graph = self
+            .capturer()?
+            .capture(&mut || captured_step(parts, &inputs, &target, &loss, &flag))?;
         Ok(Captured {
             graph,
             inputs,
@@ -450,7 +450,10 @@ fn captured_step(
             let dev = loss_out.device();
             let one = Tensor::f_ones([], (Kind::Float, dev))?;
             let found = Tensor::f_zeros([], (Kind::Float, dev))?;
-            let mut flag = loss_out.f_isfinite()?.f_logical_not()?.f_to_kind(Kind::Float)?;
+            let mut flag = loss_out
+                .f_isfinite()?
+                .f_logical_not()?
+                .f_to_kind(Kind::Float)?;
             for (_, f) in unscale_grads(parts.params, &one, &found, true)? {
                 flag = flag.f_add(&f.f_to_device(dev)?)?;
             }
