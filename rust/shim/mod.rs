@@ -737,6 +737,7 @@ pub struct AdagradHyper {
 }
 
 /// `torch._fused_adagrad_`.
+#[allow(clippy::too_many_arguments)] // ATen's own argument list
 pub fn fused_adagrad_(
     params: &[Tensor],
     grads: &[Tensor],
