@@ -342,6 +342,10 @@ def build_one(name: str, d: int, data, variant: str) -> Step:
     return torch_eager(m, fused=True) if variant == "torch_fused" else torch_graph(m, *data[0])
 
 
+def _ratio(med: dict[str, float], k: str, base: float) -> str:
+    return f"{med[k] / base:.2f}" if k in med else "-"
+
+
 def main(quick: bool) -> None:
     if not torch.cuda.is_available():
         raise SystemExit(
@@ -350,7 +354,9 @@ def main(quick: bool) -> None:
         )
     rounds, steps = (3, 20) if quick else (7, 60)
     print("ferrotorch vs PyTorch on CUDA (Adam lr=1e-3, MSE, loss read every step)")
-    print(f"  device  : {torch.cuda.get_device_name(0)}, torch {torch.__version__}, ferrotorch {ft.__version__}")
+    print(
+        f"  device  : {torch.cuda.get_device_name(0)}, torch {torch.__version__}, ferrotorch {ft.__version__}"
+    )
     print(f"  timing  : {rounds} interleaved rounds x {steps} steps after 10 warm-up; median us/step")
     print()
     cols = ["torch_default", "torch_fused", "torch_graph", "torch_compile", "ft_eager", "ft_graph"]
@@ -373,20 +379,29 @@ def main(quick: bool) -> None:
         med = {k: statistics.median(x) for k, x in t.items()}
         cells = " ".join(f"{med[c]:>13.0f}" if c in med else f"{'-':>13}" for c in cols)
         fu = med["torch_fused"]
-        ratio = lambda k, base: f"{med[k] / base:.2f}" if k in med else "-"  # noqa: E731
         print(
-            f"  {name:<16} {d:>5} {b:>4} | {cells} {kt:>8.0f} | {ratio('ft_graph', fu):>9} "
-            f"{ratio('ft_eager', fu):>9} {ratio('ft_graph', kt):>8} {ratio('torch_graph', fu):>8}"
+            f"  {name:<16} {d:>5} {b:>4} | {cells} {kt:>8.0f} | {_ratio(med, 'ft_graph', fu):>9} "
+            f"{_ratio(med, 'ft_eager', fu):>9} {_ratio(med, 'ft_graph', kt):>8} {_ratio(med, 'torch_graph', fu):>8}"
         )
         for n in notes:
             print(f"      note: {n}")
         del v
         mem_rows.append(
-            (name, d, b, {k: peak_mib(name, d, data, k) for k in ("torch_fused", "torch_graph", "ft_eager", "ft_graph")})
+            (
+                name,
+                d,
+                b,
+                {
+                    k: peak_mib(name, d, data, k)
+                    for k in ("torch_fused", "torch_graph", "ft_eager", "ft_graph")
+                },
+            )
         )
     print()
     print("Peak CUDA memory over 10 steps, each variant built alone (MiB; torch.cuda.max_memory_allocated)")
-    print(f"  {'model':<16} {'D':>5} {'B':>4} | {'torch_fused':>11} {'torch_graph':>11} {'ft_eager':>9} {'ft_graph':>9}")
+    print(
+        f"  {'model':<16} {'D':>5} {'B':>4} | {'torch_fused':>11} {'torch_graph':>11} {'ft_eager':>9} {'ft_graph':>9}"
+    )
     for name, d, b, m in mem_rows:
         cells = " ".join(
             f"{m[k]:>{w}.1f}" if m[k] is not None else f"{'-':>{w}}"

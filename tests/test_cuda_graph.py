@@ -158,7 +158,9 @@ def test_trainer_level_blockers():
         g, RMSprop(g.parameters(), 0.01)
     )
     g = mlp()
-    assert "only the fused implementation" in _blocked(g, Adam(g.parameters(), 0.01, implementation="foreach"))
+    assert "only the fused implementation" in _blocked(
+        g, Adam(g.parameters(), 0.01, implementation="foreach")
+    )
     g = mlp()
     msg = _blocked(g, torch.optim.Adam(g.parameters(), 0.01))
     assert "'optimizer' prevents capture" in msg
@@ -252,7 +254,11 @@ def test_a_short_last_batch_keeps_the_main_graph_and_matches_eager():
 )
 def test_graph_mode_equals_eager_over_120_steps_with_a_per_step_schedule(make_opt):
     eager, graph = _pair(
-        lambda: mlp(1), make_opt, "emulate", scheduler=schedule.warmup_cosine(0.0, 0.02, 10, 120), clip_grad_norm=0.5
+        lambda: mlp(1),
+        make_opt,
+        "emulate",
+        scheduler=schedule.warmup_cosine(0.0, 0.02, 10, 120),
+        clip_grad_norm=0.5,
     )
     gen = torch.Generator().manual_seed(2)
     batches = [(torch.randn(16, 4, generator=gen), torch.randn(16, 3, generator=gen)) for _ in range(120)]
@@ -304,7 +310,13 @@ def test_nonfinite_without_a_scaler_skip_and_raise():
 def test_dropout_graph_mode_equals_eager():
     def make():
         ft.manual_seed(7)
-        return FlowBuilder.from_(Linear(4, 16)).through(GELU()).through(Dropout(0.3)).through(Linear(16, 3)).build()
+        return (
+            FlowBuilder.from_(Linear(4, 16))
+            .through(GELU())
+            .through(Dropout(0.3))
+            .through(Linear(16, 3))
+            .build()
+        )
 
     eager, graph = _pair(make, lambda m: Adam(m.parameters(), 0.01), "emulate")
     gen = torch.Generator().manual_seed(6)
@@ -401,7 +413,9 @@ def _close(a, b, tol):
 @needs_cuda
 def test_gpu_graph_equals_eager_over_120_steps_with_a_schedule():
     eager, graph = _gpu_pair(
-        lambda: mlp(1), lambda m: Adam(m.parameters(), 0.01), scheduler=schedule.warmup_cosine(0.0, 0.02, 10, 120)
+        lambda: mlp(1),
+        lambda m: Adam(m.parameters(), 0.01),
+        scheduler=schedule.warmup_cosine(0.0, 0.02, 10, 120),
     )
     gen = torch.Generator().manual_seed(2)
     for _ in range(120):
@@ -441,7 +455,13 @@ def test_gpu_grad_scaler_skips_an_injected_inf():
 def test_gpu_dropout_short_batch_and_mid_run_load_state(tmp_path):
     def make():
         ft.manual_seed(7)
-        return FlowBuilder.from_(Linear(4, 32)).through(GELU()).through(Dropout(0.2)).through(Linear(32, 3)).build()
+        return (
+            FlowBuilder.from_(Linear(4, 32))
+            .through(GELU())
+            .through(Dropout(0.2))
+            .through(Linear(32, 3))
+            .build()
+        )
 
     eager, graph = _gpu_pair(make, lambda m: Adam(m.parameters(), 0.01))
     x, y = _data(n=70)
@@ -456,7 +476,8 @@ def test_gpu_dropout_short_batch_and_mid_run_load_state(tmp_path):
     # in summation order, so float tolerance.
     assert _close(_params(eager.model), _params(graph.model), 1e-4)
     s = graph.cuda_graph_status()
-    assert s["graphs"] == 2 and s["captures"] >= 4 and s["invalidations"] + 1 >= 1
+    # Both shapes captured before the load; the main one again after it.
+    assert s["graphs"] == 2 and s["captures"] >= 3, s
 
 
 @cuda
