@@ -229,7 +229,22 @@ impl Engine {
         if let Some(lr) = self.scheduled_lr(&st)? {
             lock(&self.optimizer, "optimizer")?.set_lr(lr)?;
         }
-        let out = self.graph.run(&parts, plan, shape, xs, y)?;
+        let out = match self.graph.run(&parts, plan, shape, xs, y) {
+            Err(e) if plan == Plan::Capture && self.graph.give_up(&e)? => {
+                // Nothing ran; host-side state the capture touched is reset
+                // and this batch takes the eager step.
+                if let Some((scaler, _)) = &self.opts.scaler {
+                    let mut sc = lock(scaler, "GradScaler")?;
+                    if let Some(s) = sc.scale_async().map(|s| s.shallow_clone()) {
+                        sc.update_to(&s)?;
+                    }
+                }
+                drop(st);
+                let target = Target::Tensor(y.shallow_clone());
+                return self.micro_step(|| self.forward_loss(xs, &target));
+            }
+            r => r?,
+        };
         if out.nonfinite && self.opts.on_nonfinite == NonFinite::Raise {
             return Err(Error::Training(format!(
                 "non-finite loss ({}) or gradient at step {} (epoch {}, batch {}); the update was \

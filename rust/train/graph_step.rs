@@ -114,6 +114,9 @@ pub struct GraphRuntime {
     cache: Mutex<GraphCache<Captured>>,
     /// Bumped by `invalidate` (load_state, moves): part of the capture key.
     generation: Mutex<u64>,
+    /// "auto" only: a capture that failed (an op the analysis could not
+    /// see synchronises with the host); later steps run eagerly.
+    failed: Mutex<Option<Blocker>>,
 }
 
 /// Why a trainer's steps cannot be captured.
@@ -243,11 +246,29 @@ impl GraphRuntime {
             blocker,
             cache: Mutex::new(GraphCache::default()),
             generation: Mutex::new(0),
+            failed: Mutex::new(None),
         })
     }
 
+    /// "auto": a capture failed, so this trainer stays eager from now on
+    /// (`cuda_graph_status` reports why). Other modes keep the error.
+    pub fn give_up(&self, e: &Error) -> Result<bool> {
+        if self.mode != GraphMode::Auto {
+            return Ok(false);
+        }
+        *lock(&self.failed, "trainer")? = Some(Blocker {
+            node: "capture".into(),
+            reason: format!("the capture failed: {e}"),
+            warn: true,
+        });
+        lock(&self.cache, "trainer")?.clear();
+        Ok(true)
+    }
+
     pub fn active(&self) -> bool {
-        self.blocker.is_none() && self.capturer.is_some()
+        self.blocker.is_none()
+            && self.capturer.is_some()
+            && self.failed.lock().is_ok_and(|f| f.is_none())
     }
 
     /// Drops every graph: the next steps warm up and capture again.
@@ -267,7 +288,10 @@ impl GraphRuntime {
         Ok(GraphStatus {
             mode: self.mode.name(),
             active: self.active(),
-            blocker: self.blocker.clone(),
+            blocker: self
+                .blocker
+                .clone()
+                .or_else(|| lock(&self.failed, "trainer").ok().and_then(|f| f.clone())),
             key: key.0,
             graphs: c.count(),
             captures: c.captures,
