@@ -26,6 +26,10 @@ each round) so that drifts in machine load hit every variant alike; the
 figure reported is the median microseconds per step over the rounds.
 
 Run: ``.venv/bin/python benches/vs_pytorch.py [--quick] [--threads N]``.
+``--device cuda`` runs the GPU comparison instead (``_vs_pytorch_cuda.py``:
+full-size and CPU-size models, torch eager / whole-step CUDA graph /
+torch.compile against ferrotorch eager and graph mode, kernel-time floor,
+peak memory); without a CUDA device it exits with a message.
 """
 
 from __future__ import annotations
@@ -336,7 +340,13 @@ def main() -> None:
         default=None,
         help="torch.set_num_threads(N) for both sides (default: torch's own choice); 1 is steadier on a busy machine",
     )
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="cuda: the GPU comparison")
     args = ap.parse_args()
+    if args.device == "cuda":
+        import _vs_pytorch_cuda
+
+        _vs_pytorch_cuda.main(args.quick)
+        return
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     warmup, rounds, steps = (10, 3, 30) if args.quick else (50, 10, 200)

@@ -19,6 +19,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import torch
@@ -64,6 +65,17 @@ def _count(name: str, v: Any, minimum: int) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
         raise ConfigError(f"{name} must be an int >= {minimum}, got {v!r}")
     return v
+
+
+def _graph_mode(v: Any) -> str:
+    """``cuda_graph`` as the engine's mode name."""
+    if v is True:
+        return "on"
+    if v is False or v is None:
+        return "off"
+    if v in ("auto", "emulate"):
+        return str(v)
+    raise ConfigError(f"Trainer: cuda_graph must be 'auto', True or False, got {v!r}")
 
 
 def _is_kaun_pair(b: Any) -> bool:
@@ -150,6 +162,16 @@ class Trainer:
     is skipped and counted ("skip"), or nothing is checked ("off", floDl's
     behaviour: one multi-tensor check and host read fewer per update); with a
     GradScaler the scaler's own skip decides. ``device``: every batch on every path is moved there.
+
+    ``cuda_graph``: whole-step CUDA graphs (README, "CUDA graphs"). ``True``
+    captures forward, loss, backward, unscale, clipping, the fused optimizer
+    and the scaler update into one graph per input shape after 3 eager
+    warm-up steps, and replays it; anything that prevents capture raises
+    (``DeviceError`` off CUDA, ``ConfigError`` naming the node). ``"auto"``
+    does the same where it can and otherwise runs eagerly, with one warning
+    naming the node on a CUDA device (silently on the CPU). ``False`` (the
+    default until the mode has run on a GPU) never captures. ``"emulate"``
+    runs the capture path's code on any device without CUDA, for tests.
     """
 
     def __init__(
@@ -168,8 +190,10 @@ class Trainer:
         on_nonfinite: str = "raise",
         schedule_unit: str = "step",
         distributed: Optional[bool] = None,
+        cuda_graph: Any = False,
     ) -> None:
         _count("Trainer: grad_accumulation", grad_accumulation, 1)
+        graph_mode = _graph_mode(cuda_graph)
         self.model, self.optimizer, self.loss = model, optimizer, loss
         self.device = None if device is None else str(device)
         if self.device is not None:
@@ -201,7 +225,26 @@ class Trainer:
             on_nonfinite,
             self.device,
             _dist.group_name() if self.distributed else None,
+            graph_mode,
         )
+        status = self._engine.cuda_graph_status()
+        if status["warn"]:
+            warnings.warn(
+                f"Trainer(cuda_graph='auto'): steps run eagerly: '{status['node']}' prevents "
+                f"CUDA graph capture: {status['reason']}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+
+    def cuda_graph_status(self) -> dict:
+        """CUDA graph mode at a glance: ``mode`` ("off", "auto", "on",
+        "emulate"), ``active``, ``node`` and ``reason`` (what keeps steps
+        eager, or None), ``key`` (the capture key: it changes with anything
+        that makes a captured step stale, e.g. freeze/thaw, param groups,
+        dtype or device moves, optimizer state loads, ``load_state``; not
+        with lr changes), ``graphs`` (one per input shape), ``captures``,
+        ``replays`` and ``invalidations``."""
+        return dict(self._engine.cuda_graph_status())
 
     @staticmethod
     def _join_group(model: Any, distributed: Optional[bool]) -> bool:
@@ -550,8 +593,11 @@ class Trainer:
     def load_state(self, path: str) -> History:
         """Restores a state written by ``save_state``; returns its history.
         Every part is validated before any is applied; a failure changes
-        nothing and raises ``CheckpointError`` naming the file and the part."""
-        return training_state.load(self, path)
+        nothing and raises ``CheckpointError`` naming the file and the part.
+        Captured CUDA graphs are dropped (they would read replaced state)."""
+        history = training_state.load(self, path)
+        self._engine.invalidate_cuda_graphs()
+        return history
 
 
 class _Run:

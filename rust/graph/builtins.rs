@@ -136,6 +136,9 @@ impl Module for ArgmaxSelector {
     fn name(&self) -> &str {
         "argmax_selector"
     }
+    fn capture_blocker(&self) -> Option<String> {
+        Some("argmax_selector picks a branch for a host-side switch".into())
+    }
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let z = self.0.forward(x)?;
         Ok(z.f_flatten(0, -1)?

@@ -127,6 +127,13 @@ impl Module for LoopModule {
     fn describe(&self) -> String {
         format!("loop over {}", self.body.describe())
     }
+    fn capture_blocker(&self) -> Option<String> {
+        match self.kind {
+            LoopKind::ForN(_) => None,
+            LoopKind::While(..) => Some("while_cond reads the condition on the host".into()),
+            LoopKind::Until(..) => Some("until_cond reads the condition on the host".into()),
+        }
+    }
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.run(x, &[])
     }
@@ -204,6 +211,9 @@ macro_rules! routed_module {
             fn sub_modules(&self) -> Vec<Arc<dyn Module>> {
                 self.all().into_iter().cloned().collect()
             }
+            fn capture_blocker(&self) -> Option<String> {
+                $ty::host_control()
+            }
         }
     };
 }
@@ -237,6 +247,13 @@ impl GateModule {
     }
 }
 
+impl GateModule {
+    /// Soft routing runs every expert: nothing is decided on the host.
+    fn host_control() -> Option<String> {
+        None
+    }
+}
+
 routed_module!(GateModule, experts, "gate", "experts");
 
 /// Hard routing: the router's first output element picks one branch for the
@@ -261,6 +278,13 @@ impl SwitchModule {
 }
 
 routed_module!(SwitchModule, branches, "switch", "branches");
+
+impl SwitchModule {
+    /// The branch is picked by a host read of the router's output.
+    fn host_control() -> Option<String> {
+        Some("switch reads the router's choice on the host".into())
+    }
+}
 
 /// How a map applies its body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -34,6 +34,9 @@ pub struct GraphSpec {
 struct State {
     tagged: HashMap<String, Tensor>,
     carried: HashMap<String, Tensor>,
+    /// CUDA graph mode: fixed buffers the forward-ref state is copied into
+    /// (`pin_carried`), so a replay reads the previous step's values.
+    pinned: HashMap<String, Tensor>,
     step_count: u64,
     epoch_count: u64,
 }
@@ -162,6 +165,35 @@ impl Graph {
 
     pub fn is_internal(&self, tag: &str) -> bool {
         tag.starts_with('_') || self.spec.internal.contains(tag)
+    }
+
+    /// CUDA graph mode: copies this step's forward-ref values into fixed
+    /// buffers (allocated on first use) and carries those, so a captured
+    /// step reads and writes the same memory on every replay.
+    pub fn pin_carried(&self) -> Result<()> {
+        let _g = tch::no_grad_guard();
+        let mut st = self.state();
+        let st = &mut *st;
+        for (tag, t) in st.carried.iter_mut() {
+            let v = t.f_detach()?;
+            let buf = match st.pinned.get(tag) {
+                Some(b)
+                    if b.size() == v.size() && b.kind() == v.kind() && b.device() == v.device() =>
+                {
+                    if !crate::shim::is_same(b, &v) {
+                        b.shallow_clone().f_copy_(&v)?;
+                    }
+                    b.shallow_clone()
+                }
+                _ => {
+                    let b = crate::tensor::deep_copy(&v)?;
+                    st.pinned.insert(tag.clone(), b.shallow_clone());
+                    b
+                }
+            };
+            *t = buf;
+        }
+        Ok(())
     }
 
     /// Runs the graph on its inputs (one per exposed input, in order).
@@ -394,7 +426,19 @@ impl Graph {
     /// Forgets forward-ref buffers (next pass reads zeros), as floDl's
     /// `reset_state` / `end_sequence`.
     pub fn reset_state(&self) {
-        self.state().carried.clear();
+        let mut st = self.state();
+        // Pinned buffers (CUDA graph mode) are zeroed in place instead, so
+        // a captured step keeps reading the memory it was captured with.
+        let _g = tch::no_grad_guard();
+        if !st.pinned.is_empty()
+            && st
+                .pinned
+                .values()
+                .all(|b| b.shallow_clone().f_zero_().is_ok())
+        {
+            return;
+        }
+        st.carried.clear();
     }
 
     /// floDl's `end_epoch`: flushes every metric (recursing into labeled
@@ -489,6 +533,11 @@ impl Module for Graph {
             self.collect_timings(&[]);
         }
         self.state().step_count += 1;
+    }
+
+    fn capture_blocker(&self) -> Option<String> {
+        self.profiling()
+            .then(|| "profiling is on (it times every node on the host)".into())
     }
 
     fn describe(&self) -> String {

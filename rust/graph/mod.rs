@@ -4,6 +4,7 @@
 
 mod builder;
 pub mod builtins;
+mod capture;
 pub mod composite;
 mod dot;
 mod exec;
@@ -16,6 +17,7 @@ mod tree;
 mod trend;
 
 pub use builder::{FlowBuilder, MergeOp};
+pub use capture::{capture_blocker, pin_state};
 pub use composite::{LoopKind, MapMode};
 pub use dot::{format_count, render_svg};
 pub use exec::Graph;

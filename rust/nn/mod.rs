@@ -95,6 +95,12 @@ pub trait Module: Send + Sync {
     fn sub_modules(&self) -> Vec<std::sync::Arc<dyn Module>> {
         Vec::new()
     }
+    /// Why a CUDA graph cannot capture this module's forward (host-side
+    /// control, Python), or None; children are walked by
+    /// `graph::capture_blocker`.
+    fn capture_blocker(&self) -> Option<String> {
+        None
+    }
     /// The graph behind this module, when it is one (nesting, hashes, trees).
     fn as_graph(&self) -> Option<&crate::graph::Graph> {
         None

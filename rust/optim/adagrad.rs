@@ -96,6 +96,7 @@ impl Algorithm for Adagrad {
                     ah,
                     amp.grad_scale,
                     amp.found_inf,
+                    amp.lr,
                 )?;
                 // As torch: a step the kernel skipped does not count.
                 undo_skipped_step(&steps, amp.found_inf)

@@ -147,7 +147,7 @@ impl Adam {
             maximize: h.maximize,
             decoupled: self.decoupled,
         };
-        shim::fused_adam_(&lists, hyper, amp.grad_scale, amp.found_inf)?;
+        shim::fused_adam_(&lists, hyper, amp.grad_scale, amp.found_inf, amp.lr)?;
         // As torch: a step the kernel skipped (found_inf = 1) does not count.
         undo_skipped_step(&steps, amp.found_inf)
     }

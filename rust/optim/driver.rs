@@ -56,11 +56,14 @@ pub fn refs(v: &[Tensor]) -> Vec<&Tensor> {
     v.iter().collect()
 }
 
-/// AMP tensors handed to fused kernels (unscale + skip on inf, on device).
+/// Device tensors handed to fused kernels: the AMP scale and found-inf
+/// (unscale + skip on inf, on device) and, on the capturable path, the lr.
 #[derive(Clone, Copy, Default)]
 pub struct Amp<'a> {
     pub grad_scale: Option<&'a Tensor>,
     pub found_inf: Option<&'a Tensor>,
+    /// The group's lr as a 0-dim tensor on the bucket's device (capturable).
+    pub lr: Option<&'a Tensor>,
 }
 
 /// The distinct tensors of `steps`: on the fused path the parameters of a
@@ -133,6 +136,25 @@ pub struct Optim<A: Algorithm> {
     groups: Vec<ParamGroup>,
     state: Vec<Vec<Option<State>>>,
     imp: Impl,
+    /// Capturable: each group's lr lives in one device tensor per device
+    /// (`lr_tensors[group]`), written in place when the lr changes, so a
+    /// captured CUDA graph reads the current value.
+    capturable: bool,
+    lr_tensors: Vec<Vec<(Device, Tensor)>>,
+    /// Bumped by every change a captured step cannot see (see
+    /// `Optimizer::capture_generation`).
+    generation: u64,
+}
+
+/// The dtype of a device lr tensor: what the fused kernels read without a
+/// conversion (CUDA kernels take a float pointer; the CPU ones read a
+/// double, so float64 keeps the scalar path's numerics exactly).
+fn lr_kind(d: Device) -> Kind {
+    if d == Device::Cpu {
+        Kind::Double
+    } else {
+        Kind::Float
+    }
 }
 
 impl<A: Algorithm> Optim<A> {
@@ -172,6 +194,9 @@ impl<A: Algorithm> Optim<A> {
             groups: Vec::new(),
             state: Vec::new(),
             imp,
+            capturable: false,
+            lr_tensors: Vec::new(),
+            generation: 0,
         };
         if groups.is_empty() || groups.iter().all(|g| g.params.is_empty()) {
             return Err(Error::Value(format!(
@@ -203,6 +228,8 @@ impl<A: Algorithm> Optim<A> {
             }
         }
         self.state.push((0..g.params.len()).map(|_| None).collect());
+        self.lr_tensors.push(Vec::new());
+        self.generation += 1;
         self.groups.push(ParamGroup {
             params: g.params,
             hyper,
@@ -221,6 +248,28 @@ impl<A: Algorithm> Optim<A> {
                 .filter_map(|(n, t)| t.as_ref().map(|t| (*n, t.shallow_clone())))
                 .collect(),
         )
+    }
+
+    /// Group `gi`'s device lr tensor on `d`, created on first use.
+    fn lr_tensor(&mut self, gi: usize, d: Device) -> Result<Tensor> {
+        if let Some((_, t)) = self.lr_tensors[gi].iter().find(|(dev, _)| *dev == d) {
+            return Ok(t.shallow_clone());
+        }
+        let lr = self.groups[gi].hyper.f("lr")?;
+        let t = Tensor::f_full([], lr, (lr_kind(d), d))?;
+        self.lr_tensors[gi].push((d, t.shallow_clone()));
+        Ok(t)
+    }
+
+    /// Writes `lr` into group `gi`'s device tensors (a tiny kernel each, no
+    /// host sync, no re-capture).
+    fn write_lr(&self, gi: usize, lr: f64) -> Result<()> {
+        let _guard = tch::no_grad_guard();
+        for (_, t) in &self.lr_tensors[gi] {
+            let mut t = t.shallow_clone();
+            let _ = t.f_fill_(lr)?;
+        }
+        Ok(())
     }
 
     fn run(&mut self, amp: Amp) -> Result<()> {
@@ -242,6 +291,15 @@ impl<A: Algorithm> Optim<A> {
             if imp == Impl::Fused && fresh.len() > 1 {
                 share_steps(self.algo.state_names(), group, &mut self.state[gi], &fresh)?;
             }
+            let lr_ts: Vec<(Device, Tensor)> = if self.capturable {
+                let devs: Vec<Device> = keyed.iter().map(|((d, _), _)| *d).collect();
+                devs.into_iter()
+                    .map(|d| Ok((d, self.lr_tensor(gi, d)?)))
+                    .collect::<Result<_>>()?
+            } else {
+                Vec::new()
+            };
+            let group = &self.groups[gi];
             for (key, members) in group_by(keyed) {
                 // Membership by mask: O(n) per bucket, not O(n²).
                 let mut member = vec![false; group.params.len()];
@@ -270,6 +328,7 @@ impl<A: Algorithm> Optim<A> {
                 let amp = Amp {
                     grad_scale: gs.as_ref(),
                     found_inf: fi.as_ref(),
+                    lr: lr_ts.iter().find(|(d, _)| *d == key.0).map(|(_, t)| t),
                 };
                 self.algo.step(&group.hyper, &mut bucket, imp, amp)?;
             }
@@ -329,6 +388,7 @@ impl<A: Algorithm> Optimizer for Optim<A> {
         self.run(Amp {
             grad_scale,
             found_inf,
+            lr: None,
         })
     }
 
@@ -383,6 +443,12 @@ impl<A: Algorithm> Optimizer for Optim<A> {
         let h = Hyper::merged(&g.hyper, &one, who)?;
         self.algo.validate(&h)?;
         g.hyper = h;
+        match (key, v) {
+            // The one hyperparameter a captured step reads from a tensor.
+            ("lr", HValue::F(lr)) if self.capturable => self.write_lr(i, lr)?,
+            ("lr", _) if !self.capturable => {}
+            _ => self.generation += 1,
+        }
         Ok(())
     }
 
@@ -518,6 +584,35 @@ impl<A: Algorithm> Optimizer for Optim<A> {
             g.hyper = h;
         }
         self.state = new_state;
+        for gi in 0..self.groups.len() {
+            let lr = self.groups[gi].hyper.f("lr")?;
+            self.write_lr(gi, lr)?;
+        }
+        self.generation += 1;
         Ok(())
+    }
+
+    fn set_capturable(&mut self, on: bool) -> Result<()> {
+        if on && self.imp != Impl::Fused {
+            return Err(Error::Value(format!(
+                "{}: only the fused implementation has a capturable path (this one is '{}')",
+                self.algo.name(),
+                self.imp.name()
+            )));
+        }
+        if on != self.capturable {
+            self.capturable = on;
+            self.lr_tensors.iter_mut().for_each(Vec::clear);
+            self.generation += 1;
+        }
+        Ok(())
+    }
+
+    fn capturable(&self) -> bool {
+        self.capturable
+    }
+
+    fn capture_generation(&self) -> u64 {
+        self.generation
     }
 }

@@ -99,6 +99,28 @@ pub trait Optimizer: Send {
     /// Validates everything first; on error the optimizer is unchanged.
     fn load_state_dict(&mut self, sd: StateDict) -> Result<()>;
 
+    /// The capturable path (fused only): each group's lr lives in a device
+    /// tensor that `set_lr` writes in place, so a captured CUDA graph reads
+    /// the current lr; step counters are already on the device.
+    fn set_capturable(&mut self, on: bool) -> Result<()> {
+        if on {
+            return Err(crate::Error::Value(format!(
+                "{}: this optimizer has no capturable path (a fused ferrotorch optimizer has)",
+                self.name()
+            )));
+        }
+        Ok(())
+    }
+    fn capturable(&self) -> bool {
+        false
+    }
+    /// Bumped by every change that a captured step cannot see: a group
+    /// added, state loaded (new tensors), a hyperparameter other than lr
+    /// changed (baked into the kernels' arguments).
+    fn capture_generation(&self) -> u64 {
+        0
+    }
+
     /// Sets group `i`'s learning rate.
     fn set_group_lr(&mut self, i: usize, lr: f64) -> Result<()> {
         self.set_group_hyper(i, "lr", HValue::F(lr))

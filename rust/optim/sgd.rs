@@ -101,7 +101,15 @@ fn fused(h: &H, b: &mut Bucket, amp: Amp) -> Result<()> {
         is_first_step: false,
     };
     if h.momentum == 0.0 {
-        return shim::fused_sgd_(&b.params, &b.grads, &[], sh, amp.grad_scale, amp.found_inf);
+        return shim::fused_sgd_(
+            &b.params,
+            &b.grads,
+            &[],
+            sh,
+            amp.grad_scale,
+            amp.found_inf,
+            amp.lr,
+        );
     }
     let fresh = b.states.iter().filter(|s| s[0].is_none()).count();
     if fresh != 0 && fresh != b.states.len() {
@@ -130,6 +138,7 @@ fn fused(h: &H, b: &mut Bucket, amp: Amp) -> Result<()> {
         },
         amp.grad_scale,
         amp.found_inf,
+        amp.lr,
     )
 }
 

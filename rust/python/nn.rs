@@ -372,6 +372,9 @@ impl Module for PyCallable {
     fn describe(&self) -> String {
         format!("Python callable {}", self.label)
     }
+    fn capture_blocker(&self) -> Option<String> {
+        Some(format!("{} runs Python (needs the GIL)", self.describe()))
+    }
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         // Inside a functional call on the graph, the torch module gets the
         // substitutes of its parameters through torch's own functional_call.

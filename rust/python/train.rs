@@ -17,7 +17,7 @@ use crate::amp::AutocastDevice;
 use crate::loss::{LossKind, LossSpec, Reduction};
 use crate::optim::Optimizer;
 use crate::train::{
-    Engine, LoopState, LossFn, NonFinite, RunLimits, ScheduleUnit, StepReport, Target,
+    Engine, GraphMode, LoopState, LossFn, NonFinite, RunLimits, ScheduleUnit, StepReport, Target,
     TrainerOptions, UpdateReport,
 };
 
@@ -196,7 +196,8 @@ impl PyEngine {
     #[new]
     #[pyo3(signature = (model, optimizer, loss, clip_grad_norm = None, clip_grad_value = None, schedule = None,
                         schedule_unit = "step", grad_accumulation = 1, scaler = None, amp_dtype = None,
-                        amp_device = "cpu", on_nonfinite = "raise", device = None, process_group = None))]
+                        amp_device = "cpu", on_nonfinite = "raise", device = None, process_group = None,
+                        cuda_graph = "off"))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         model: &Bound<'_, PyAny>,
@@ -213,6 +214,7 @@ impl PyEngine {
         on_nonfinite: &str,
         device: Option<&str>,
         process_group: Option<&str>,
+        cuda_graph: &str,
     ) -> PyResult<Self> {
         // ferrotorch modules run in Rust; a torch.nn.Module (or any callable)
         // becomes a node calling back into Python under the GIL.
@@ -270,6 +272,7 @@ impl PyEngine {
             process_group: process_group
                 .map(|name| crate::dist::ProcessGroup::resolve(name).py())
                 .transpose()?,
+            cuda_graph: GraphMode::from_name(cuda_graph).py()?,
         };
         let e = Engine::new(model, opt, loss_arg(loss)?, opts).py()?;
         Ok(PyEngine { inner: Arc::new(e) })
@@ -431,6 +434,30 @@ impl PyEngine {
     fn to_device(&self, py: Python<'_>, t: &Bound<'_, PyAny>) -> PyResult<PyObject> {
         let t = tensor_arg(t, "tensor")?;
         to_py(py, &self.inner.to_device(&t).py()?)
+    }
+
+    /// CUDA graph mode as a dict: mode, active, node and reason (why steps
+    /// run eagerly), warn, key (the capture key), graphs, captures,
+    /// replays, invalidations.
+    fn cuda_graph_status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.inner.cuda_graph_status().py()?;
+        let d = PyDict::new(py);
+        d.set_item("mode", s.mode)?;
+        d.set_item("active", s.active)?;
+        d.set_item("node", s.blocker.as_ref().map(|b| b.node.clone()))?;
+        d.set_item("reason", s.blocker.as_ref().map(|b| b.reason.clone()))?;
+        d.set_item("warn", s.blocker.as_ref().is_some_and(|b| b.warn))?;
+        d.set_item("key", s.key)?;
+        d.set_item("graphs", s.graphs)?;
+        d.set_item("captures", s.captures)?;
+        d.set_item("replays", s.replays)?;
+        d.set_item("invalidations", s.invalidations)?;
+        Ok(d)
+    }
+
+    /// Drops every captured graph; later steps warm up and capture again.
+    fn invalidate_cuda_graphs(&self) -> PyResult<()> {
+        self.inner.invalidate_cuda_graphs().py()
     }
 
     /// True when the loss is built in, so steps run without the GIL.

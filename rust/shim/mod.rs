@@ -10,6 +10,7 @@ use tch::Tensor;
 
 use crate::{Error, Result};
 
+pub mod cuda_graph;
 pub mod dist;
 pub mod recompute;
 
@@ -100,6 +101,7 @@ extern "C" {
         maximize: i32,
         grad_scale: Handle,
         found_inf: Handle,
+        lr_t: Handle,
     ) -> *mut c_char;
     fn ft_fused_sgd_(
         params: *const Handle,
@@ -116,6 +118,7 @@ extern "C" {
         is_first_step: i32,
         grad_scale: Handle,
         found_inf: Handle,
+        lr_t: Handle,
     ) -> *mut c_char;
     fn ft_fused_adagrad_(
         params: *const Handle,
@@ -130,6 +133,7 @@ extern "C" {
         maximize: i32,
         grad_scale: Handle,
         found_inf: Handle,
+        lr_t: Handle,
     ) -> *mut c_char;
     fn ft_amp_foreach_non_finite_check_and_unscale_(
         grads: *const Handle,
@@ -617,6 +621,7 @@ pub fn fused_adam_(
     h: AdamHyper,
     grad_scale: Option<&Tensor>,
     found_inf: Option<&Tensor>,
+    lr_t: Option<&Tensor>,
 ) -> Result<()> {
     let n = l.params.len();
     let n_max = if h.amsgrad { n } else { 0 };
@@ -671,6 +676,7 @@ pub fn fused_adam_(
             h.maximize as i32,
             opt_handle(grad_scale),
             opt_handle(found_inf),
+            opt_handle(lr_t),
         )
     })
 }
@@ -695,6 +701,7 @@ pub fn fused_sgd_(
     h: SgdHyper,
     grad_scale: Option<&Tensor>,
     found_inf: Option<&Tensor>,
+    lr_t: Option<&Tensor>,
 ) -> Result<()> {
     let n = params.len();
     same_len("_fused_sgd_", n, &[("grads", grads.len())])?;
@@ -725,6 +732,7 @@ pub fn fused_sgd_(
             h.is_first_step as i32,
             opt_handle(grad_scale),
             opt_handle(found_inf),
+            opt_handle(lr_t),
         )
     })
 }
@@ -740,6 +748,7 @@ pub struct AdagradHyper {
 }
 
 /// `torch._fused_adagrad_`.
+#[allow(clippy::too_many_arguments)] // ATen's own argument list
 pub fn fused_adagrad_(
     params: &[Tensor],
     grads: &[Tensor],
@@ -748,6 +757,7 @@ pub fn fused_adagrad_(
     h: AdagradHyper,
     grad_scale: Option<&Tensor>,
     found_inf: Option<&Tensor>,
+    lr_t: Option<&Tensor>,
 ) -> Result<()> {
     let n = params.len();
     same_len(
@@ -782,6 +792,7 @@ pub fn fused_adagrad_(
             h.maximize as i32,
             opt_handle(grad_scale),
             opt_handle(found_inf),
+            opt_handle(lr_t),
         )
     })
 }

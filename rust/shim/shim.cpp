@@ -170,7 +170,7 @@ char *ft_fused_adam_(int decoupled, ft_tensor *params, ft_tensor *grads, ft_tens
                      ft_tensor *exp_avg_sqs, ft_tensor *max_exp_avg_sqs, size_t n_max,
                      ft_tensor *state_steps, size_t n, double lr, double beta1, double beta2,
                      double weight_decay, double eps, int amsgrad, int maximize,
-                     ft_tensor grad_scale, ft_tensor found_inf) {
+                     ft_tensor grad_scale, ft_tensor found_inf, ft_tensor lr_t) {
   FT_GUARD({
     auto p = list(params, n);
     auto g = list(grads, n);
@@ -178,12 +178,21 @@ char *ft_fused_adam_(int decoupled, ft_tensor *params, ft_tensor *grads, ft_tens
     auto v = list(exp_avg_sqs, n);
     auto vmax = list(max_exp_avg_sqs, n_max);
     auto s = list(state_steps, n);
-    if (decoupled) {
-      at::_fused_adamw_(p, g, m, v, vmax, s, lr, beta1, beta2, weight_decay, eps, amsgrad != 0,
-                        maximize != 0, opt(grad_scale), opt(found_inf));
+    bool ams = amsgrad != 0;
+    bool maxi = maximize != 0;
+    // lr_t (a device tensor, the capturable path) overrides lr.
+    if (decoupled && lr_t != nullptr) {
+      at::_fused_adamw_(p, g, m, v, vmax, s, *lr_t, beta1, beta2, weight_decay, eps, ams, maxi,
+                        opt(grad_scale), opt(found_inf));
+    } else if (decoupled) {
+      at::_fused_adamw_(p, g, m, v, vmax, s, lr, beta1, beta2, weight_decay, eps, ams, maxi,
+                        opt(grad_scale), opt(found_inf));
+    } else if (lr_t != nullptr) {
+      at::_fused_adam_(p, g, m, v, vmax, s, *lr_t, beta1, beta2, weight_decay, eps, ams, maxi,
+                       opt(grad_scale), opt(found_inf));
     } else {
-      at::_fused_adam_(p, g, m, v, vmax, s, lr, beta1, beta2, weight_decay, eps, amsgrad != 0,
-                       maximize != 0, opt(grad_scale), opt(found_inf));
+      at::_fused_adam_(p, g, m, v, vmax, s, lr, beta1, beta2, weight_decay, eps, ams, maxi,
+                       opt(grad_scale), opt(found_inf));
     }
   })
 }
@@ -191,19 +200,38 @@ char *ft_fused_adam_(int decoupled, ft_tensor *params, ft_tensor *grads, ft_tens
 char *ft_fused_sgd_(ft_tensor *params, ft_tensor *grads, ft_tensor *momentum_buffers,
                     size_t n_buf, size_t n, double weight_decay, double momentum, double lr,
                     double dampening, int nesterov, int maximize, int is_first_step,
-                    ft_tensor grad_scale, ft_tensor found_inf) {
-  FT_GUARD(at::_fused_sgd_(list(params, n), list(grads, n), list(momentum_buffers, n_buf),
-                           weight_decay, momentum, lr, dampening, nesterov != 0, maximize != 0,
-                           is_first_step != 0, opt(grad_scale), opt(found_inf)))
+                    ft_tensor grad_scale, ft_tensor found_inf, ft_tensor lr_t) {
+  FT_GUARD({
+    auto p = list(params, n);
+    auto g = list(grads, n);
+    auto b = list(momentum_buffers, n_buf);
+    if (lr_t != nullptr) {
+      at::_fused_sgd_(p, g, b, weight_decay, momentum, *lr_t, dampening, nesterov != 0,
+                      maximize != 0, is_first_step != 0, opt(grad_scale), opt(found_inf));
+    } else {
+      at::_fused_sgd_(p, g, b, weight_decay, momentum, lr, dampening, nesterov != 0,
+                      maximize != 0, is_first_step != 0, opt(grad_scale), opt(found_inf));
+    }
+  })
 }
 
 char *ft_fused_adagrad_(ft_tensor *params, ft_tensor *grads, ft_tensor *state_sums,
                         ft_tensor *state_steps, size_t n, double lr, double lr_decay,
                         double weight_decay, double eps, int maximize, ft_tensor grad_scale,
-                        ft_tensor found_inf) {
-  FT_GUARD(at::_fused_adagrad_(list(params, n), list(grads, n), list(state_sums, n),
-                               list(state_steps, n), lr, lr_decay, weight_decay, eps,
-                               maximize != 0, opt(grad_scale), opt(found_inf)))
+                        ft_tensor found_inf, ft_tensor lr_t) {
+  FT_GUARD({
+    auto p = list(params, n);
+    auto g = list(grads, n);
+    auto ss = list(state_sums, n);
+    auto st = list(state_steps, n);
+    if (lr_t != nullptr) {
+      at::_fused_adagrad_(p, g, ss, st, *lr_t, lr_decay, weight_decay, eps, maximize != 0,
+                          opt(grad_scale), opt(found_inf));
+    } else {
+      at::_fused_adagrad_(p, g, ss, st, lr, lr_decay, weight_decay, eps, maximize != 0,
+                          opt(grad_scale), opt(found_inf));
+    }
+  })
 }
 
 char *ft_amp_foreach_non_finite_check_and_unscale_(ft_tensor *grads, size_t n,

@@ -53,19 +53,21 @@ char *ft_foreach_reciprocal_(ft_tensor *self, size_t n);
 char *ft_foreach_mul_scalar(ft_tensor *self, size_t n, double scalar, ft_tensor *out);
 char *ft_foreach_neg(ft_tensor *self, size_t n, ft_tensor *out);
 
+/* The fused kernels take lr as a double, or (lr_t non-null: the capturable
+ * path) as a tensor on the parameters' device that a captured graph reads. */
 char *ft_fused_adam_(int decoupled, ft_tensor *params, ft_tensor *grads, ft_tensor *exp_avgs,
                      ft_tensor *exp_avg_sqs, ft_tensor *max_exp_avg_sqs, size_t n_max,
                      ft_tensor *state_steps, size_t n, double lr, double beta1, double beta2,
                      double weight_decay, double eps, int amsgrad, int maximize,
-                     ft_tensor grad_scale, ft_tensor found_inf);
+                     ft_tensor grad_scale, ft_tensor found_inf, ft_tensor lr_t);
 char *ft_fused_sgd_(ft_tensor *params, ft_tensor *grads, ft_tensor *momentum_buffers,
                     size_t n_buf, size_t n, double weight_decay, double momentum, double lr,
                     double dampening, int nesterov, int maximize, int is_first_step,
-                    ft_tensor grad_scale, ft_tensor found_inf);
+                    ft_tensor grad_scale, ft_tensor found_inf, ft_tensor lr_t);
 char *ft_fused_adagrad_(ft_tensor *params, ft_tensor *grads, ft_tensor *state_sums,
                         ft_tensor *state_steps, size_t n, double lr, double lr_decay,
                         double weight_decay, double eps, int maximize, ft_tensor grad_scale,
-                        ft_tensor found_inf);
+                        ft_tensor found_inf, ft_tensor lr_t);
 
 char *ft_amp_foreach_non_finite_check_and_unscale_(ft_tensor *grads, size_t n,
                                                    ft_tensor found_inf, ft_tensor inv_scale);

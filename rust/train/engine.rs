@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use tch::{Device, Kind, Tensor};
 
+use super::graph_cache::{GraphMode, Plan};
+use super::graph_step::{self, GraphRuntime, GraphStatus, StepParts};
 use super::loss_fn::{LossFn, Target};
 use super::options::{NonFinite, ScheduleUnit, TrainerOptions};
 use super::position::{EpochSummary, LoopState, StepReport, UpdateReport};
@@ -28,6 +30,8 @@ pub struct Engine {
     /// (loader address, epoch) -> that epoch's order: one permutation per
     /// epoch however many chunks it is trained in.
     order: Mutex<Option<(usize, u64, SharedTensor)>>,
+    /// CUDA graph mode: eligibility, per-shape graphs, counters.
+    graph: GraphRuntime,
 }
 
 /// Where a run of batches over a loader stops (besides the epoch's end).
@@ -66,11 +70,23 @@ impl Engine {
         opts: TrainerOptions,
     ) -> Result<Self> {
         opts.validate()?;
-        let params = model
+        let params: Vec<SharedTensor> = model
             .parameters()
             .into_iter()
             .map(|p| SharedTensor::new(p.tensor))
             .collect();
+        let device = opts
+            .device
+            .or_else(|| params.first().map(|p| p.device()))
+            .unwrap_or(Device::Cpu);
+        let blocker = match opts.cuda_graph {
+            GraphMode::Off => None,
+            _ => graph_step::step_blocker(model.as_ref(), &loss, &opts, &*optimizer)?,
+        };
+        let graph = GraphRuntime::new(opts.cuda_graph, device, blocker)?;
+        if graph.active() {
+            lock(&optimizer, "optimizer")?.set_capturable(true)?;
+        }
         Ok(Engine {
             model,
             optimizer,
@@ -79,7 +95,24 @@ impl Engine {
             params,
             state: Mutex::new(LoopState::default()),
             order: Mutex::new(None),
+            graph,
         })
+    }
+
+    /// Graph mode's state: active or why not, the capture key, counters.
+    pub fn cuda_graph_status(&self) -> Result<GraphStatus> {
+        let ps: Vec<Tensor> = self.params.iter().map(|p| p.handle()).collect();
+        let key = {
+            let opt = lock(&self.optimizer, "optimizer")?;
+            self.graph.key(&ps, &*opt)?
+        };
+        self.graph.status(key)
+    }
+
+    /// Drops every captured graph (after load_state, a move, anything the
+    /// capture key cannot see); later steps warm up and capture again.
+    pub fn invalidate_cuda_graphs(&self) -> Result<()> {
+        self.graph.invalidate()
     }
 
     pub fn model(&self) -> &Arc<dyn Module> {
@@ -165,7 +198,89 @@ impl Engine {
     pub fn step(&self, inputs: &[Tensor], target: &Target) -> Result<StepReport> {
         check_not_empty(inputs, target)?;
         let xs = self.inputs_to_device(inputs)?;
+        if let (true, Target::Tensor(y)) = (self.graph.active(), target) {
+            return self.graph_step(&xs, &self.to_device(y)?);
+        }
         self.micro_step(|| self.forward_loss(&xs, target))
+    }
+
+    /// One batch in CUDA graph mode: eager warm-up steps for a new shape,
+    /// then capture, then replays with the lr written into its device tensor.
+    fn graph_step(&self, xs: &[Tensor], y: &Tensor) -> Result<StepReport> {
+        let params: Vec<Tensor> = self.params.iter().map(|p| p.handle()).collect();
+        let forward_loss = |i: &[Tensor], t: &Target| self.forward_loss(i, t);
+        let parts = StepParts {
+            model: &self.model,
+            optimizer: &*self.optimizer,
+            opts: &self.opts,
+            params: &params,
+            forward_loss: &forward_loss,
+        };
+        let mut batch: Vec<&Tensor> = xs.iter().collect();
+        batch.push(y);
+        let (plan, shape) = self.graph.plan(&parts, &batch)?;
+        if plan == Plan::WarmUp {
+            let target = Target::Tensor(y.shallow_clone());
+            return self.graph.warm_up(&parts, &shape, || {
+                self.micro_step(|| self.forward_loss(xs, &target))
+            });
+        }
+        let mut st = lock(&self.state, "trainer")?;
+        if let Some(lr) = self.scheduled_lr(&st)? {
+            lock(&self.optimizer, "optimizer")?.set_lr(lr)?;
+        }
+        let out = match self.graph.run(&parts, plan, shape, xs, y) {
+            Err(e) if plan == Plan::Capture && self.graph.give_up(&e)? => {
+                // Nothing ran; host-side state the capture touched is reset
+                // and this batch takes the eager step.
+                if let Some((scaler, _)) = &self.opts.scaler {
+                    let mut sc = lock(scaler, "GradScaler")?;
+                    if let Some(s) = sc.scale_async().map(|s| s.shallow_clone()) {
+                        sc.update_to(&s)?;
+                    }
+                }
+                drop(st);
+                let target = Target::Tensor(y.shallow_clone());
+                return self.micro_step(|| self.forward_loss(xs, &target));
+            }
+            r => r?,
+        };
+        if out.nonfinite && self.opts.on_nonfinite == NonFinite::Raise {
+            return Err(Error::Training(format!(
+                "non-finite loss ({}) or gradient at step {} (epoch {}, batch {}); the update was \
+                 skipped on the device and the counters are unchanged",
+                py_float(out.loss),
+                st.step,
+                st.epoch + 1,
+                st.batch
+            )));
+        }
+        st.batch += 1;
+        if out.loss.is_finite() {
+            st.epoch_loss_sum += out.loss;
+            st.epoch_batches += 1;
+        }
+        if out.nonfinite {
+            st.skipped += 1;
+        }
+        st.step += 1;
+        st.reset_window();
+        self.model.end_step();
+        Ok(graph_step::report(out.loss, st.step, out.nonfinite))
+    }
+
+    /// The lr the schedule gives for the next update, if there is one.
+    fn scheduled_lr(&self, st: &LoopState) -> Result<Option<f64>> {
+        match &self.opts.schedule {
+            Some(s) => {
+                let count = match self.opts.schedule_unit {
+                    ScheduleUnit::Step => st.step,
+                    ScheduleUnit::Epoch => st.epoch,
+                };
+                Ok(Some(s.try_lr(s.first_step() + count as usize)?))
+            }
+            None => Ok(None),
+        }
     }
 
     /// One batch whose loss `compute` returns (it runs the forward itself:
@@ -236,16 +351,7 @@ impl Engine {
     fn close_window(&self, st: &mut LoopState, before: &LoopState) -> Result<UpdateReport> {
         let n = st.micro.max(1);
         let mut mean = st.window_loss_sum / n as f64;
-        let lr = match &self.opts.schedule {
-            Some(s) => {
-                let count = match self.opts.schedule_unit {
-                    ScheduleUnit::Step => st.step,
-                    ScheduleUnit::Epoch => st.epoch,
-                };
-                Some(s.try_lr(s.first_step() + count as usize)?)
-            }
-            None => None,
-        };
+        let lr = self.scheduled_lr(st)?;
         let ps: Vec<Tensor> = self.params.iter().map(|p| p.handle()).collect();
         let mut bad = st.window_bad;
         if let Some(pg) = &self.opts.process_group {

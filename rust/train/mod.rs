@@ -8,14 +8,18 @@
 //! optimizer half, shared with floDl's `Graph::step`.
 
 mod engine;
+mod graph_cache;
 mod graph_driver;
+pub mod graph_step;
 mod loss_fn;
 mod options;
 mod position;
 pub mod update;
 
 pub use engine::{Engine, RunLimits, RunReport};
+pub use graph_cache::{CaptureKey, GraphMode, WARMUP_STEPS};
 pub use graph_driver::GraphDriver;
+pub use graph_step::{Blocker, GraphStatus};
 pub use loss_fn::{LossCallback, LossFn, StepFn, Target};
 pub use options::{NonFinite, ScheduleUnit, TrainerOptions};
 pub use position::{EpochSummary, LoopState, StepReport, UpdateReport};

@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use tch::{Device, Kind};
 
+use super::graph_cache::GraphMode;
 use crate::amp::{AutocastDevice, GradScaler};
 use crate::dist::ProcessGroup;
 use crate::sched::ArcSchedule;
@@ -68,6 +69,8 @@ pub struct TrainerOptions {
     /// Data-parallel: gradients (and the window's loss and status) are
     /// averaged over this group before every update.
     pub process_group: Option<Arc<ProcessGroup>>,
+    /// Whole-step CUDA graphs (`graph_step.rs`).
+    pub cuda_graph: GraphMode,
 }
 
 impl TrainerOptions {
