@@ -9,7 +9,6 @@ mod datasets;
 mod errors;
 mod grad_checkpoint;
 mod graph;
-mod graph_observe;
 mod loss;
 mod metrics;
 mod nn;
@@ -39,7 +38,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(manual_seed, m)?)?;
     nn::register(m)?;
     graph::register(m)?;
-    graph_observe::register(m)?;
     loss::register(m)?;
     metrics::register(m)?;
     optim::register(m)?;

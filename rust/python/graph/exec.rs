@@ -1,383 +1,18 @@
-//! FlowBuilder, Graph, MergeOp and the built-in nodes over `crate::graph`.
+//! The built `Graph` over `crate::graph::Graph`: running it, its parameters
+//! and state dicts, tags, the tree, observation and profiling, floDl's
+//! `step()` driving and checkpoints; argument conversion only.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use super::errors::{raise, Exc, IntoPyResult};
-use super::graph_observe::{tags_arg, values_arg, PyProfile, PyReduce, PyTrend, PyTrendGroup};
-use super::nn::{module_arg, params_to_py, PyModuleBase};
-use super::tensor::{tensor_arg, to_py};
-use crate::graph::builtins::{
-    ArgmaxSelector, FixedSelector, LearnedHalt, Reshape, Router, StateAdd, ThresholdHalt,
-};
-use crate::graph::{FlowBuilder, Graph, LoopKind, MapMode, MergeOp, PathKind};
+use super::observe::{tags_arg, values_arg, PyProfile, PyReduce, PyTrend, PyTrendGroup};
+use crate::graph::{Graph, PathKind};
 use crate::nn::Module;
-
-fn modules_arg(ms: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<Arc<dyn Module>>> {
-    ms.try_iter()
-        .map_err(|_| {
-            raise(
-                Exc::InputType,
-                format!("{what}: expected a list of modules"),
-            )
-        })?
-        .enumerate()
-        .map(|(i, m)| module_arg(&m?, &format!("{what}[{i}]")))
-        .collect()
-}
-
-/// How `.merge()` combines streams: `MergeOp.ADD` or `MergeOp.MEAN`.
-#[pyclass(name = "MergeOp", module = "ferrotorch._core", frozen, eq, eq_int)]
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum PyMergeOp {
-    #[pyo3(name = "ADD")]
-    Add,
-    #[pyo3(name = "MEAN")]
-    Mean,
-}
-
-/// floDl's fluent graph builder. Methods chain; errors surface at build().
-#[pyclass(name = "FlowBuilder", module = "ferrotorch._core", frozen)]
-pub struct PyFlowBuilder {
-    inner: Mutex<FlowBuilder>,
-}
-
-impl PyFlowBuilder {
-    fn with(slf: PyRef<'_, Self>, f: impl FnOnce(&mut FlowBuilder)) -> PyRef<'_, Self> {
-        match slf.inner.lock() {
-            Ok(mut b) => f(&mut b),
-            Err(p) => f(&mut p.into_inner()),
-        }
-        slf
-    }
-}
-
-#[pymethods]
-impl PyFlowBuilder {
-    /// FlowBuilder(m): a graph whose entry node is m (identity if omitted).
-    #[new]
-    #[pyo3(signature = (module = None))]
-    fn py_new(module: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
-        let b = match module {
-            Some(m) => FlowBuilder::from_module(module_arg(m, "FlowBuilder(module)")?),
-            None => FlowBuilder::new(),
-        };
-        Ok(PyFlowBuilder {
-            inner: Mutex::new(b),
-        })
-    }
-
-    /// FlowBuilder.from_(m): floDl's `FlowBuilder::from` (`from` is a keyword).
-    #[staticmethod]
-    fn from_(module: &Bound<'_, PyAny>) -> PyResult<Self> {
-        Self::py_new(Some(module))
-    }
-
-    /// FlowBuilder.new(): an identity entry node.
-    #[staticmethod]
-    #[pyo3(name = "new")]
-    fn new_identity() -> Self {
-        PyFlowBuilder {
-            inner: Mutex::new(FlowBuilder::new()),
-        }
-    }
-
-    /// stream -> m -> stream.
-    fn through<'py>(
-        slf: PyRef<'py, Self>,
-        module: &Bound<'py, PyAny>,
-    ) -> PyResult<PyRef<'py, Self>> {
-        let m = module_arg(module, "through(module)")?;
-        Ok(Self::with(slf, |b| {
-            b.through(m);
-        }))
-    }
-
-    /// Residual: stream + m(stream).
-    fn also<'py>(slf: PyRef<'py, Self>, module: &Bound<'py, PyAny>) -> PyResult<PyRef<'py, Self>> {
-        let m = module_arg(module, "also(module)")?;
-        Ok(Self::with(slf, |b| {
-            b.also(m);
-        }))
-    }
-
-    /// skip(stream) + main(stream).
-    fn also_with<'py>(
-        slf: PyRef<'py, Self>,
-        skip: &Bound<'py, PyAny>,
-        main: &Bound<'py, PyAny>,
-    ) -> PyResult<PyRef<'py, Self>> {
-        let (s, m) = (
-            module_arg(skip, "also_with(skip)")?,
-            module_arg(main, "also_with(main)")?,
-        );
-        Ok(Self::with(slf, |b| {
-            b.also_with(s, m);
-        }))
-    }
-
-    /// Gradient checkpointing for the module just added (every branch after
-    /// split): its activations are recomputed in backward instead of kept.
-    /// Hash, names and files are unchanged.
-    fn checkpoint(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
-        Self::with(slf, |b| {
-            b.checkpoint();
-        })
-    }
-
-    /// A side branch on the stream; the stream is unchanged and the next
-    /// `.tag()` names the branch's output.
-    fn fork<'py>(slf: PyRef<'py, Self>, module: &Bound<'py, PyAny>) -> PyResult<PyRef<'py, Self>> {
-        let m = module_arg(module, "fork(module)")?;
-        Ok(Self::with(slf, |b| {
-            b.fork(m);
-        }))
-    }
-
-    /// One open stream per module, each fed the current stream.
-    fn split<'py>(
-        slf: PyRef<'py, Self>,
-        modules: &Bound<'py, PyAny>,
-    ) -> PyResult<PyRef<'py, Self>> {
-        let ms = modules_arg(modules, "split")?;
-        Ok(Self::with(slf, |b| {
-            b.split(ms);
-        }))
-    }
-
-    /// Joins open streams: MergeOp.ADD (sum) or MergeOp.MEAN.
-    #[pyo3(signature = (op = PyMergeOp::Add))]
-    fn merge(slf: PyRef<'_, Self>, op: PyMergeOp) -> PyRef<'_, Self> {
-        Self::with(slf, |b| {
-            b.merge(if op == PyMergeOp::Add {
-                MergeOp::Add
-            } else {
-                MergeOp::Mean
-            });
-        })
-    }
-
-    /// Names the current stream (or the pending fork output).
-    fn tag<'py>(slf: PyRef<'py, Self>, name: &str) -> PyRef<'py, Self> {
-        Self::with(slf, |b| {
-            b.tag(name);
-        })
-    }
-
-    /// Tags every open stream `name_0, name_1, ...`.
-    fn tag_group<'py>(slf: PyRef<'py, Self>, name: &str) -> PyRef<'py, Self> {
-        Self::with(slf, |b| {
-            b.tag_group(name);
-        })
-    }
-
-    /// Auxiliary graph inputs: graph(x, aux1, ...) afterwards.
-    #[pyo3(signature = (*names))]
-    fn input(slf: PyRef<'_, Self>, names: Vec<String>) -> PyRef<'_, Self> {
-        Self::with(slf, |b| {
-            b.input(&names);
-        })
-    }
-
-    /// Wires tags into the target as named inputs (backward or forward refs).
-    #[pyo3(signature = (*tags))]
-    fn using(slf: PyRef<'_, Self>, tags: Vec<String>) -> PyRef<'_, Self> {
-        Self::with(slf, |b| {
-            b.using(&tags);
-        })
-    }
-
-    /// Starts a loop over `body`: finish with `.for_n(n)`, `.while_cond(c, max)`
-    /// or `.until_cond(c, max)`.
-    fn loop_body(
-        slf: Py<Self>,
-        py: Python<'_>,
-        body: &Bound<'_, PyAny>,
-    ) -> PyResult<PyLoopBuilder> {
-        Ok(PyLoopBuilder {
-            builder: slf.clone_ref(py),
-            body: module_arg(body, "loop_body(body)")?,
-        })
-    }
-
-    /// Soft routing over experts weighted by the router's output.
-    fn gate<'py>(
-        slf: PyRef<'py, Self>,
-        router: &Bound<'py, PyAny>,
-        experts: &Bound<'py, PyAny>,
-    ) -> PyResult<PyRef<'py, Self>> {
-        let r = module_arg(router, "gate(router)")?;
-        let e = modules_arg(experts, "gate(experts)")?;
-        Ok(Self::with(slf, |b| {
-            b.gate(r, e);
-        }))
-    }
-
-    /// Hard routing: only the branch the router selects runs.
-    fn switch<'py>(
-        slf: PyRef<'py, Self>,
-        router: &Bound<'py, PyAny>,
-        branches: &Bound<'py, PyAny>,
-    ) -> PyResult<PyRef<'py, Self>> {
-        let r = module_arg(router, "switch(router)")?;
-        let e = modules_arg(branches, "switch(branches)")?;
-        Ok(Self::with(slf, |b| {
-            b.switch(r, e);
-        }))
-    }
-
-    /// Starts a map over `body`: `.each()`, `.batched().each()`, `.over(tag)`,
-    /// `.slices(n)`.
-    fn map(slf: Py<Self>, py: Python<'_>, body: &Bound<'_, PyAny>) -> PyResult<PyMapBuilder> {
-        Ok(PyMapBuilder {
-            builder: slf.clone_ref(py),
-            body: module_arg(body, "map(body)")?,
-            batched: false,
-        })
-    }
-
-    /// Labels the graph (for trees and paths; not hashed).
-    fn label<'py>(slf: PyRef<'py, Self>, name: &str) -> PyRef<'py, Self> {
-        Self::with(slf, |b| {
-            b.label(name);
-        })
-    }
-
-    /// Hides a tag from path resolution in parent graphs.
-    fn internal<'py>(slf: PyRef<'py, Self>, tag: &str) -> PyRef<'py, Self> {
-        Self::with(slf, |b| {
-            b.internal(tag);
-        })
-    }
-
-    /// Validates the recorded graph and returns it (GraphError otherwise).
-    #[pyo3(signature = (verbose = false))]
-    fn build(&self, py: Python<'_>, verbose: bool) -> PyResult<PyObject> {
-        let g = match self.inner.lock() {
-            Ok(b) => b.build(),
-            Err(p) => p.into_inner().build(),
-        }
-        .py()?;
-        if verbose {
-            println!("{}", g.tree_summary());
-        }
-        let g = Arc::new(g);
-        graph_object(py, g)
-    }
-}
-
-impl PyFlowBuilder {
-    fn apply(b: &Py<Self>, py: Python<'_>, f: impl FnOnce(&mut FlowBuilder)) -> Py<Self> {
-        let r = b.bind(py).get();
-        match r.inner.lock() {
-            Ok(mut g) => f(&mut g),
-            Err(p) => f(&mut p.into_inner()),
-        }
-        b.clone_ref(py)
-    }
-}
-
-/// `builder.loop_body(body)`: choose how the loop ends.
-#[pyclass(name = "LoopBuilder", module = "ferrotorch._core", frozen)]
-pub struct PyLoopBuilder {
-    builder: Py<PyFlowBuilder>,
-    body: Arc<dyn Module>,
-}
-
-#[pymethods]
-impl PyLoopBuilder {
-    /// Runs the body n times.
-    fn for_n(&self, py: Python<'_>, n: usize) -> Py<PyFlowBuilder> {
-        let body = self.body.clone();
-        PyFlowBuilder::apply(&self.builder, py, |b| {
-            b.loop_body(body, LoopKind::ForN(n));
-        })
-    }
-
-    /// Checks `cond(state)` before each iteration; halts when its first
-    /// element is > 0; at most `max_iter` iterations.
-    fn while_cond(
-        &self,
-        py: Python<'_>,
-        cond: &Bound<'_, PyAny>,
-        max_iter: usize,
-    ) -> PyResult<Py<PyFlowBuilder>> {
-        let (body, c) = (self.body.clone(), module_arg(cond, "while_cond(cond)")?);
-        Ok(PyFlowBuilder::apply(&self.builder, py, |b| {
-            b.loop_body(body, LoopKind::While(c, max_iter));
-        }))
-    }
-
-    /// Body first, then the check; runs 1..=max_iter times.
-    fn until_cond(
-        &self,
-        py: Python<'_>,
-        cond: &Bound<'_, PyAny>,
-        max_iter: usize,
-    ) -> PyResult<Py<PyFlowBuilder>> {
-        let (body, c) = (self.body.clone(), module_arg(cond, "until_cond(cond)")?);
-        Ok(PyFlowBuilder::apply(&self.builder, py, |b| {
-            b.loop_body(body, LoopKind::Until(c, max_iter));
-        }))
-    }
-}
-
-/// `builder.map(body)`: choose how the body is applied.
-#[pyclass(name = "MapBuilder", module = "ferrotorch._core")]
-pub struct PyMapBuilder {
-    builder: Py<PyFlowBuilder>,
-    body: Arc<dyn Module>,
-    batched: bool,
-}
-
-#[pymethods]
-impl PyMapBuilder {
-    /// Applies the body to the whole batch at once (then `.each()`/`.slices(n)`).
-    fn batched(mut slf: PyRefMut<'_, Self>) -> PyRefMut<'_, Self> {
-        slf.batched = true;
-        slf
-    }
-
-    /// Per row of dim 0 (or once, batched), results concatenated on dim 0.
-    fn each(&self, py: Python<'_>) -> Py<PyFlowBuilder> {
-        let (body, mode) = (
-            self.body.clone(),
-            if self.batched {
-                MapMode::Batched
-            } else {
-                MapMode::Each
-            },
-        );
-        PyFlowBuilder::apply(&self.builder, py, |b| {
-            b.map(body, mode, None);
-        })
-    }
-
-    /// Like each(), over the output of a tag defined earlier.
-    fn over(&self, py: Python<'_>, tag: &str) -> Py<PyFlowBuilder> {
-        let (body, mode) = (
-            self.body.clone(),
-            if self.batched {
-                MapMode::Batched
-            } else {
-                MapMode::Each
-            },
-        );
-        PyFlowBuilder::apply(&self.builder, py, |b| {
-            b.map(body, mode, Some(tag));
-        })
-    }
-
-    /// [B, D] -> n slices of D/n per row -> body -> [B, out·n].
-    fn slices(&self, py: Python<'_>, n: i64) -> Py<PyFlowBuilder> {
-        let (body, batched) = (self.body.clone(), self.batched);
-        PyFlowBuilder::apply(&self.builder, py, |b| {
-            b.map(body, MapMode::Slices { n, batched }, None);
-        })
-    }
-}
+use crate::python::errors::{raise, Exc, IntoPyResult};
+use crate::python::nn::{params_to_py, PyModuleBase};
+use crate::python::tensor::{tensor_arg, to_py};
 
 /// A built graph: call it like a function; it is also a Module (nestable).
 /// `ferrotorch.Graph` subclasses it with `torch.nn.Module`.
@@ -400,7 +35,7 @@ static GRAPH_TYPE: pyo3::sync::GILOnceCell<Py<pyo3::types::PyType>> =
 /// `_set_graph_type(cls)`: graphs from `build()` and `subgraph()` are made
 /// as `cls(core_graph)` (a subclass of the core Graph).
 #[pyfunction]
-fn _set_graph_type(py: Python<'_>, cls: Bound<'_, pyo3::types::PyType>) -> PyResult<()> {
+pub(super) fn _set_graph_type(py: Python<'_>, cls: Bound<'_, pyo3::types::PyType>) -> PyResult<()> {
     if !cls.is_subclass_of::<PyGraph>()? {
         return Err(raise(
             Exc::InputType,
@@ -413,7 +48,7 @@ fn _set_graph_type(py: Python<'_>, cls: Bound<'_, pyo3::types::PyType>) -> PyRes
 }
 
 /// A Python object for `g`, of the registered graph type.
-fn graph_object(py: Python<'_>, g: Arc<Graph>) -> PyResult<PyObject> {
+pub(super) fn graph_object(py: Python<'_>, g: Arc<Graph>) -> PyResult<PyObject> {
     let init = PyClassInitializer::from(PyModuleBase {
         inner: g.clone() as Arc<dyn Module>,
     })
@@ -527,7 +162,7 @@ impl PyGraph {
         } else {
             Vec::new()
         };
-        super::nn::named_to_py(py, ps, prefix, remove_duplicate)
+        crate::python::nn::named_to_py(py, ps, prefix, remove_duplicate)
     }
 
     fn named_buffers(&self, py: Python<'_>) -> PyResult<PyObject> {
@@ -609,7 +244,7 @@ impl PyGraph {
     /// Attaches an optimizer for `step()` (floDl's Trainer.setup does this).
     fn set_optimizer(&self, optimizer: &Bound<'_, PyAny>) -> PyResult<()> {
         let o = optimizer
-            .downcast::<super::optim::PyOptimizer>()
+            .downcast::<crate::python::optim::PyOptimizer>()
             .map_err(|_| {
                 raise(
                     Exc::InputType,
@@ -635,7 +270,7 @@ impl PyGraph {
     #[pyo3(signature = (schedule = None))]
     fn set_scheduler(&self, schedule: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
         let s = schedule
-            .map(|s| super::sched::schedule_arg(s, "set_scheduler"))
+            .map(|s| crate::python::sched::schedule_arg(s, "set_scheduler"))
             .transpose()?;
         self.inner.set_scheduler(s);
         Ok(())
@@ -951,7 +586,7 @@ impl PyGraph {
     /// Saves parameters then buffers with the structural hash as floDl's
     /// `.fdl` (gzip when the path ends in `.gz`); atomic.
     fn save_checkpoint(&self, py: Python<'_>, path: std::path::PathBuf) -> PyResult<()> {
-        super::checkpoint::graph_save(py, &self.inner, path)
+        crate::python::checkpoint::graph_save(py, &self.inner, path)
     }
 
     /// Loads a `.fdl` file by name after validating all of it; with
@@ -962,8 +597,8 @@ impl PyGraph {
         py: Python<'_>,
         path: std::path::PathBuf,
         strict_hash: bool,
-    ) -> PyResult<super::checkpoint::PyLoadReport> {
-        super::checkpoint::graph_load(py, &self.inner, path, strict_hash)
+    ) -> PyResult<crate::python::checkpoint::PyLoadReport> {
+        crate::python::checkpoint::graph_load(py, &self.inner, path, strict_hash)
     }
 
     /// Loads a file saved from the child graph at `path` into that child,
@@ -973,146 +608,11 @@ impl PyGraph {
         py: Python<'_>,
         path: String,
         file: std::path::PathBuf,
-    ) -> PyResult<super::checkpoint::PyLoadReport> {
-        super::checkpoint::graph_load_subgraph(py, self.me(), path, file)
+    ) -> PyResult<crate::python::checkpoint::PyLoadReport> {
+        crate::python::checkpoint::graph_load_subgraph(py, self.me(), path, file)
     }
 }
 
 fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
-}
-
-macro_rules! builtin {
-    ($rust:ident, $py:literal, $doc:literal) => {
-        #[doc = $doc]
-        #[pyclass(name = $py, module = "ferrotorch._core", extends = PyModuleBase, frozen)]
-        pub struct $rust;
-    };
-}
-
-builtin!(
-    PyStateAdd,
-    "StateAdd",
-    "x + Σrefs (identity without refs): the usual forward-ref target."
-);
-builtin!(
-    PyReshape,
-    "Reshape",
-    "Reshape(shape): reshape to a fixed shape (one -1 allowed)."
-);
-builtin!(
-    PySoftmaxRouter,
-    "SoftmaxRouter",
-    "SoftmaxRouter(dim, n): Linear(dim, n) then softmax (gate weights)."
-);
-builtin!(
-    PySigmoidRouter,
-    "SigmoidRouter",
-    "SigmoidRouter(dim, n): Linear(dim, n) then sigmoid."
-);
-builtin!(
-    PyFixedSelector,
-    "FixedSelector",
-    "FixedSelector(i): always selects branch i."
-);
-builtin!(
-    PyArgmaxSelector,
-    "ArgmaxSelector",
-    "ArgmaxSelector(dim, n): Linear then argmax of the flattened logits."
-);
-builtin!(
-    PyThresholdHalt,
-    "ThresholdHalt",
-    "ThresholdHalt(t): [max(x) - t]; a loop halts when positive."
-);
-builtin!(
-    PyLearnedHalt,
-    "LearnedHalt",
-    "LearnedHalt(dim): Linear(dim, 1) halting score."
-);
-
-fn base(m: Arc<dyn Module>) -> PyClassInitializer<PyModuleBase> {
-    PyClassInitializer::from(PyModuleBase { inner: m })
-}
-
-#[pymethods]
-impl PyStateAdd {
-    #[new]
-    fn new() -> PyClassInitializer<Self> {
-        base(Arc::new(StateAdd)).add_subclass(PyStateAdd)
-    }
-}
-
-#[pymethods]
-impl PyReshape {
-    #[new]
-    fn new(shape: Vec<i64>) -> PyClassInitializer<Self> {
-        base(Arc::new(Reshape(shape))).add_subclass(PyReshape)
-    }
-}
-
-#[pymethods]
-impl PySoftmaxRouter {
-    #[new]
-    fn new(dim: i64, n: i64) -> PyResult<PyClassInitializer<Self>> {
-        Ok(base(Arc::new(Router::softmax(dim, n).py()?)).add_subclass(PySoftmaxRouter))
-    }
-}
-
-#[pymethods]
-impl PySigmoidRouter {
-    #[new]
-    fn new(dim: i64, n: i64) -> PyResult<PyClassInitializer<Self>> {
-        Ok(base(Arc::new(Router::sigmoid(dim, n).py()?)).add_subclass(PySigmoidRouter))
-    }
-}
-
-#[pymethods]
-impl PyFixedSelector {
-    #[new]
-    fn new(index: i64) -> PyClassInitializer<Self> {
-        base(Arc::new(FixedSelector(index))).add_subclass(PyFixedSelector)
-    }
-}
-
-#[pymethods]
-impl PyArgmaxSelector {
-    #[new]
-    fn new(dim: i64, n: i64) -> PyResult<PyClassInitializer<Self>> {
-        Ok(base(Arc::new(ArgmaxSelector::new(dim, n).py()?)).add_subclass(PyArgmaxSelector))
-    }
-}
-
-#[pymethods]
-impl PyThresholdHalt {
-    #[new]
-    fn new(threshold: f64) -> PyClassInitializer<Self> {
-        base(Arc::new(ThresholdHalt(threshold))).add_subclass(PyThresholdHalt)
-    }
-}
-
-#[pymethods]
-impl PyLearnedHalt {
-    #[new]
-    fn new(dim: i64) -> PyResult<PyClassInitializer<Self>> {
-        Ok(base(Arc::new(LearnedHalt::new(dim).py()?)).add_subclass(PyLearnedHalt))
-    }
-}
-
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<PyMergeOp>()?;
-    m.add_class::<PyFlowBuilder>()?;
-    m.add_class::<PyLoopBuilder>()?;
-    m.add_class::<PyMapBuilder>()?;
-    m.add_class::<PyGraph>()?;
-    m.add_function(wrap_pyfunction!(_set_graph_type, m)?)?;
-    m.add_class::<PyStateAdd>()?;
-    m.add_class::<PyReshape>()?;
-    m.add_class::<PySoftmaxRouter>()?;
-    m.add_class::<PySigmoidRouter>()?;
-    m.add_class::<PyFixedSelector>()?;
-    m.add_class::<PyArgmaxSelector>()?;
-    m.add_class::<PyThresholdHalt>()?;
-    m.add_class::<PyLearnedHalt>()?;
-    Ok(())
 }

@@ -1,11 +1,11 @@
 //! Observation classes for `Graph`: `Reduce`, `Trend`, `TrendGroup`,
-//! `Profile`, and argument helpers for the Graph methods in graph.rs.
+//! `Profile`, and argument helpers for the Graph methods in exec.rs.
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
-use super::errors::{raise, Exc};
 use crate::graph::{Profile, Reduce, Trend, TrendGroup};
+use crate::python::errors::{raise, Exc};
 
 /// How `Graph.collect_with` reduces a non-scalar tagged output.
 #[pyclass(name = "Reduce", module = "ferrotorch._core", frozen, eq, eq_int)]
