@@ -381,7 +381,7 @@ impl PyGraph {
         self.inner.tree_summary()
     }
 
-    // --- observation, trends, profiling, Graphviz (graph_observe.rs) ---
+    // --- observation, trends, profiling, Graphviz (observe.rs) ---
 
     /// Appends the scalar output of each tag from the last forward to its
     /// batch buffer (ShapeError for non-scalars: use collect_with; tags
