@@ -12,7 +12,6 @@ mod graph;
 mod loss;
 mod metrics;
 mod nn;
-mod nn_layers;
 mod optim;
 mod sched;
 mod tensor;
