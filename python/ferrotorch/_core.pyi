@@ -1066,6 +1066,12 @@ class Optimizer:
     def load_state_dict(self, sd: Dict[str, Any]) -> None: ...
     def param_state(self, index: int) -> Optional[Dict[str, torch.Tensor]]: ...
 
+def optimizer_names() -> List[str]:
+    """Every optimizer name, lower case (the core's registry)."""
+
+def optimizer_defaults(name: str) -> Dict[str, Any]:
+    """Every hyperparameter of optimizer ``name`` with its default, under torch's keys."""
+
 @final
 class Epoch:
     def __iter__(self) -> Iterator[Tuple[torch.Tensor, ...]]: ...
