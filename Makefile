@@ -4,7 +4,7 @@
 #   make test   - set up, then run every test (cargo + pytest)
 #   make test-wheel - the pytest suite against the built wheel instead of the in-place build
 #   make bench  - set up, then the side-by-side benchmark and criterion benches
-#   make lint   - cargo fmt --check, clippy -D warnings, ruff, mypy
+#   make lint   - cargo fmt --check, clippy -D warnings, ruff, mypy, stubtest (_core.pyi vs the build)
 #   make chromium - headless Chromium for the HTML report test (apt; skipped when present)
 
 SHELL := /bin/bash
@@ -18,7 +18,7 @@ export VIRTUAL_ENV := $(VENV)
 export LIBTORCH_USE_PYTORCH := 1
 export PYO3_PYTHON := $(VPY)
 
-.PHONY: demo demo-ddp test test-wheel bench lint develop setup clean-venv graphviz chromium
+.PHONY: demo demo-ddp test test-wheel bench lint stubtest develop setup clean-venv graphviz chromium
 
 setup: $(STAMPS)/venv
 
@@ -79,13 +79,21 @@ bench: develop
 	cargo bench --bench optimizers
 	cargo bench --bench graph_dispatch
 
-lint: setup
+# stubtest imports the extension, so lint builds it in place first (develop).
+# The stub python/ferrotorch/_core.pyi is hand-written; stubtest fails on any
+# drift from the runtime (tools/stubtest_allowlist.txt says why each exception).
+lint: develop
 	cargo fmt --check
 	cargo clippy --release --all-targets -- -D warnings
 	cargo clippy --release --features python --lib -- -D warnings
 	$(VENV)/bin/ruff check python tests benches examples
 	$(VENV)/bin/ruff format --check python tests benches examples
 	$(VPY) -m mypy python/ferrotorch
+	$(MAKE) --no-print-directory stubtest
+
+# Only the stub check, against the in-place build (`make develop` first).
+stubtest:
+	$(VPY) -m mypy.stubtest ferrotorch._core --allowlist tools/stubtest_allowlist.txt
 
 clean-venv:
 	rm -rf $(VENV) $(STAMPS)
