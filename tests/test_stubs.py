@@ -1,6 +1,7 @@
 """The hand-written stub `_core.pyi` matches the runtime (stubtest), and the
 boundary's constructor proxies keep the extension's signatures."""
 
+import importlib.util
 import inspect
 import os
 import subprocess
@@ -15,13 +16,13 @@ from ferrotorch import _boundary, _core
 ALLOWLIST = Path(__file__).resolve().parents[1] / "tools" / "stubtest_allowlist.txt"
 
 
-def test_stubtest_core_is_clean(tmp_path):
+def test_stubtest_is_clean(tmp_path):
     pytest.importorskip("mypy.stubtest")
     # The installed package under test (in-place build or wheel) and its stub.
     root = Path(ft.__file__).resolve().parents[1]
     env = dict(os.environ, PYTHONPATH=str(root))
     r = subprocess.run(
-        [sys.executable, "-m", "mypy.stubtest", "ferrotorch._core", "--allowlist", str(ALLOWLIST)],
+        [sys.executable, "-m", "mypy.stubtest", "ferrotorch", "--allowlist", str(ALLOWLIST)],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -68,3 +69,20 @@ def test_proxy_builds_the_extension_type_and_translates_errors():
         ft.nn.Linear(3, 2**70)
     with pytest.raises(ft.InputTypeError, match="unexpected keyword argument 'bogus'"):
         ft.nn.Linear(3, 4, bogus=1)
+
+
+def test_stub_follows_its_conventions():
+    # tools/stub_fixup.py (`make stubs`) changes nothing in the committed stub.
+    tool = ALLOWLIST.parent / "stub_fixup.py"
+    spec = importlib.util.spec_from_file_location("stub_fixup", tool)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    text = mod.STUB.read_text()
+    assert mod.Fixer(text).run() == text
+    # It does change a stub written the plain way.
+    plain = (
+        "class Linear(Module):\n    def __init__(self, in_features: int, out_features: int) -> None: ...\n"
+    )
+    fixed = mod.Fixer(plain).run()
+    assert fixed.startswith("class Linear(Module, metaclass=_Constructor):\n    def __new__(cls, in_features")
+    assert fixed.rstrip().endswith("-> Linear: ...")

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from typing_extensions import Self, disjoint_base
 
-# Conventions (checked by `make lint`: python -m mypy.stubtest ferrotorch._core):
+# Conventions (`make stubtest`, part of `make lint`, checks this file against the build):
 # - pyo3 classes are built in `__new__`, so constructors are stubbed as `__new__`.
 # - A class users construct that Python cannot subclass is replaced at import
 #   by a proxy whose metaclass is ferrotorch._boundary._Constructor (it
@@ -1269,7 +1269,7 @@ class LinearLR(LRScheduler, metaclass=_Constructor):
     def __new__(
         cls,
         optimizer: _OptimizerLike,
-        start_factor: float = 1.0 / 3,
+        start_factor: float = ...,
         end_factor: float = 1.0,
         total_iters: int = 5,
         last_epoch: int = ...,
