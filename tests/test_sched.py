@@ -401,7 +401,7 @@ def test_lambda_state_dict_saves_callable_objects():
 
 
 def test_two_schedulers_share_initial_lr_on_ferrotorch_optimizer():
-    """torch keeps group['initial_lr']; ferrotorch optimizers keep it aside."""
+    """torch keeps group['initial_lr']; so does a ferrotorch optimizer's group."""
     ours_opt, ref_opt = _adam_pair()
     a, b = fs.ExponentialLR(ours_opt, 0.5), tls.ExponentialLR(ref_opt, 0.5)
     for _ in range(3):
@@ -412,6 +412,27 @@ def test_two_schedulers_share_initial_lr_on_ferrotorch_optimizer():
     # A new scheduler starts from initial_lr, not from the current lr.
     c, d = fs.StepLR(ours_opt, 2), tls.StepLR(ref_opt, 2)
     assert c.base_lrs == d.base_lrs == [0.05]
+    _close(_lrs(ours_opt), _lrs(ref_opt))
+
+
+def test_torch_and_ferrotorch_schedulers_share_one_initial_lr():
+    """A torch scheduler and a ferrotorch one on the same ferrotorch optimizer
+    read and write the same group['initial_lr'], as two torch schedulers do."""
+    ours_opt, ref_opt = _adam_pair()
+    a, b = tls.ExponentialLR(ours_opt, 0.5), tls.ExponentialLR(ref_opt, 0.5)
+    for _ in range(2):
+        a.step()
+        b.step()
+    c, d = fs.StepLR(ours_opt, 2), tls.StepLR(ref_opt, 2)
+    assert c.base_lrs == d.base_lrs == [ref_opt.param_groups[0]["initial_lr"]]
+    assert ours_opt.param_groups[0]["initial_lr"] == ref_opt.param_groups[0]["initial_lr"]
+    # And the other way round: torch's scheduler starts from ours.
+    ours_opt, ref_opt = _adam_pair()
+    e, f = fs.ExponentialLR(ours_opt, 0.5), tls.ExponentialLR(ref_opt, 0.5)
+    e.step()
+    f.step()
+    g, h = tls.StepLR(ours_opt, 2), tls.StepLR(ref_opt, 2)
+    assert g.base_lrs == h.base_lrs
     _close(_lrs(ours_opt), _lrs(ref_opt))
 
 

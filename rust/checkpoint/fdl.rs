@@ -14,7 +14,8 @@ use std::path::Path;
 use tch::Kind;
 
 use super::{
-    bad_file, os_error, plan_load, read_bytes, tensor_bytes, write_atomic, LoadReport, RawEntry,
+    bad_file, os_error, plan_file_load, read_bytes, tensor_bytes, write_atomic, LoadReport,
+    RawEntry,
 };
 use crate::nn::Parameter;
 use crate::tensor::kind_str;
@@ -325,7 +326,7 @@ pub fn load_checkpoint_file(
             }
         }
         let targets: Vec<&Parameter> = params.iter().chain(buffers).collect();
-        plan_load(KIND, path, &parsed.entries, &targets)?.apply()
+        plan_file_load(KIND, path, &parsed.entries, &targets)?.apply()
     })
 }
 

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use tch::{Device, Kind, Tensor};
+use tch::{Kind, Tensor};
 
 use crate::graph::Graph;
 use crate::nn::{Module, Parameter};
@@ -144,6 +144,13 @@ pub(crate) fn write_atomic(
     result
 }
 
+/// One named value to load: an entry of a file, or a tensor of a state dict.
+pub(crate) trait Source {
+    fn name(&self) -> &str;
+    fn dims(&self) -> Vec<i64>;
+    fn value(&self) -> Result<Tensor>;
+}
+
 /// One tensor read from a file, still as raw little-endian bytes.
 pub(crate) struct RawEntry<'a> {
     pub name: String,
@@ -152,9 +159,27 @@ pub(crate) struct RawEntry<'a> {
     pub data: &'a [u8],
 }
 
-impl RawEntry<'_> {
-    pub fn to_tensor(&self) -> Result<Tensor> {
+impl Source for RawEntry<'_> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn dims(&self) -> Vec<i64> {
+        self.dims.clone()
+    }
+    fn value(&self) -> Result<Tensor> {
         Ok(Tensor::f_from_data_size(self.data, &self.dims, self.kind)?)
+    }
+}
+
+impl Source for (String, Tensor) {
+    fn name(&self) -> &str {
+        &self.0
+    }
+    fn dims(&self) -> Vec<i64> {
+        self.1.size()
+    }
+    fn value(&self) -> Result<Tensor> {
+        Ok(self.1.shallow_clone())
     }
 }
 
@@ -165,20 +190,21 @@ pub(crate) struct LoadPlan {
     pub report: LoadReport,
 }
 
-/// Matches file entries to targets by exact name, checks shapes and builds
-/// every new value; touches no target.
-pub(crate) fn plan_load(
-    kind: &str,
-    path: &Path,
-    entries: &[RawEntry<'_>],
+/// The one named-load plan (files and state dicts): matches sources to
+/// targets by exact name, checks shapes (`misfit(name, have, want)` makes
+/// the error) and builds every new value on the target's dtype and device;
+/// touches no target.
+pub(crate) fn plan_load<S: Source>(
+    sources: &[S],
     targets: &[&Parameter],
+    misfit: impl Fn(&str, &[i64], &[i64]) -> Error,
 ) -> Result<LoadPlan> {
-    let by_name: HashMap<&str, usize> = entries
+    let by_name: HashMap<&str, usize> = sources
         .iter()
         .enumerate()
-        .map(|(i, e)| (e.name.as_str(), i))
+        .map(|(i, e)| (e.name(), i))
         .collect();
-    let mut used = vec![false; entries.len()];
+    let mut used = vec![false; sources.len()];
     let mut report = LoadReport::default();
     let mut writes = Vec::new();
     for t in targets {
@@ -186,38 +212,48 @@ pub(crate) fn plan_load(
             report.missing.push(t.name.clone());
             continue;
         };
-        let e = &entries[i];
+        let e = &sources[i];
         let want = t.tensor.size();
-        if e.dims != want {
-            return Err(bad_file(
-                kind,
-                path,
-                format!(
-                    "entry '{}' has shape {:?} in the file but {:?} in the model",
-                    e.name, e.dims, want
-                ),
-            ));
+        let have = e.dims();
+        if have != want {
+            return Err(misfit(e.name(), &have, &want));
         }
         let dst_kind = t.tensor.f_kind()?;
         let dst_dev = t.tensor.device();
-        let mut v = e.to_tensor()?;
+        let mut v = e.value()?;
         if v.f_kind()? != dst_kind {
             v = v.f_to_kind(dst_kind)?;
         }
-        if dst_dev != Device::Cpu {
+        if v.device() != dst_dev {
             v = v.f_to_device(dst_dev)?;
         }
         used[i] = true;
         writes.push((t.tensor.shallow_clone(), v));
         report.loaded.push(t.name.clone());
     }
-    report.skipped = entries
+    report.skipped = sources
         .iter()
         .zip(&used)
         .filter(|(_, u)| !**u)
-        .map(|(e, _)| e.name.clone())
+        .map(|(e, _)| e.name().to_string())
         .collect();
     Ok(LoadPlan { writes, report })
+}
+
+/// [`plan_load`] for a file's entries: a misfit is a bad file.
+pub(crate) fn plan_file_load(
+    kind: &str,
+    path: &Path,
+    entries: &[RawEntry<'_>],
+    targets: &[&Parameter],
+) -> Result<LoadPlan> {
+    plan_load(entries, targets, |name, have, want| {
+        bad_file(
+            kind,
+            path,
+            format!("entry '{name}' has shape {have:?} in the file but {want:?} in the model"),
+        )
+    })
 }
 
 impl LoadPlan {
@@ -282,6 +318,29 @@ impl Graph {
         )
     }
 
+    /// torch's `load_state_dict` over the same plan as the files: parameters
+    /// and buffers by exact name, shapes checked, dtype and device cast.
+    /// With `strict`, a missing or unexpected key is an error; nothing is
+    /// written unless every value fits. `skipped` holds the unexpected keys.
+    pub fn load_state_dict(&self, state: &[(String, Tensor)], strict: bool) -> Result<LoadReport> {
+        let params = self.named_parameters();
+        let buffers = self.named_buffers();
+        let targets: Vec<&Parameter> = params.iter().chain(&buffers).collect();
+        let plan = plan_load(state, &targets, |name, have, want| {
+            Error::Shape(format!(
+                "load_state_dict: '{name}' has shape {have:?} in the dict, {want:?} in the graph"
+            ))
+        })?;
+        let r = &plan.report;
+        if strict && !(r.missing.is_empty() && r.skipped.is_empty()) {
+            return Err(Error::Key(format!(
+                "load_state_dict: missing keys {:?}, unexpected keys {:?}",
+                r.missing, r.skipped
+            )));
+        }
+        plan.apply()
+    }
+
     /// Loads a file saved from the child graph at `tree_path` into that
     /// child, validated against the child's hash and names.
     pub fn load_subgraph_checkpoint(
@@ -289,10 +348,6 @@ impl Graph {
         tree_path: &str,
         file: &Path,
     ) -> Result<LoadReport> {
-        let child = Graph::subgraph(me, tree_path)?;
-        let g = child
-            .as_graph()
-            .ok_or_else(|| Error::Key(format!("path '{tree_path}' is not a graph")))?;
-        g.load_checkpoint(file, true)
+        Graph::subgraph(me, tree_path)?.load_checkpoint(file, true)
     }
 }

@@ -11,8 +11,8 @@ use serde_json::{Map, Value};
 use tch::Kind;
 
 use super::{
-    bad_file, check_unique_names, os_error, plan_load, read_bytes, tensor_bytes, write_atomic,
-    LoadReport, RawEntry,
+    bad_file, check_unique_names, os_error, plan_file_load, read_bytes, tensor_bytes, write_atomic,
+    LoadReport, RawEntry, Source,
 };
 use crate::nn::Parameter;
 use crate::tensor::kind_str;
@@ -252,7 +252,7 @@ pub fn read_safetensors_file(path: &Path) -> Result<(Vec<Parameter>, Metadata)> 
             .map(|e| {
                 Ok(Parameter {
                     name: e.name.clone(),
-                    tensor: e.to_tensor()?,
+                    tensor: e.value()?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -270,6 +270,6 @@ pub fn safetensors_metadata(path: &Path) -> Result<Metadata> {
 pub fn load_safetensors_into(path: &Path, targets: &[Parameter]) -> Result<LoadReport> {
     read_parsed(path, |p| {
         let t: Vec<&Parameter> = targets.iter().collect();
-        plan_load(KIND, path, &p.entries, &t)?.apply()
+        plan_file_load(KIND, path, &p.entries, &t)?.apply()
     })
 }

@@ -565,6 +565,10 @@ impl Module for Graph {
     fn as_graph(&self) -> Option<&Graph> {
         Some(self)
     }
+
+    fn into_graph(self: Arc<Self>) -> Option<Arc<Graph>> {
+        Some(self)
+    }
 }
 
 impl Graph {

@@ -140,10 +140,12 @@ impl Graph {
         Ok(!ps.is_empty() && ps.iter().all(|p| !p.requires_grad()))
     }
 
-    /// The child graph module at a subgraph path.
-    pub fn subgraph(me: &Arc<dyn Module>, path: &str) -> Result<Arc<dyn Module>> {
+    /// The child graph at a subgraph path.
+    pub fn subgraph(me: &Arc<dyn Module>, path: &str) -> Result<Arc<Graph>> {
         match Self::resolve(me, path)? {
-            Resolved::Graph(m) => Ok(m),
+            Resolved::Graph(m) => m
+                .into_graph()
+                .ok_or_else(|| Error::Key(format!("path '{path}' is not a graph"))),
             Resolved::Tag(..) => Err(Error::Key(format!(
                 "path '{path}' names a tag, not a subgraph"
             ))),

@@ -99,6 +99,10 @@ pub trait Module: Send + Sync {
     fn as_graph(&self) -> Option<&crate::graph::Graph> {
         None
     }
+    /// The same, as a shared handle (a child graph handed back to a caller).
+    fn into_graph(self: std::sync::Arc<Self>) -> Option<std::sync::Arc<crate::graph::Graph>> {
+        None
+    }
     /// The structural hash folded into a parent's hash after `G`: a nested
     /// graph's own, or (for a map node) its body's.
     fn nested_hash(&self) -> Option<String> {

@@ -255,7 +255,6 @@ impl PyFlowBuilder {
             println!("{}", g.tree_summary());
         }
         let g = Arc::new(g);
-        register_graph(&g);
         let init = PyClassInitializer::from(PyModuleBase {
             inner: g.clone() as Arc<dyn Module>,
         })
@@ -463,56 +462,14 @@ impl PyGraph {
         state: &Bound<'_, PyDict>,
         strict: bool,
     ) -> PyResult<(Vec<String>, Vec<String>)> {
-        let targets: Vec<crate::nn::Parameter> = self
-            .inner
-            .named_parameters()
-            .into_iter()
-            .chain(self.inner.named_buffers())
-            .collect();
-        let mut plan = Vec::new();
-        let mut missing = Vec::new();
-        for p in &targets {
-            match state.get_item(&p.name)? {
-                Some(v) => {
-                    let t = tensor_arg(&v, &format!("state['{}']", p.name))?;
-                    if t.size() != p.tensor.size() {
-                        return Err(raise(
-                            Exc::Shape,
-                            format!("load_state_dict: '{}' has shape {:?} in the dict, {:?} in the graph", p.name, t.size(), p.tensor.size()),
-                        ));
-                    }
-                    plan.push((p.tensor.shallow_clone(), t));
-                }
-                None => missing.push(p.name.clone()),
-            }
+        let mut entries = Vec::with_capacity(state.len());
+        for (k, v) in state.iter() {
+            let name: String = k.extract()?;
+            let t = tensor_arg(&v, &format!("state['{name}']"))?;
+            entries.push((name, t));
         }
-        let known: std::collections::HashSet<&str> =
-            targets.iter().map(|p| p.name.as_str()).collect();
-        let mut unexpected = Vec::new();
-        for k in state.keys() {
-            let k: String = k.extract()?;
-            if !known.contains(k.as_str()) {
-                unexpected.push(k);
-            }
-        }
-        if strict && (!missing.is_empty() || !unexpected.is_empty()) {
-            return Err(raise(
-                Exc::Tag,
-                format!(
-                    "load_state_dict: missing keys {missing:?}, unexpected keys {unexpected:?}"
-                ),
-            ));
-        }
-        let _g = tch::no_grad_guard();
-        for (mut dst, src) in plan {
-            let src = src
-                .f_to_device(dst.device())
-                .and_then(|s| s.f_to_kind(dst.kind()))
-                .map_err(crate::Error::from)
-                .py()?;
-            dst.f_copy_(&src).map_err(crate::Error::from).py()?;
-        }
-        Ok((missing, unexpected))
+        let r = self.inner.load_state_dict(&entries, strict).py()?;
+        Ok((r.missing, r.skipped))
     }
 
     /// The output of a tagged node in the last forward, or None before one.
@@ -679,10 +636,7 @@ impl PyGraph {
 
     /// The labeled child graph at `path`.
     fn subgraph(&self, py: Python<'_>, path: &str) -> PyResult<Py<PyGraph>> {
-        let m = Graph::subgraph(&self.me(), path).py()?;
-        // Children were built by build(), which registered their Arc<Graph>.
-        let g = registry_lookup(&m)
-            .ok_or_else(|| raise(Exc::Tag, format!("'{path}' is not a graph")))?;
+        let g = Graph::subgraph(&self.me(), path).py()?;
         let init = PyClassInitializer::from(PyModuleBase {
             inner: g.clone() as Arc<dyn Module>,
         })
@@ -937,25 +891,6 @@ impl PyGraph {
 
 fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
-}
-
-/// Graph handles created by `build()`, keyed by address, so a child module
-/// found by path can be handed back to Python as a Graph.
-static REGISTRY: std::sync::Mutex<Vec<std::sync::Weak<Graph>>> = std::sync::Mutex::new(Vec::new());
-
-fn registry_lookup(target: &Arc<dyn Module>) -> Option<Arc<Graph>> {
-    let addr = Arc::as_ptr(target) as *const () as usize;
-    let reg = REGISTRY.lock().ok()?;
-    reg.iter()
-        .filter_map(|w| w.upgrade())
-        .find(|g| Arc::as_ptr(g) as *const () as usize == addr)
-}
-
-pub fn register_graph(g: &Arc<Graph>) {
-    if let Ok(mut reg) = REGISTRY.lock() {
-        reg.retain(|w| w.strong_count() > 0);
-        reg.push(Arc::downgrade(g));
-    }
 }
 
 macro_rules! builtin {

@@ -31,6 +31,27 @@ fn pair(ob: &Bound<'_, PyAny>, what: &str) -> PyResult<[i64; 2]> {
     Ok([v[0], v[1]])
 }
 
+/// One layer class: its Python name, its signature, and the core module its
+/// constructor builds from the converted arguments (an expression that may
+/// use `?`).
+macro_rules! layer {
+    ($(#[$doc:meta])* $py:ident, $name:literal, ($($sig:tt)*), |$($arg:ident: $ty:ty),*| $make:expr) => {
+        $(#[$doc])*
+        #[pyclass(name = $name, module = "ferrotorch._core", extends = PyModuleBase, frozen)]
+        pub struct $py;
+
+        #[pymethods]
+        impl $py {
+            #[new]
+            #[pyo3(signature = ($($sig)*))]
+            #[allow(clippy::too_many_arguments)]
+            fn new($($arg: $ty),*) -> PyResult<PyClassInitializer<Self>> {
+                Ok(base(Arc::new($make)).add_subclass($py))
+            }
+        }
+    };
+}
+
 /// Defines a parameter-free activation class.
 macro_rules! unit_module {
     ($py:ident, $name:literal, $inner:expr, $doc:literal) => {
@@ -81,95 +102,58 @@ unit_module!(
     "Hardsigmoid."
 );
 
-/// LeakyReLU(negative_slope=0.01).
-#[pyclass(name = "LeakyReLU", module = "ferrotorch._core", extends = PyModuleBase, frozen)]
-pub struct PyLeakyRelu;
-
-#[pymethods]
-impl PyLeakyRelu {
-    #[new]
-    #[pyo3(signature = (negative_slope = 0.01))]
-    fn new(negative_slope: f64) -> PyClassInitializer<Self> {
-        base(Arc::new(nn::LeakyRelu {
-            slope: negative_slope,
-        }))
-        .add_subclass(PyLeakyRelu)
+layer!(
+    /// LeakyReLU(negative_slope=0.01).
+    PyLeakyRelu,
+    "LeakyReLU",
+    (negative_slope = 0.01),
+    |negative_slope: f64| nn::LeakyRelu {
+        slope: negative_slope,
     }
-}
+);
 
-/// ELU(alpha=1.0).
-#[pyclass(name = "ELU", module = "ferrotorch._core", extends = PyModuleBase, frozen)]
-pub struct PyElu;
+layer!(
+    /// ELU(alpha=1.0).
+    PyElu, "ELU", (alpha = 1.0), |alpha: f64| nn::Elu { alpha });
 
-#[pymethods]
-impl PyElu {
-    #[new]
-    #[pyo3(signature = (alpha = 1.0))]
-    fn new(alpha: f64) -> PyClassInitializer<Self> {
-        base(Arc::new(nn::Elu { alpha })).add_subclass(PyElu)
-    }
-}
-
-/// Softplus(beta=1.0, threshold=20.0).
-#[pyclass(name = "Softplus", module = "ferrotorch._core", extends = PyModuleBase, frozen)]
-pub struct PySoftplus;
-
-#[pymethods]
-impl PySoftplus {
-    #[new]
-    #[pyo3(signature = (beta = 1.0, threshold = 20.0))]
-    fn new(beta: f64, threshold: f64) -> PyResult<PyClassInitializer<Self>> {
+layer!(
+    /// Softplus(beta=1.0, threshold=20.0).
+    PySoftplus,
+    "Softplus",
+    (beta = 1.0, threshold = 20.0),
+    |beta: f64, threshold: f64| {
         if beta == 0.0 || beta.is_nan() {
             return Err(raise(
                 Exc::Config,
                 format!("Softplus: beta must be non-zero, got {beta}"),
             ));
         }
-        Ok(base(Arc::new(nn::Softplus { beta, threshold })).add_subclass(PySoftplus))
+        nn::Softplus { beta, threshold }
     }
-}
+);
 
-/// Softmax(dim).
-#[pyclass(name = "Softmax", module = "ferrotorch._core", extends = PyModuleBase, frozen)]
-pub struct PySoftmax;
+layer!(
+    /// Softmax(dim).
+    PySoftmax, "Softmax", (dim), |dim: i64| nn::Softmax { dim });
 
-#[pymethods]
-impl PySoftmax {
-    #[new]
-    fn new(dim: i64) -> PyClassInitializer<Self> {
-        base(Arc::new(nn::Softmax { dim })).add_subclass(PySoftmax)
-    }
-}
+layer!(
+    /// LogSoftmax(dim).
+    PyLogSoftmax, "LogSoftmax", (dim), |dim: i64| {
+    nn::LogSoftmax { dim }
+});
 
-/// LogSoftmax(dim).
-#[pyclass(name = "LogSoftmax", module = "ferrotorch._core", extends = PyModuleBase, frozen)]
-pub struct PyLogSoftmax;
-
-#[pymethods]
-impl PyLogSoftmax {
-    #[new]
-    fn new(dim: i64) -> PyClassInitializer<Self> {
-        base(Arc::new(nn::LogSoftmax { dim })).add_subclass(PyLogSoftmax)
-    }
-}
-
-/// PReLU(num_parameters=1, init=0.25).
-#[pyclass(name = "PReLU", module = "ferrotorch._core", extends = PyModuleBase, frozen)]
-pub struct PyPRelu;
-
-#[pymethods]
-impl PyPRelu {
-    #[new]
-    #[pyo3(signature = (num_parameters = 1, init = 0.25, device = None))]
-    fn new(
-        num_parameters: i64,
-        init: f64,
-        device: Option<&str>,
-    ) -> PyResult<PyClassInitializer<Self>> {
-        let m = nn::PRelu::new(num_parameters, init, device_arg(device)?).py()?;
-        Ok(base(Arc::new(m)).add_subclass(PyPRelu))
-    }
-}
+layer!(
+    /// PReLU(num_parameters=1, init=0.25).
+    PyPRelu,
+    "PReLU",
+    (num_parameters = 1, init = 0.25, device = None),
+    |num_parameters: i64, init: f64, device: Option<&str>| nn::PRelu::new(
+        num_parameters,
+        init,
+        device_arg(device)?
+    )
+    .py()?
+);
 
 /// Builds a (transposed) convolution from torch-style arguments.
 #[allow(clippy::too_many_arguments)]
@@ -307,97 +291,74 @@ conv_t_class!(PyConvTranspose1d, "ConvTranspose1d", 1);
 conv_t_class!(PyConvTranspose2d, "ConvTranspose2d", 2);
 conv_t_class!(PyConvTranspose3d, "ConvTranspose3d", 3);
 
-/// RMSNorm(size, eps=1e-5): x/√(mean(x²)+eps)·weight over the last dim.
-#[pyclass(name = "RMSNorm", module = "ferrotorch._core", extends = PyModuleBase, frozen)]
-pub struct PyRmsNorm;
+layer!(
+    /// RMSNorm(size, eps=1e-5): x/√(mean(x²)+eps)·weight over the last dim.
+    PyRmsNorm,
+    "RMSNorm",
+    (size, eps = 1e-5, device = None),
+    |size: i64, eps: f64, device: Option<&str>| nn::RmsNorm::new(size, eps, device_arg(device)?)
+        .py()?
+);
 
-#[pymethods]
-impl PyRmsNorm {
-    #[new]
-    #[pyo3(signature = (size, eps = 1e-5, device = None))]
-    fn new(size: i64, eps: f64, device: Option<&str>) -> PyResult<PyClassInitializer<Self>> {
-        let m = nn::RmsNorm::new(size, eps, device_arg(device)?).py()?;
-        Ok(base(Arc::new(m)).add_subclass(PyRmsNorm))
+layer!(
+    /// BatchNorm over [N, C] or [N, C, L] (torch's BatchNorm1d).
+    PyBatchNorm,
+    "BatchNorm",
+    (num_features, eps = 1e-5, momentum = 0.1, device = None),
+    |num_features: i64, eps: f64, momentum: f64, device: Option<&str>| nn::BatchNorm::new(
+        num_features,
+        false,
+        eps,
+        momentum,
+        device_arg(device)?
+    )
+    .py()?
+);
+
+layer!(
+    /// BatchNorm2d over [N, C, H, W].
+    PyBatchNorm2d,
+    "BatchNorm2d",
+    (num_features, eps = 1e-5, momentum = 0.1, device = None),
+    |num_features: i64, eps: f64, momentum: f64, device: Option<&str>| nn::BatchNorm::new(
+        num_features,
+        true,
+        eps,
+        momentum,
+        device_arg(device)?
+    )
+    .py()?
+);
+
+layer!(
+    /// GroupNorm(num_groups, num_channels, eps=1e-5, affine=True).
+    PyGroupNorm,
+    "GroupNorm",
+    (
+        num_groups,
+        num_channels,
+        eps = 1e-5,
+        affine = true,
+        device = None
+    ),
+    |num_groups: i64, num_channels: i64, eps: f64, affine: bool, device: Option<&str>| {
+        nn::GroupNorm::new(num_groups, num_channels, eps, affine, device_arg(device)?).py()?
     }
-}
+);
 
-/// BatchNorm over [N, C] or [N, C, L] (torch's BatchNorm1d).
-#[pyclass(name = "BatchNorm", module = "ferrotorch._core", extends = PyModuleBase, frozen)]
-pub struct PyBatchNorm;
-
-#[pymethods]
-impl PyBatchNorm {
-    #[new]
-    #[pyo3(signature = (num_features, eps = 1e-5, momentum = 0.1, device = None))]
-    fn new(
-        num_features: i64,
-        eps: f64,
-        momentum: f64,
-        device: Option<&str>,
-    ) -> PyResult<PyClassInitializer<Self>> {
-        let m = nn::BatchNorm::new(num_features, false, eps, momentum, device_arg(device)?).py()?;
-        Ok(base(Arc::new(m)).add_subclass(PyBatchNorm))
-    }
-}
-
-/// BatchNorm2d over [N, C, H, W].
-#[pyclass(name = "BatchNorm2d", module = "ferrotorch._core", extends = PyModuleBase, frozen)]
-pub struct PyBatchNorm2d;
-
-#[pymethods]
-impl PyBatchNorm2d {
-    #[new]
-    #[pyo3(signature = (num_features, eps = 1e-5, momentum = 0.1, device = None))]
-    fn new(
-        num_features: i64,
-        eps: f64,
-        momentum: f64,
-        device: Option<&str>,
-    ) -> PyResult<PyClassInitializer<Self>> {
-        let m = nn::BatchNorm::new(num_features, true, eps, momentum, device_arg(device)?).py()?;
-        Ok(base(Arc::new(m)).add_subclass(PyBatchNorm2d))
-    }
-}
-
-/// GroupNorm(num_groups, num_channels, eps=1e-5, affine=True).
-#[pyclass(name = "GroupNorm", module = "ferrotorch._core", extends = PyModuleBase, frozen)]
-pub struct PyGroupNorm;
-
-#[pymethods]
-impl PyGroupNorm {
-    #[new]
-    #[pyo3(signature = (num_groups, num_channels, eps = 1e-5, affine = true, device = None))]
-    fn new(
-        num_groups: i64,
-        num_channels: i64,
-        eps: f64,
-        affine: bool,
-        device: Option<&str>,
-    ) -> PyResult<PyClassInitializer<Self>> {
-        let m =
-            nn::GroupNorm::new(num_groups, num_channels, eps, affine, device_arg(device)?).py()?;
-        Ok(base(Arc::new(m)).add_subclass(PyGroupNorm))
-    }
-}
-
-/// InstanceNorm(num_features, affine=False, eps=1e-5): input statistics always.
-#[pyclass(name = "InstanceNorm", module = "ferrotorch._core", extends = PyModuleBase, frozen)]
-pub struct PyInstanceNorm;
-
-#[pymethods]
-impl PyInstanceNorm {
-    #[new]
-    #[pyo3(signature = (num_features, affine = false, eps = 1e-5, device = None))]
-    fn new(
-        num_features: i64,
-        affine: bool,
-        eps: f64,
-        device: Option<&str>,
-    ) -> PyResult<PyClassInitializer<Self>> {
-        let m = nn::InstanceNorm::new(num_features, affine, eps, device_arg(device)?).py()?;
-        Ok(base(Arc::new(m)).add_subclass(PyInstanceNorm))
-    }
-}
+layer!(
+    /// InstanceNorm(num_features, affine=False, eps=1e-5): input statistics always.
+    PyInstanceNorm,
+    "InstanceNorm",
+    (num_features, affine = false, eps = 1e-5, device = None),
+    |num_features: i64, affine: bool, eps: f64, device: Option<&str>| nn::InstanceNorm::new(
+        num_features,
+        affine,
+        eps,
+        device_arg(device)?
+    )
+    .py()?
+);
 
 macro_rules! dropout_class {
     ($py:ident, $name:literal, $kind:expr) => {
@@ -420,30 +381,26 @@ dropout_class!(PyDropout, "Dropout", DropoutKind::Plain);
 dropout_class!(PyDropout2d, "Dropout2d", DropoutKind::Channel2d);
 dropout_class!(PyAlphaDropout, "AlphaDropout", DropoutKind::Alpha);
 
-/// Embedding(num_embeddings, embedding_dim, padding_idx=None).
-#[pyclass(name = "Embedding", module = "ferrotorch._core", extends = PyModuleBase, frozen)]
-pub struct PyEmbedding;
-
-#[pymethods]
-impl PyEmbedding {
-    #[new]
-    #[pyo3(signature = (num_embeddings, embedding_dim, padding_idx = None, device = None))]
-    fn new(
-        num_embeddings: i64,
-        embedding_dim: i64,
-        padding_idx: Option<i64>,
-        device: Option<&str>,
-    ) -> PyResult<PyClassInitializer<Self>> {
-        let m = nn::Embedding::new(
+layer!(
+    /// Embedding(num_embeddings, embedding_dim, padding_idx=None).
+    PyEmbedding,
+    "Embedding",
+    (
+        num_embeddings,
+        embedding_dim,
+        padding_idx = None,
+        device = None
+    ),
+    |num_embeddings: i64, embedding_dim: i64, padding_idx: Option<i64>, device: Option<&str>| {
+        nn::Embedding::new(
             num_embeddings,
             embedding_dim,
             padding_idx,
             device_arg(device)?,
         )
-        .py()?;
-        Ok(base(Arc::new(m)).add_subclass(PyEmbedding))
+        .py()?
     }
-}
+);
 
 /// EmbeddingBag(num_embeddings, embedding_dim, mode="mean").
 #[pyclass(name = "EmbeddingBag", module = "ferrotorch._core", extends = PyModuleBase, frozen)]
@@ -960,72 +917,60 @@ maxpool_class!(PyMaxPool2d, "MaxPool2d", 2);
 avgpool_class!(PyAvgPool1d, "AvgPool1d", 1);
 avgpool_class!(PyAvgPool2d, "AvgPool2d", 2);
 
-/// AdaptiveAvgPool2d(output_size): int or (h, w).
-#[pyclass(name = "AdaptiveAvgPool2d", module = "ferrotorch._core", extends = PyModuleBase, frozen)]
-pub struct PyAdaptiveAvgPool2d;
+layer!(
+    /// AdaptiveAvgPool2d(output_size): int or (h, w).
+    PyAdaptiveAvgPool2d,
+    "AdaptiveAvgPool2d",
+    (output_size),
+    |output_size: &Bound<'_, PyAny>| nn::AdaptivePool2d::new(
+        false,
+        pair(output_size, "output_size")?
+    )
+    .py()?
+);
 
-#[pymethods]
-impl PyAdaptiveAvgPool2d {
-    #[new]
-    fn new(output_size: &Bound<'_, PyAny>) -> PyResult<PyClassInitializer<Self>> {
-        let m = nn::AdaptivePool2d::new(false, pair(output_size, "output_size")?).py()?;
-        Ok(base(Arc::new(m)).add_subclass(PyAdaptiveAvgPool2d))
-    }
-}
+layer!(
+    /// AdaptiveMaxPool2d(output_size): int or (h, w).
+    PyAdaptiveMaxPool2d,
+    "AdaptiveMaxPool2d",
+    (output_size),
+    |output_size: &Bound<'_, PyAny>| nn::AdaptivePool2d::new(
+        true,
+        pair(output_size, "output_size")?
+    )
+    .py()?
+);
 
-/// AdaptiveMaxPool2d(output_size): int or (h, w).
-#[pyclass(name = "AdaptiveMaxPool2d", module = "ferrotorch._core", extends = PyModuleBase, frozen)]
-pub struct PyAdaptiveMaxPool2d;
+layer!(
+    /// PixelShuffle(upscale_factor): [N, C·r², H, W] → [N, C, H·r, W·r].
+    PyPixelShuffle,
+    "PixelShuffle",
+    (upscale_factor),
+    |upscale_factor: i64| nn::PixelShuffle::new(upscale_factor, false).py()?
+);
 
-#[pymethods]
-impl PyAdaptiveMaxPool2d {
-    #[new]
-    fn new(output_size: &Bound<'_, PyAny>) -> PyResult<PyClassInitializer<Self>> {
-        let m = nn::AdaptivePool2d::new(true, pair(output_size, "output_size")?).py()?;
-        Ok(base(Arc::new(m)).add_subclass(PyAdaptiveMaxPool2d))
-    }
-}
+layer!(
+    /// PixelUnshuffle(downscale_factor): the inverse of PixelShuffle.
+    PyPixelUnshuffle,
+    "PixelUnshuffle",
+    (downscale_factor),
+    |downscale_factor: i64| nn::PixelShuffle::new(downscale_factor, true).py()?
+);
 
-/// PixelShuffle(upscale_factor): [N, C·r², H, W] → [N, C, H·r, W·r].
-#[pyclass(name = "PixelShuffle", module = "ferrotorch._core", extends = PyModuleBase, frozen)]
-pub struct PyPixelShuffle;
-
-#[pymethods]
-impl PyPixelShuffle {
-    #[new]
-    fn new(upscale_factor: i64) -> PyResult<PyClassInitializer<Self>> {
-        let m = nn::PixelShuffle::new(upscale_factor, false).py()?;
-        Ok(base(Arc::new(m)).add_subclass(PyPixelShuffle))
-    }
-}
-
-/// PixelUnshuffle(downscale_factor): the inverse of PixelShuffle.
-#[pyclass(name = "PixelUnshuffle", module = "ferrotorch._core", extends = PyModuleBase, frozen)]
-pub struct PyPixelUnshuffle;
-
-#[pymethods]
-impl PyPixelUnshuffle {
-    #[new]
-    fn new(downscale_factor: i64) -> PyResult<PyClassInitializer<Self>> {
-        let m = nn::PixelShuffle::new(downscale_factor, true).py()?;
-        Ok(base(Arc::new(m)).add_subclass(PyPixelUnshuffle))
-    }
-}
-
-/// Upsample(size=None, scale_factor=None, mode="nearest", align_corners=False).
-#[pyclass(name = "Upsample", module = "ferrotorch._core", extends = PyModuleBase, frozen)]
-pub struct PyUpsample;
-
-#[pymethods]
-impl PyUpsample {
-    #[new]
-    #[pyo3(signature = (size = None, scale_factor = None, mode = "nearest", align_corners = None))]
-    fn new(
-        size: Option<&Bound<'_, PyAny>>,
-        scale_factor: Option<&Bound<'_, PyAny>>,
-        mode: &str,
-        align_corners: Option<bool>,
-    ) -> PyResult<PyClassInitializer<Self>> {
+layer!(
+    /// Upsample(size=None, scale_factor=None, mode="nearest", align_corners=False).
+    PyUpsample,
+    "Upsample",
+    (
+        size = None,
+        scale_factor = None,
+        mode = "nearest",
+        align_corners = None
+    ),
+    |size: Option<&Bound<'_, PyAny>>,
+     scale_factor: Option<&Bound<'_, PyAny>>,
+     mode: &str,
+     align_corners: Option<bool>| {
         let mode = match mode {
             "nearest" => nn::UpsampleMode::Nearest,
             "bilinear" => nn::UpsampleMode::Bilinear,
@@ -1058,10 +1003,9 @@ impl PyUpsample {
                 [v[0], v[1]]
             }),
         };
-        let m = nn::Upsample::new(size, scale, mode, align_corners.unwrap_or(false)).py()?;
-        Ok(base(Arc::new(m)).add_subclass(PyUpsample))
+        nn::Upsample::new(size, scale, mode, align_corners.unwrap_or(false)).py()?
     }
-}
+);
 
 fn window(
     kernel_size: &Bound<'_, PyAny>,
@@ -1077,21 +1021,16 @@ fn window(
     })
 }
 
-/// Unfold(kernel_size, dilation=1, padding=0, stride=1): sliding blocks.
-#[pyclass(name = "Unfold", module = "ferrotorch._core", extends = PyModuleBase, frozen)]
-pub struct PyUnfold;
-
-#[pymethods]
-impl PyUnfold {
-    #[new]
-    #[pyo3(signature = (kernel_size, dilation = None, padding = None, stride = None))]
-    fn new(
-        py: Python<'_>,
-        kernel_size: &Bound<'_, PyAny>,
-        dilation: Option<&Bound<'_, PyAny>>,
-        padding: Option<&Bound<'_, PyAny>>,
-        stride: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<PyClassInitializer<Self>> {
+layer!(
+    /// Unfold(kernel_size, dilation=1, padding=0, stride=1): sliding blocks.
+    PyUnfold,
+    "Unfold",
+    (kernel_size, dilation = None, padding = None, stride = None),
+    |py: Python<'_>,
+     kernel_size: &Bound<'_, PyAny>,
+     dilation: Option<&Bound<'_, PyAny>>,
+     padding: Option<&Bound<'_, PyAny>>,
+     stride: Option<&Bound<'_, PyAny>>| {
         let one = 1i64.into_pyobject(py)?.into_any();
         let zero = 0i64.into_pyobject(py)?.into_any();
         let w = window(
@@ -1100,26 +1039,27 @@ impl PyUnfold {
             padding.unwrap_or(&zero),
             stride.unwrap_or(&one),
         )?;
-        Ok(base(Arc::new(nn::Unfold::new(w).py()?)).add_subclass(PyUnfold))
+        nn::Unfold::new(w).py()?
     }
-}
+);
 
-/// Fold(output_size, kernel_size, dilation=1, padding=0, stride=1): sums blocks back.
-#[pyclass(name = "Fold", module = "ferrotorch._core", extends = PyModuleBase, frozen)]
-pub struct PyFold;
-
-#[pymethods]
-impl PyFold {
-    #[new]
-    #[pyo3(signature = (output_size, kernel_size, dilation = None, padding = None, stride = None))]
-    fn new(
-        py: Python<'_>,
-        output_size: &Bound<'_, PyAny>,
-        kernel_size: &Bound<'_, PyAny>,
-        dilation: Option<&Bound<'_, PyAny>>,
-        padding: Option<&Bound<'_, PyAny>>,
-        stride: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<PyClassInitializer<Self>> {
+layer!(
+    /// Fold(output_size, kernel_size, dilation=1, padding=0, stride=1): sums blocks back.
+    PyFold,
+    "Fold",
+    (
+        output_size,
+        kernel_size,
+        dilation = None,
+        padding = None,
+        stride = None
+    ),
+    |py: Python<'_>,
+     output_size: &Bound<'_, PyAny>,
+     kernel_size: &Bound<'_, PyAny>,
+     dilation: Option<&Bound<'_, PyAny>>,
+     padding: Option<&Bound<'_, PyAny>>,
+     stride: Option<&Bound<'_, PyAny>>| {
         let one = 1i64.into_pyobject(py)?.into_any();
         let zero = 0i64.into_pyobject(py)?.into_any();
         let w = window(
@@ -1128,54 +1068,41 @@ impl PyFold {
             padding.unwrap_or(&zero),
             stride.unwrap_or(&one),
         )?;
-        let m = nn::Fold::new(pair(output_size, "output_size")?, w).py()?;
-        Ok(base(Arc::new(m)).add_subclass(PyFold))
+        nn::Fold::new(pair(output_size, "output_size")?, w).py()?
     }
-}
+);
 
-/// Flatten(start_dim=1, end_dim=-1).
-#[pyclass(name = "Flatten", module = "ferrotorch._core", extends = PyModuleBase, frozen)]
-pub struct PyFlatten;
-
-#[pymethods]
-impl PyFlatten {
-    #[new]
-    #[pyo3(signature = (start_dim = 1, end_dim = -1))]
-    fn new(start_dim: i64, end_dim: i64) -> PyClassInitializer<Self> {
-        base(Arc::new(nn::Flatten::new(start_dim, end_dim))).add_subclass(PyFlatten)
-    }
-}
+layer!(
+    /// Flatten(start_dim=1, end_dim=-1).
+    PyFlatten,
+    "Flatten",
+    (start_dim = 1, end_dim = -1),
+    |start_dim: i64, end_dim: i64| nn::Flatten::new(start_dim, end_dim)
+);
 
 fn pad4(ob: &Bound<'_, PyAny>) -> PyResult<[i64; 4]> {
     let v = ints(ob, 4, "padding")?;
     Ok([v[0], v[1], v[2], v[3]])
 }
 
-/// ZeroPad2d(padding): int or (left, right, top, bottom).
-#[pyclass(name = "ZeroPad2d", module = "ferrotorch._core", extends = PyModuleBase, frozen)]
-pub struct PyZeroPad2d;
+layer!(
+    /// ZeroPad2d(padding): int or (left, right, top, bottom).
+    PyZeroPad2d, "ZeroPad2d", (padding), |padding: &Bound<
+    '_,
+    PyAny,
+>| nn::Pad2d::new(
+    nn::PadMode::Zero,
+    pad4(padding)?
+)
+.py()?);
 
-#[pymethods]
-impl PyZeroPad2d {
-    #[new]
-    fn new(padding: &Bound<'_, PyAny>) -> PyResult<PyClassInitializer<Self>> {
-        let m = nn::Pad2d::new(nn::PadMode::Zero, pad4(padding)?).py()?;
-        Ok(base(Arc::new(m)).add_subclass(PyZeroPad2d))
-    }
-}
-
-/// ReflectionPad2d(padding): int or (left, right, top, bottom).
-#[pyclass(name = "ReflectionPad2d", module = "ferrotorch._core", extends = PyModuleBase, frozen)]
-pub struct PyReflectionPad2d;
-
-#[pymethods]
-impl PyReflectionPad2d {
-    #[new]
-    fn new(padding: &Bound<'_, PyAny>) -> PyResult<PyClassInitializer<Self>> {
-        let m = nn::Pad2d::new(nn::PadMode::Reflection, pad4(padding)?).py()?;
-        Ok(base(Arc::new(m)).add_subclass(PyReflectionPad2d))
-    }
-}
+layer!(
+    /// ReflectionPad2d(padding): int or (left, right, top, bottom).
+    PyReflectionPad2d,
+    "ReflectionPad2d",
+    (padding),
+    |padding: &Bound<'_, PyAny>| nn::Pad2d::new(nn::PadMode::Reflection, pad4(padding)?).py()?
+);
 
 fn shape_arg(ob: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
     if let Ok(v) = ob.extract::<i64>() {

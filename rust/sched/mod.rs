@@ -6,12 +6,15 @@
 //! - [`torch`], [`plateau`], [`sequential`]: stateful schedulers equal to
 //!   `torch.optim.lr_scheduler` value by value. They compute the next lr of
 //!   each param group from the current ones (torch's chainable recurrences);
-//!   the caller reads and writes the optimizer.
+//!   [`bound`] drives an optimizer's param groups through the small
+//!   [`groups::Groups`] trait, with torch's base-class protocol.
 //!
 //! Every constructor validates its arguments and names the bad one.
 
+pub mod bound;
 pub mod cycle;
 pub mod flodl;
+pub mod groups;
 pub mod kaun;
 pub mod plateau;
 pub mod sequential;

@@ -1,6 +1,7 @@
 //! `torch.optim.lr_scheduler.ReduceLROnPlateau`, operation by operation.
 
 use super::state::{Loader, State, Val};
+use super::torch::PerGroup;
 use super::{check_at_least, check_lr};
 use crate::{Error, Result};
 
@@ -24,8 +25,8 @@ pub struct ReduceLROnPlateau {
 }
 
 impl ReduceLROnPlateau {
-    /// `min_lrs` has one value per group; `default_min_lr` is set when the
-    /// user gave a single number.
+    /// `min_lr`: one number for every group (the default, 0, included), or
+    /// one per group.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         mode: &str,
@@ -34,12 +35,15 @@ impl ReduceLROnPlateau {
         threshold: f64,
         threshold_mode: &str,
         cooldown: i64,
-        min_lrs: Vec<f64>,
-        default_min_lr: Option<f64>,
+        min_lr: Option<PerGroup>,
         eps: f64,
         current: &[f64],
     ) -> Result<Self> {
         let who = "ReduceLROnPlateau";
+        let (min_lrs, default_min_lr) = match min_lr.unwrap_or(PerGroup::One(0.0)) {
+            PerGroup::One(v) => (vec![v; current.len()], Some(v)),
+            PerGroup::Each(v) => (v, None),
+        };
         let max_mode = match mode {
             "min" => false,
             "max" => true,
@@ -235,8 +239,7 @@ mod tests {
             0.0,
             "abs",
             1,
-            vec![0.0],
-            Some(0.0),
+            Some(PerGroup::One(0.0)),
             0.0,
             &[1.0],
         )
@@ -248,13 +251,7 @@ mod tests {
             seen.push(lr[0]);
         }
         assert_eq!(seen, vec![1.0, 1.0, 0.5, 0.5, 0.5, 0.25]);
-        assert!(
-            ReduceLROnPlateau::new("up", 0.5, 1, 0.0, "abs", 0, vec![0.0], None, 0.0, &[1.0])
-                .is_err()
-        );
-        assert!(
-            ReduceLROnPlateau::new("min", 1.0, 1, 0.0, "abs", 0, vec![0.0], None, 0.0, &[1.0])
-                .is_err()
-        );
+        assert!(ReduceLROnPlateau::new("up", 0.5, 1, 0.0, "abs", 0, None, 0.0, &[1.0]).is_err());
+        assert!(ReduceLROnPlateau::new("min", 1.0, 1, 0.0, "abs", 0, None, 0.0, &[1.0]).is_err());
     }
 }

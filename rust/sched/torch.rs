@@ -53,13 +53,13 @@ pub trait LrSchedulerCore: Send {
 /// A per-group hyperparameter given as one value or one per group (torch's
 /// `_format_param`).
 #[derive(Debug, Clone)]
-pub enum PerGroup {
-    One(f64),
-    Each(Vec<f64>),
+pub enum PerGroup<T = f64> {
+    One(T),
+    Each(Vec<T>),
 }
 
-impl PerGroup {
-    pub fn expand(self, who: &str, name: &str, groups: usize) -> Result<Vec<f64>> {
+impl<T: Clone> PerGroup<T> {
+    pub fn expand(self, who: &str, name: &str, groups: usize) -> Result<Vec<T>> {
         match self {
             PerGroup::One(v) => Ok(vec![v; groups]),
             PerGroup::Each(v) if v.len() == groups => Ok(v),
