@@ -16,6 +16,7 @@ pub mod nn;
 pub mod optim;
 pub mod sched;
 pub mod shim;
+pub mod substitute;
 pub mod tensor;
 pub mod train;
 

@@ -22,16 +22,22 @@ impl SharedTensor {
     pub fn new(t: Tensor) -> Self {
         SharedTensor(t)
     }
-    /// A new handle on the same tensor (same storage, same grad).
+    /// A new handle on the same tensor (same storage, same grad), or on its
+    /// substitute inside [`crate::substitute::with_substitutes`].
     pub fn handle(&self) -> Tensor {
-        self.0.shallow_clone()
+        (**self).shallow_clone()
+    }
+
+    /// The tensor this handle reads as on this thread now, if substituted.
+    pub fn substitute(&self) -> Option<Tensor> {
+        crate::substitute::lookup(&self.0).map(Tensor::shallow_clone)
     }
 }
 
 impl Deref for SharedTensor {
     type Target = Tensor;
     fn deref(&self) -> &Tensor {
-        &self.0
+        crate::substitute::lookup(&self.0).unwrap_or(&self.0)
     }
 }
 

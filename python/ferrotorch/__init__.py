@@ -45,7 +45,6 @@ from ._core import (  # noqa: E402
     ArgmaxSelector,
     FixedSelector,
     FlowBuilder,
-    Graph,
     LearnedHalt,
     MergeOp,
     Profile,
@@ -89,6 +88,7 @@ from .errors import (  # noqa: E402
     TrainingError,
 )
 from .functional import value_and_grad, value_and_grad_aux  # noqa: E402
+from .graph_module import Graph  # noqa: E402
 from .history import History  # noqa: E402
 from .monitor import Monitor, format_bytes, format_duration, format_number  # noqa: E402
 from .progress import ProgressBar  # noqa: E402

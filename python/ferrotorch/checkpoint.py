@@ -57,7 +57,8 @@ Target = Union[Graph, Mapping[str, torch.Tensor], Iterable[Tuple[str, torch.Tens
 
 
 def _target(obj: Any) -> Any:
-    if isinstance(obj, torch.nn.Module):
+    # A Graph is a torch.nn.Module too: keep it whole (its hash is written).
+    if isinstance(obj, torch.nn.Module) and not isinstance(obj, Graph):
         return obj.state_dict(keep_vars=True)
     return obj
 

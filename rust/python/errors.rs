@@ -247,10 +247,23 @@ fn kind(e: &Error) -> Exc {
 }
 
 pub fn to_py(e: Error) -> PyErr {
-    if let Error::External(_) = e {
-        if let Some(err) = PENDING.with(|p| p.borrow_mut().take()) {
-            return err;
+    match e {
+        Error::External(_) => {
+            if let Some(err) = PENDING.with(|p| p.borrow_mut().take()) {
+                return err;
+            }
         }
+        // A Python hook that libtorch called (saved-tensor hooks, tensor
+        // hooks, __torch_function__) raised: libtorch throws a `python_error`
+        // whose message is empty and leaves the exception set on this
+        // thread. Re-raise that exception, not an empty TorchError:
+        // torch.utils.checkpoint stops its recomputation by raising one.
+        Error::Torch(_) => {
+            if let Some(err) = Python::with_gil(PyErr::take) {
+                return err;
+            }
+        }
+        _ => {}
     }
     kind(&e).err(e.to_string())
 }

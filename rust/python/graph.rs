@@ -245,7 +245,7 @@ impl PyFlowBuilder {
 
     /// Validates the recorded graph and returns it (GraphError otherwise).
     #[pyo3(signature = (verbose = false))]
-    fn build(&self, py: Python<'_>, verbose: bool) -> PyResult<Py<PyGraph>> {
+    fn build(&self, py: Python<'_>, verbose: bool) -> PyResult<PyObject> {
         let g = match self.inner.lock() {
             Ok(b) => b.build(),
             Err(p) => p.into_inner().build(),
@@ -255,11 +255,7 @@ impl PyFlowBuilder {
             println!("{}", g.tree_summary());
         }
         let g = Arc::new(g);
-        let init = PyClassInitializer::from(PyModuleBase {
-            inner: g.clone() as Arc<dyn Module>,
-        })
-        .add_subclass(PyGraph { inner: g });
-        Py::new(py, init)
+        graph_object(py, g)
     }
 }
 
@@ -375,7 +371,8 @@ impl PyMapBuilder {
 }
 
 /// A built graph: call it like a function; it is also a Module (nestable).
-#[pyclass(name = "Graph", module = "ferrotorch._core", extends = PyModuleBase, frozen)]
+/// `ferrotorch.Graph` subclasses it with `torch.nn.Module`.
+#[pyclass(name = "Graph", module = "ferrotorch._core", extends = PyModuleBase, frozen, subclass)]
 pub struct PyGraph {
     pub inner: Arc<Graph>,
 }
@@ -386,8 +383,96 @@ impl PyGraph {
     }
 }
 
+/// The Python class graphs are handed out as (`ferrotorch.Graph`, set at
+/// import by `_set_graph_type`); the plain core class until then.
+static GRAPH_TYPE: pyo3::sync::GILOnceCell<Py<pyo3::types::PyType>> =
+    pyo3::sync::GILOnceCell::new();
+
+/// `_set_graph_type(cls)`: graphs from `build()` and `subgraph()` are made
+/// as `cls(core_graph)` (a subclass of the core Graph).
+#[pyfunction]
+fn _set_graph_type(py: Python<'_>, cls: Bound<'_, pyo3::types::PyType>) -> PyResult<()> {
+    if !cls.is_subclass_of::<PyGraph>()? {
+        return Err(raise(
+            Exc::InputType,
+            "_set_graph_type: expected a subclass of ferrotorch._core.Graph".into(),
+        ));
+    }
+    GRAPH_TYPE
+        .set(py, cls.unbind())
+        .map_err(|_| raise(Exc::Config, "_set_graph_type: already set".into()))
+}
+
+/// A Python object for `g`, of the registered graph type.
+fn graph_object(py: Python<'_>, g: Arc<Graph>) -> PyResult<PyObject> {
+    let init = PyClassInitializer::from(PyModuleBase {
+        inner: g.clone() as Arc<dyn Module>,
+    })
+    .add_subclass(PyGraph { inner: g });
+    let core = Py::new(py, init)?;
+    match GRAPH_TYPE.get(py) {
+        Some(cls) => Ok(cls.bind(py).call1((core,))?.unbind()),
+        None => Ok(core.into_any()),
+    }
+}
+
 #[pymethods]
 impl PyGraph {
+    /// Graph(core): another handle on the same core graph (how
+    /// `ferrotorch.Graph` objects are made; use FlowBuilder.build()).
+    #[new]
+    fn py_new(core: PyRef<'_, PyGraph>) -> PyClassInitializer<Self> {
+        let g = core.inner.clone();
+        PyClassInitializer::from(PyModuleBase {
+            inner: g.clone() as Arc<dyn Module>,
+        })
+        .add_subclass(PyGraph { inner: g })
+    }
+
+    /// Runs the graph with each `originals[i]` (a parameter or buffer of
+    /// the graph) read as `substitutes[i]` during this call, on this thread
+    /// (torch.func.functional_call).
+    #[pyo3(signature = (originals, substitutes, *inputs))]
+    fn _forward_with(
+        &self,
+        py: Python<'_>,
+        originals: Vec<Bound<'_, PyAny>>,
+        substitutes: Vec<Bound<'_, PyAny>>,
+        inputs: Vec<Bound<'_, PyAny>>,
+    ) -> PyResult<PyObject> {
+        if originals.len() != substitutes.len() {
+            return Err(raise(
+                Exc::Config,
+                format!(
+                    "_forward_with: {} originals for {} substitutes",
+                    originals.len(),
+                    substitutes.len()
+                ),
+            ));
+        }
+        let mut pairs = Vec::with_capacity(originals.len());
+        for (i, (o, s)) in originals.iter().zip(&substitutes).enumerate() {
+            pairs.push((
+                tensor_arg(o, &format!("original {i}"))?,
+                tensor_arg(s, &format!("substitute {i}"))?,
+            ));
+        }
+        let xs = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, x)| tensor_arg(x, &format!("input {i}")))
+            .collect::<PyResult<Vec<_>>>()?;
+        let g = self.inner.clone();
+        // Same thread (allow_threads does not move it): the substitutes and
+        // torch's thread-local transforms stay in force.
+        let out = py
+            .allow_threads(move || {
+                crate::substitute::with_substitutes(&pairs, || g.forward_multi(&xs))
+            })
+            .py()?;
+        to_py(py, &out)
+    }
+
     /// The module tree as torch prints it, keyed by floDl node ids.
     fn __repr__(&self) -> String {
         self.inner.module_tree()
@@ -635,13 +720,8 @@ impl PyGraph {
     }
 
     /// The labeled child graph at `path`.
-    fn subgraph(&self, py: Python<'_>, path: &str) -> PyResult<Py<PyGraph>> {
-        let g = Graph::subgraph(&self.me(), path).py()?;
-        let init = PyClassInitializer::from(PyModuleBase {
-            inner: g.clone() as Arc<dyn Module>,
-        })
-        .add_subclass(PyGraph { inner: g });
-        Py::new(py, init)
+    fn subgraph(&self, py: Python<'_>, path: &str) -> PyResult<PyObject> {
+        graph_object(py, Graph::subgraph(&self.me(), path).py()?)
     }
 
     /// Labeled children's labels.
@@ -1016,6 +1096,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyLoopBuilder>()?;
     m.add_class::<PyMapBuilder>()?;
     m.add_class::<PyGraph>()?;
+    m.add_function(wrap_pyfunction!(_set_graph_type, m)?)?;
     m.add_class::<PyStateAdd>()?;
     m.add_class::<PyReshape>()?;
     m.add_class::<PySoftmaxRouter>()?;

@@ -373,9 +373,28 @@ impl Module for PyCallable {
         format!("Python callable {}", self.label)
     }
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        // Inside a functional call on the graph, the torch module gets the
+        // substitutes of its parameters through torch's own functional_call.
+        let subs: Vec<(&String, Tensor)> = self
+            .params
+            .iter()
+            .filter_map(|(n, t)| t.substitute().map(|s| (n, s)))
+            .collect();
         Python::with_gil(|py| {
             let call = || -> PyResult<Tensor> {
-                let out = self.obj.call1(py, (to_py(py, x)?,))?;
+                let x = to_py(py, x)?;
+                let out = if subs.is_empty() {
+                    self.obj.call1(py, (x,))?
+                } else {
+                    let d = pyo3::types::PyDict::new(py);
+                    for (n, t) in &subs {
+                        d.set_item(n.as_str(), to_py(py, t)?)?;
+                    }
+                    py.import("torch.func")?
+                        .getattr("functional_call")?
+                        .call1((self.obj.bind(py), d, (x,)))?
+                        .unbind()
+                };
                 tensor_arg(out.bind(py), &format!("output of {}", self.label))
             };
             call().map_err(|e| stash(e, &self.describe()))

@@ -18,6 +18,7 @@ extern "C" {
     fn ft_free_error(err: *mut c_char);
     fn ft_grads_set_to_none(s: *const Handle, n: usize) -> *mut c_char;
     fn ft_is_same(a: Handle, b: Handle) -> i32;
+    fn ft_assign(dst: Handle, src: Handle);
     fn ft_device_str(t: Handle, buf: *mut c_char, cap: usize);
     fn ft_vector_norm(s: Handle, ord: f64, out: *mut Handle) -> *mut c_char;
     fn ft_elu(s: Handle, alpha: f64, out: *mut Handle) -> *mut c_char;
@@ -230,6 +231,15 @@ fn take_outputs(out: Vec<Handle>) -> Vec<Tensor> {
 pub fn is_same(a: &Tensor, b: &Tensor) -> bool {
     // SAFETY: both are live tensors; is_same only compares impl pointers.
     unsafe { ft_is_same(a.as_ptr() as Handle, b.as_ptr() as Handle) != 0 }
+}
+
+/// Makes the C++ handle behind `dst` point at `src`'s tensor (an undefined
+/// tensor when `src` is one); `dst`'s Rust value is untouched, so shared
+/// references to it stay valid and see the new tensor.
+pub fn assign(dst: &Tensor, src: &Tensor) {
+    // SAFETY: both are live handles; at::Tensor's copy assignment only moves
+    // an intrusive pointer (no exception, no reallocation of `dst`).
+    unsafe { ft_assign(dst.as_ptr() as Handle, src.as_ptr() as Handle) }
 }
 
 /// The tensor's device as torch names it (`cpu`, `cuda:0`, `meta`).

@@ -40,6 +40,9 @@ void ft_free_error(char *err) {
 
 int ft_is_same(ft_tensor a, ft_tensor b) { return a->is_same(*b) ? 1 : 0; }
 
+// Copying a handle only moves an intrusive pointer: it cannot throw.
+void ft_assign(ft_tensor dst, ft_tensor src) { *dst = *src; }
+
 void ft_device_str(ft_tensor t, char *buf, size_t cap) {
   if (cap == 0) return;
   std::string s;

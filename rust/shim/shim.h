@@ -17,6 +17,8 @@ void ft_free_error(char *err);
 
 char *ft_grads_set_to_none(ft_tensor *self, size_t n);
 int ft_is_same(ft_tensor a, ft_tensor b);
+// *dst = *src: dst becomes another handle on src's tensor (undefined if src is).
+void ft_assign(ft_tensor dst, ft_tensor src);
 /* The tensor's device as torch prints it ("cpu", "cuda:0", "meta"), written
  * NUL-terminated into buf (truncated to cap - 1 bytes). */
 void ft_device_str(ft_tensor t, char *buf, size_t cap);

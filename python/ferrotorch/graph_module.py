@@ -1,0 +1,173 @@
+"""``ferrotorch.Graph``: the core graph as a real ``torch.nn.Module``.
+
+Every graph ``FlowBuilder.build()`` and ``Graph.subgraph()`` return is this
+class: a subclass of both the core graph (``ferrotorch._core.Graph``, which
+the Trainer, checkpoints, styles and monitors take) and ``torch.nn.Module``.
+Its ``_parameters`` / ``_buffers`` hold the very tensors the Rust graph
+computes with and trains (same storage, same autograd leaf, parameters
+turned into ``nn.Parameter`` in place), under floDl's names
+(``linear_1/weight``). So, held by a torch module, a graph's parameters and
+buffers appear in the holder's ``parameters()`` / ``state_dict()``, and
+``.to()``, ``.train()``, ``.eval()``, ``load_state_dict`` reach the Rust graph.
+
+``torch.func.functional_call`` replaces entries of ``_parameters`` /
+``_buffers`` for the call; :meth:`Graph.forward` sees which entries no longer
+hold the core's tensors and runs the Rust graph with those substitutes in
+force (on the calling thread only).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Iterable, List, Tuple
+
+import torch
+
+from . import _core
+
+
+class _Slots(dict):  # type: ignore[type-arg]
+    """A graph's ``_parameters`` or ``_buffers``: remembers the core's tensor
+    of each name and which names hold another tensor now, so a forward
+    without substitutes costs one truth test."""
+
+    __slots__ = ("core", "changed")
+
+    def __init__(self, items: Iterable[Tuple[str, torch.Tensor]]) -> None:
+        items = list(items)
+        super().__init__(items)
+        self.core: Dict[str, torch.Tensor] = dict(items)
+        self.changed: set = set()
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        super().__setitem__(name, value)
+        if value is self.core.get(name):
+            self.changed.discard(name)
+        else:
+            self.changed.add(name)
+
+    def __delitem__(self, name: str) -> None:
+        super().__delitem__(name)
+        self.changed.discard(name)
+
+    def substitutes(self) -> Tuple[list, list]:
+        names = [n for n in self.changed if n in self.core and self.get(n) is not None]
+        return [self.core[n] for n in names], [self[n] for n in names]
+
+
+def _as_parameter(t: torch.Tensor) -> torch.Tensor:
+    # In place, so the core keeps the same tensor (torch preserves the Python
+    # object, and its class, while the core holds the tensor).
+    if type(t) is torch.Tensor:
+        t.__class__ = torch.nn.Parameter
+    return t
+
+
+class Graph(_core.Graph, torch.nn.Module):  # type: ignore[misc]
+    """A built graph: a ``torch.nn.Module`` whose forward runs in Rust.
+
+    Made by ``FlowBuilder.build()`` (never directly). ``graph(x, *aux)``
+    goes through ``torch.nn.Module.__call__`` (hooks apply) to
+    :meth:`forward`. The core's methods keep their floDl behaviour:
+    ``parameters()`` and ``named_parameters()`` return lists with floDl
+    names, ``load_state_dict`` is strict by name and returns
+    ``(missing, unexpected)``, ``repr`` is the module tree keyed by node ids.
+    """
+
+    __call__: Callable[..., Any] = torch.nn.Module.__call__
+
+    def __init__(self, core: _core.Graph) -> None:
+        torch.nn.Module.__init__(self)  # its `training = True` is ignored (see the setter)
+        params = [(n, _as_parameter(t)) for n, t in _core.Graph.named_parameters(self)]
+        buffers = _core.Graph.named_buffers(self)
+        object.__setattr__(self, "_parameters", _Slots(params))
+        object.__setattr__(self, "_buffers", _Slots(buffers))
+        object.__setattr__(self, "_ft_ready", True)
+
+    @property  # type: ignore[override]
+    def training(self) -> bool:
+        """Training mode of the Rust graph (dropout on, batch statistics)."""
+        return bool(_core.Graph.training.__get__(self))  # type: ignore[attr-defined]
+
+    @training.setter
+    def training(self, mode: bool) -> None:
+        # The core graph keeps its mode while nn.Module.__init__ runs.
+        if self.__dict__.get("_ft_ready"):
+            _core.Graph.train(self, bool(mode))
+
+    def forward(self, *inputs: Any) -> torch.Tensor:  # type: ignore[override]
+        """Runs the graph (one tensor per declared input). Entries of
+        ``_parameters`` / ``_buffers`` replaced by ``functional_call`` are
+        used in place of the core's tensors for this call."""
+        p, b = self._parameters, self._buffers
+        if not (p.changed or b.changed):  # type: ignore[attr-defined]
+            return _core.Graph.forward(self, *inputs)
+        po, ps = p.substitutes()  # type: ignore[attr-defined]
+        bo, bs = b.substitutes()  # type: ignore[attr-defined]
+        return _core.Graph._forward_with(self, po + bo, ps + bs, *inputs)
+
+    def train(self, mode: bool = True) -> "Graph":
+        """Training mode (True) or evaluation mode, in the Rust graph too."""
+        if not isinstance(mode, bool):
+            raise _core.InputTypeError(f"Graph.train: mode must be a bool, got {mode!r}")
+        _core.Graph.train(self, mode)
+        return self
+
+    def eval(self) -> "Graph":
+        """Evaluation mode (``train(False)``)."""
+        return self.train(False)
+
+    def named_buffers(  # type: ignore[override]
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> List[Tuple[str, torch.Tensor]]:
+        """[(name, buffer)] with floDl names and torch's keywords (as
+        :meth:`named_parameters`: ``recurse=False`` lists none)."""
+        if not recurse:
+            return []
+        return list(torch.nn.Module.named_buffers(self, prefix, True, remove_duplicate))
+
+    def state_dict(  # type: ignore[override]
+        self, *args: Any, destination: Any = None, prefix: str = "", keep_vars: bool = False
+    ) -> Dict[str, Any]:
+        """torch's ``state_dict``: parameters then buffers by floDl name
+        (detached tensors sharing storage, unless ``keep_vars``)."""
+        return torch.nn.Module.state_dict(
+            self, *args, destination=destination, prefix=prefix, keep_vars=keep_vars
+        )
+
+    def _load_from_state_dict(self, state_dict: Any, prefix: str, local_metadata: Any, *args: Any) -> None:
+        # Values are always copied into the core's tensors: assigning new
+        # tensors (load_state_dict(assign=True)) would leave the Rust graph
+        # computing with the old ones.
+        local_metadata = dict(local_metadata, assign_to_params_buffers=False)
+        torch.nn.Module._load_from_state_dict(self, state_dict, prefix, local_metadata, *args)
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # The Rust graph cannot be rebuilt from pickled state: say so at
+        # pickling time rather than failing at load.
+        raise _core.InputTypeError(
+            "a ferrotorch Graph cannot be pickled or deep-copied: rebuild it and load "
+            "its weights (state_dict(), save_checkpoint or safetensors)"
+        )
+
+    def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> "Graph":
+        # torch's .to()/.half()/.cuda() (directly or from a holding module):
+        # converted values go into the core's own tensors (set_data), so the
+        # Rust graph, the registered Parameters and optimizers keep one tensor.
+        tensors = list(self._parameters.core.values()) + list(self._buffers.core.values())  # type: ignore[attr-defined]
+        devices = [t.device for t in tensors]
+        with torch.no_grad():
+            for t in tensors:
+                new = fn(t)
+                if new is not t:
+                    t.data = new
+                g = t.grad
+                if g is not None:
+                    new_g = fn(g)
+                    if new_g is not g:
+                        g.data = new_g
+        if any(t.device != d for t, d in zip(tensors, devices)):
+            _core.Graph.reset_state(self)  # carried state lives on the old device
+        return self
+
+
+_core._set_graph_type(Graph)
