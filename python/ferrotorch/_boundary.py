@@ -89,14 +89,14 @@ def _wrap(fn: Callable, where: str) -> Callable:
     return call
 
 
-class _Constructor(type):
-    """Metaclass of the public name of an extension class: calling it builds
-    the extension object (the same type as objects the core returns), with
-    the boundary's translation; ``isinstance``, ``issubclass`` and class
-    attributes go to the extension class."""
+# What a proxy keeps of its own rather than copying from the extension class.
+_OWN = frozenset(["__new__", "__init__", "__doc__", "__module__", "__qualname__", "__dict__", "__weakref__"])
 
-    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        return cls._ft_new(*args, **kwargs)
+
+class _Constructor(type):
+    """Metaclass of the public name of an extension class: ``isinstance``,
+    ``issubclass`` and class attributes go to the extension class, so objects
+    the core returns pass ``isinstance(obj, ferrotorch.nn.Linear)``."""
 
     def __instancecheck__(cls, obj: Any) -> bool:
         return isinstance(obj, cls._ft_cls)
@@ -109,18 +109,34 @@ class _Constructor(type):
 
 
 def _constructor(cls: type) -> type:
-    ns = {
+    """The public name of ``cls``: a class whose ``__new__`` builds the
+    extension object (the same type as objects the core returns) with the
+    boundary's translation. ``__new__`` carries the extension's signature, so
+    ``inspect.signature``, ``help`` and stubtest see the real parameters."""
+    build = _wrap(cls, f"{cls.__name__}()")
+
+    def __new__(_proxy: type, *args: Any, **kwargs: Any) -> Any:
+        return build(*args, **kwargs)
+
+    try:
+        sig = inspect.signature(cls)
+        first = inspect.Parameter("cls", inspect.Parameter.POSITIONAL_ONLY)
+        __new__.__signature__ = sig.replace(  # type: ignore[attr-defined]
+            parameters=[first, *sig.parameters.values()]
+        )
+    except (TypeError, ValueError):
+        pass
+    __new__.__qualname__ = f"{cls.__qualname__}.__new__"
+    # The extension class's attributes, copied so that the public name lists
+    # them (``dir``, stubtest); instances still look them up on ``cls``.
+    ns = {k: v for k, v in vars(cls).items() if k not in _OWN}
+    ns |= {
         "_ft_cls": cls,
-        "_ft_new": staticmethod(_wrap(cls, f"{cls.__name__}()")),
+        "__new__": __new__,
         "__doc__": cls.__doc__,
         "__module__": cls.__module__,
         "__qualname__": cls.__qualname__,
-        "__text_signature__": getattr(cls, "__text_signature__", None),
     }
-    try:
-        ns["__signature__"] = inspect.signature(cls)
-    except (TypeError, ValueError):
-        pass
     return _Constructor(cls.__name__, (), ns)
 
 
@@ -169,6 +185,8 @@ def guard(module: types.ModuleType) -> None:
             _guard_class(obj)
             # Bases that Python code subclasses keep their class; their
             # subclasses translate in their own __new__ (see :func:`call`).
-            if "__new__" in vars(obj) and not _subclassable(obj):
+            # pyo3 gives a class a text signature exactly when it has a
+            # constructor; the others are only returned by the core.
+            if obj.__text_signature__ is not None and not _subclassable(obj):
                 setattr(module, name, _constructor(obj))
     module.__dict__["__ferrotorch_guarded__"] = True

@@ -1,14 +1,38 @@
 """Type stubs for ferrotorch's Rust extension."""
 
 import os
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+    final,
+)
 
 import numpy as np
 import torch
+from typing_extensions import Self, disjoint_base
 
-TensorLike = Union[torch.Tensor, np.ndarray]
-PathLike = Union[str, "os.PathLike[str]"]
-NamedTensors = Union[Mapping[str, torch.Tensor], Iterable[Tuple[str, torch.Tensor]]]
+# Conventions (`make stubtest`, part of `make lint`, checks this file against the build):
+# - pyo3 classes are built in `__new__`, so constructors are stubbed as `__new__`.
+# - A class users construct that Python cannot subclass is replaced at import
+#   by a proxy whose metaclass is ferrotorch._boundary._Constructor (it
+#   translates argument errors); its stub says `metaclass=_Constructor`.
+# - Type aliases exist only here, so their names start with `_`.
+
+class _Constructor(type):
+    """Stub of ferrotorch._boundary._Constructor (isinstance goes to the extension class)."""
+
+_TensorLike = Union[torch.Tensor, np.ndarray]
+_PathLike = Union[str, "os.PathLike[str]"]
+_NamedTensors = Union[Mapping[str, torch.Tensor], Iterable[Tuple[str, torch.Tensor]]]
 
 __torch_version__: str
 __version__: str
@@ -71,20 +95,21 @@ def _grad_checkpoint(
     """Internal: ``ferrotorch.grad_checkpoint`` after argument handling."""
 
 def _grad_checkpoint_sequential(
-    modules: Sequence[ModuleLike], segments: int, x: TensorLike, preserve_rng_state: bool
+    modules: Sequence[_ModuleLike], segments: int, x: _TensorLike, preserve_rng_state: bool
 ) -> torch.Tensor:
     """Internal: ``ferrotorch.grad_checkpoint_sequential`` after argument handling."""
 
 def _panic_for_tests(msg: str) -> None:
     """Panics inside the extension (tests check it surfaces as InternalError)."""
 
+@disjoint_base
 class Module:
     """Base class of every ferrotorch module."""
 
     @property
     def name(self) -> str: ...
-    def __call__(self, x: TensorLike) -> torch.Tensor: ...
-    def forward(self, x: TensorLike) -> torch.Tensor: ...
+    def __call__(self, x: _TensorLike) -> torch.Tensor: ...
+    def forward(self, x: _TensorLike) -> torch.Tensor: ...
     def parameters(self) -> List[torch.Tensor]: ...
     def named_parameters(
         self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
@@ -96,15 +121,14 @@ class Module:
     def float(self) -> "Module": ...
     def to(self, *args: Any, device: Any = None, dtype: Any = None, non_blocking: bool = False) -> "Module":
         """torch's ``Module.to``: device, dtype, (device, dtype) or a tensor; in place."""
-    def __getattr__(self, name: str) -> Optional[torch.Tensor]: ...
     def train(self, mode: bool = True) -> "Module": ...
     def eval(self) -> "Module": ...
     def end_step(self) -> None: ...
 
-class Linear(Module):
-    def __init__(
-        self, in_features: int, out_features: int, bias: bool = True, device: Optional[str] = None
-    ) -> None: ...
+class Linear(Module, metaclass=_Constructor):
+    def __new__(
+        cls, in_features: int, out_features: int, bias: bool = True, device: Optional[str] = None
+    ) -> Linear: ...
     @property
     def weight(self) -> torch.Tensor: ...
     @property
@@ -114,8 +138,8 @@ class Linear(Module):
     @property
     def out_features(self) -> int: ...
 
-class LayerNorm(Module):
-    def __init__(self, size: int, eps: float = 1e-5, device: Optional[str] = None) -> None: ...
+class LayerNorm(Module, metaclass=_Constructor):
+    def __new__(cls, size: int, eps: float = 1e-5, device: Optional[str] = None) -> LayerNorm: ...
     @property
     def weight(self) -> torch.Tensor: ...
     @property
@@ -123,50 +147,50 @@ class LayerNorm(Module):
     @property
     def eps(self) -> float: ...
 
-class GELU(Module):
-    def __init__(self, approximate: str = "none") -> None: ...
+class GELU(Module, metaclass=_Constructor):
+    def __new__(cls, approximate: str = "none") -> GELU: ...
 
-class ReLU(Module):
-    def __init__(self) -> None: ...
+class ReLU(Module, metaclass=_Constructor):
+    def __new__(cls) -> ReLU: ...
 
-class Identity(Module):
-    def __init__(self) -> None: ...
+class Identity(Module, metaclass=_Constructor):
+    def __new__(cls) -> Identity: ...
 
 _Size = Union[int, Sequence[int]]
 
 class _Unit(Module):
-    def __init__(self) -> None: ...
+    def __new__(cls) -> Self: ...
 
-class Sigmoid(_Unit): ...
-class Tanh(_Unit): ...
-class SiLU(_Unit): ...
-class Mish(_Unit): ...
-class SELU(_Unit): ...
-class Hardswish(_Unit): ...
-class Hardsigmoid(_Unit): ...
+class Sigmoid(_Unit, metaclass=_Constructor): ...
+class Tanh(_Unit, metaclass=_Constructor): ...
+class SiLU(_Unit, metaclass=_Constructor): ...
+class Mish(_Unit, metaclass=_Constructor): ...
+class SELU(_Unit, metaclass=_Constructor): ...
+class Hardswish(_Unit, metaclass=_Constructor): ...
+class Hardsigmoid(_Unit, metaclass=_Constructor): ...
 
-class LeakyReLU(Module):
-    def __init__(self, negative_slope: float = 0.01) -> None: ...
+class LeakyReLU(Module, metaclass=_Constructor):
+    def __new__(cls, negative_slope: float = 0.01) -> LeakyReLU: ...
 
-class ELU(Module):
-    def __init__(self, alpha: float = 1.0) -> None: ...
+class ELU(Module, metaclass=_Constructor):
+    def __new__(cls, alpha: float = 1.0) -> ELU: ...
 
-class Softplus(Module):
-    def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None: ...
+class Softplus(Module, metaclass=_Constructor):
+    def __new__(cls, beta: float = 1.0, threshold: float = 20.0) -> Softplus: ...
 
-class Softmax(Module):
-    def __init__(self, dim: int) -> None: ...
+class Softmax(Module, metaclass=_Constructor):
+    def __new__(cls, dim: int) -> Softmax: ...
 
-class LogSoftmax(Module):
-    def __init__(self, dim: int) -> None: ...
+class LogSoftmax(Module, metaclass=_Constructor):
+    def __new__(cls, dim: int) -> LogSoftmax: ...
 
-class PReLU(Module):
-    def __init__(self, num_parameters: int = 1, init: float = 0.25, device: Optional[str] = None) -> None: ...
+class PReLU(Module, metaclass=_Constructor):
+    def __new__(cls, num_parameters: int = 1, init: float = 0.25, device: Optional[str] = None) -> PReLU: ...
     weight: torch.Tensor
 
 class _Conv(Module):
-    def __init__(
-        self,
+    def __new__(
+        cls,
         in_channels: int,
         out_channels: int,
         kernel_size: _Size,
@@ -176,17 +200,17 @@ class _Conv(Module):
         groups: int = 1,
         bias: bool = True,
         device: Optional[str] = None,
-    ) -> None: ...
+    ) -> Self: ...
     weight: torch.Tensor
     bias: Optional[torch.Tensor]
 
-class Conv1d(_Conv): ...
-class Conv2d(_Conv): ...
-class Conv3d(_Conv): ...
+class Conv1d(_Conv, metaclass=_Constructor): ...
+class Conv2d(_Conv, metaclass=_Constructor): ...
+class Conv3d(_Conv, metaclass=_Constructor): ...
 
 class _ConvTranspose(Module):
-    def __init__(
-        self,
+    def __new__(
+        cls,
         in_channels: int,
         out_channels: int,
         kernel_size: _Size,
@@ -197,96 +221,96 @@ class _ConvTranspose(Module):
         bias: bool = True,
         dilation: Optional[_Size] = None,
         device: Optional[str] = None,
-    ) -> None: ...
+    ) -> Self: ...
     weight: torch.Tensor
     bias: Optional[torch.Tensor]
 
-class ConvTranspose1d(_ConvTranspose): ...
-class ConvTranspose2d(_ConvTranspose): ...
-class ConvTranspose3d(_ConvTranspose): ...
+class ConvTranspose1d(_ConvTranspose, metaclass=_Constructor): ...
+class ConvTranspose2d(_ConvTranspose, metaclass=_Constructor): ...
+class ConvTranspose3d(_ConvTranspose, metaclass=_Constructor): ...
 
-class RMSNorm(Module):
-    def __init__(self, size: int, eps: float = 1e-5, device: Optional[str] = None) -> None: ...
+class RMSNorm(Module, metaclass=_Constructor):
+    def __new__(cls, size: int, eps: float = 1e-5, device: Optional[str] = None) -> RMSNorm: ...
     weight: torch.Tensor
 
 class _BatchNorm(Module):
-    def __init__(
-        self,
+    def __new__(
+        cls,
         num_features: int,
         eps: float = 1e-5,
         momentum: float = 0.1,
         device: Optional[str] = None,
-    ) -> None: ...
+    ) -> Self: ...
     weight: torch.Tensor
     bias: torch.Tensor
     running_mean: torch.Tensor
     running_var: torch.Tensor
 
-class BatchNorm(_BatchNorm): ...
-class BatchNorm2d(_BatchNorm): ...
+class BatchNorm(_BatchNorm, metaclass=_Constructor): ...
+class BatchNorm2d(_BatchNorm, metaclass=_Constructor): ...
 
-class GroupNorm(Module):
-    def __init__(
-        self,
+class GroupNorm(Module, metaclass=_Constructor):
+    def __new__(
+        cls,
         num_groups: int,
         num_channels: int,
         eps: float = 1e-5,
         affine: bool = True,
         device: Optional[str] = None,
-    ) -> None: ...
+    ) -> GroupNorm: ...
     weight: Optional[torch.Tensor]
     bias: Optional[torch.Tensor]
 
-class InstanceNorm(Module):
-    def __init__(
-        self,
+class InstanceNorm(Module, metaclass=_Constructor):
+    def __new__(
+        cls,
         num_features: int,
         affine: bool = False,
         eps: float = 1e-5,
         device: Optional[str] = None,
-    ) -> None: ...
+    ) -> InstanceNorm: ...
     weight: Optional[torch.Tensor]
     bias: Optional[torch.Tensor]
 
 class _Dropout(Module):
-    def __init__(self, p: float = 0.5) -> None: ...
+    def __new__(cls, p: float = 0.5) -> Self: ...
 
-class Dropout(_Dropout): ...
-class Dropout2d(_Dropout): ...
-class AlphaDropout(_Dropout): ...
+class Dropout(_Dropout, metaclass=_Constructor): ...
+class Dropout2d(_Dropout, metaclass=_Constructor): ...
+class AlphaDropout(_Dropout, metaclass=_Constructor): ...
 
-class Embedding(Module):
-    def __init__(
-        self,
+class Embedding(Module, metaclass=_Constructor):
+    def __new__(
+        cls,
         num_embeddings: int,
         embedding_dim: int,
         padding_idx: Optional[int] = None,
         device: Optional[str] = None,
-    ) -> None: ...
+    ) -> Embedding: ...
     weight: torch.Tensor
 
-class EmbeddingBag(Module):
-    def __init__(
-        self,
+class EmbeddingBag(Module, metaclass=_Constructor):
+    def __new__(
+        cls,
         num_embeddings: int,
         embedding_dim: int,
         mode: str = "mean",
         device: Optional[str] = None,
-    ) -> None: ...
+    ) -> EmbeddingBag: ...
     weight: torch.Tensor
-    def forward_bag(self, indices: TensorLike, offsets: TensorLike) -> torch.Tensor: ...
+    def forward_bag(self, indices: _TensorLike, offsets: _TensorLike) -> torch.Tensor: ...
     def __call__(  # type: ignore[override]
-        self, input: TensorLike, offsets: Optional[TensorLike] = None
+        self, input: _TensorLike, offsets: Optional[_TensorLike] = None
     ) -> torch.Tensor: ...
 
-class GRUCell(Module):
-    def __init__(
-        self, input_size: int, hidden_size: int, bias: bool = True, device: Optional[str] = None
-    ) -> None: ...
+class GRUCell(Module, metaclass=_Constructor):
+    def __new__(
+        cls, input_size: int, hidden_size: int, bias: bool = True, device: Optional[str] = None
+    ) -> GRUCell: ...
     def __call__(  # type: ignore[override]
-        self, input: TensorLike, hx: Optional[TensorLike] = None
+        self, input: _TensorLike, hx: Optional[_TensorLike] = None
     ) -> torch.Tensor: ...
-    def forward_step(self, input: TensorLike, hx: Optional[TensorLike] = None) -> torch.Tensor: ...
+    def forward_step(self, input: _TensorLike, hx: Optional[_TensorLike] = None) -> torch.Tensor: ...
     @property
     def weight_ih(self) -> torch.Tensor: ...
     @property
@@ -296,14 +320,14 @@ class GRUCell(Module):
     @property
     def bias_hh(self) -> Optional[torch.Tensor]: ...
 
-class LSTMCell(Module):
-    def __init__(
-        self, input_size: int, hidden_size: int, bias: bool = True, device: Optional[str] = None
-    ) -> None: ...
+class LSTMCell(Module, metaclass=_Constructor):
+    def __new__(
+        cls, input_size: int, hidden_size: int, bias: bool = True, device: Optional[str] = None
+    ) -> LSTMCell: ...
     def __call__(  # type: ignore[override]
-        self, input: TensorLike, hx: Optional[Tuple[TensorLike, TensorLike]] = None
+        self, input: _TensorLike, hx: Optional[Tuple[_TensorLike, _TensorLike]] = None
     ) -> Tuple[torch.Tensor, torch.Tensor]: ...
-    def forward_step(self, input: TensorLike, state: Optional[TensorLike] = None) -> torch.Tensor: ...
+    def forward_step(self, input: _TensorLike, state: Optional[_TensorLike] = None) -> torch.Tensor: ...
     @property
     def weight_ih(self) -> torch.Tensor: ...
     @property
@@ -314,134 +338,134 @@ class LSTMCell(Module):
     def bias_hh(self) -> Optional[torch.Tensor]: ...
 
 class _Rnn(Module):
-    def __init__(
-        self,
+    def __new__(
+        cls,
         input_size: int,
         hidden_size: int,
         num_layers: int = 1,
         bias: bool = True,
         batch_first: bool = False,
         device: Optional[str] = None,
-    ) -> None: ...
+    ) -> Self: ...
     @property
     def batch_first(self) -> bool: ...
 
-class GRU(_Rnn):
+class GRU(_Rnn, metaclass=_Constructor):
     def forward_seq(
-        self, input: TensorLike, h0: Optional[TensorLike] = None
+        self, input: _TensorLike, h0: Optional[_TensorLike] = None
     ) -> Tuple[torch.Tensor, torch.Tensor]: ...
 
-class LSTM(_Rnn):
+class LSTM(_Rnn, metaclass=_Constructor):
     def forward_seq(
-        self, input: TensorLike, hx: Optional[Tuple[TensorLike, TensorLike]] = None
+        self, input: _TensorLike, hx: Optional[Tuple[_TensorLike, _TensorLike]] = None
     ) -> Tuple[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]: ...
 
-class MultiheadAttention(Module):
-    def __init__(
-        self, embed_dim: int, num_heads: int, bias: bool = True, device: Optional[str] = None
-    ) -> None: ...
+class MultiheadAttention(Module, metaclass=_Constructor):
+    def __new__(
+        cls, embed_dim: int, num_heads: int, bias: bool = True, device: Optional[str] = None
+    ) -> MultiheadAttention: ...
     def forward_ext(
         self,
-        query: TensorLike,
-        key: TensorLike,
-        value: TensorLike,
-        attn_mask: Optional[TensorLike] = None,
-        key_padding_mask: Optional[TensorLike] = None,
+        query: _TensorLike,
+        key: _TensorLike,
+        value: _TensorLike,
+        attn_mask: Optional[_TensorLike] = None,
+        key_padding_mask: Optional[_TensorLike] = None,
     ) -> torch.Tensor: ...
     @property
     def embed_dim(self) -> int: ...
     @property
     def num_heads(self) -> int: ...
 
-class Bilinear(Module):
-    def __init__(
-        self,
+class Bilinear(Module, metaclass=_Constructor):
+    def __new__(
+        cls,
         in1_features: int,
         in2_features: int,
         out_features: int,
         bias: bool = True,
         device: Optional[str] = None,
-    ) -> None: ...
+    ) -> Bilinear: ...
     weight: torch.Tensor
     bias: Optional[torch.Tensor]
     def __call__(  # type: ignore[override]
-        self, input1: TensorLike, input2: Optional[TensorLike] = None
+        self, input1: _TensorLike, input2: Optional[_TensorLike] = None
     ) -> torch.Tensor: ...
 
 class _MaxPool(Module):
-    def __init__(
-        self,
+    def __new__(
+        cls,
         kernel_size: _Size,
         stride: Optional[_Size] = None,
         padding: Optional[_Size] = None,
         dilation: Optional[_Size] = None,
         ceil_mode: bool = False,
-    ) -> None: ...
+    ) -> Self: ...
 
-class MaxPool1d(_MaxPool): ...
-class MaxPool2d(_MaxPool): ...
+class MaxPool1d(_MaxPool, metaclass=_Constructor): ...
+class MaxPool2d(_MaxPool, metaclass=_Constructor): ...
 
 class _AvgPool(Module):
-    def __init__(
-        self,
+    def __new__(
+        cls,
         kernel_size: _Size,
         stride: Optional[_Size] = None,
         padding: Optional[_Size] = None,
         ceil_mode: bool = False,
         count_include_pad: bool = True,
-    ) -> None: ...
+    ) -> Self: ...
 
-class AvgPool1d(_AvgPool): ...
-class AvgPool2d(_AvgPool): ...
+class AvgPool1d(_AvgPool, metaclass=_Constructor): ...
+class AvgPool2d(_AvgPool, metaclass=_Constructor): ...
 
-class AdaptiveAvgPool2d(Module):
-    def __init__(self, output_size: _Size) -> None: ...
+class AdaptiveAvgPool2d(Module, metaclass=_Constructor):
+    def __new__(cls, output_size: _Size) -> AdaptiveAvgPool2d: ...
 
-class AdaptiveMaxPool2d(Module):
-    def __init__(self, output_size: _Size) -> None: ...
+class AdaptiveMaxPool2d(Module, metaclass=_Constructor):
+    def __new__(cls, output_size: _Size) -> AdaptiveMaxPool2d: ...
 
-class PixelShuffle(Module):
-    def __init__(self, upscale_factor: int) -> None: ...
+class PixelShuffle(Module, metaclass=_Constructor):
+    def __new__(cls, upscale_factor: int) -> PixelShuffle: ...
 
-class PixelUnshuffle(Module):
-    def __init__(self, downscale_factor: int) -> None: ...
+class PixelUnshuffle(Module, metaclass=_Constructor):
+    def __new__(cls, downscale_factor: int) -> PixelUnshuffle: ...
 
-class Upsample(Module):
-    def __init__(
-        self,
+class Upsample(Module, metaclass=_Constructor):
+    def __new__(
+        cls,
         size: Optional[_Size] = None,
         scale_factor: Optional[Union[float, Sequence[float]]] = None,
         mode: str = "nearest",
         align_corners: Optional[bool] = None,
-    ) -> None: ...
+    ) -> Upsample: ...
 
-class Unfold(Module):
-    def __init__(
-        self,
+class Unfold(Module, metaclass=_Constructor):
+    def __new__(
+        cls,
         kernel_size: _Size,
         dilation: Optional[_Size] = None,
         padding: Optional[_Size] = None,
         stride: Optional[_Size] = None,
-    ) -> None: ...
+    ) -> Unfold: ...
 
-class Fold(Module):
-    def __init__(
-        self,
+class Fold(Module, metaclass=_Constructor):
+    def __new__(
+        cls,
         output_size: _Size,
         kernel_size: _Size,
         dilation: Optional[_Size] = None,
         padding: Optional[_Size] = None,
         stride: Optional[_Size] = None,
-    ) -> None: ...
+    ) -> Fold: ...
 
-class Flatten(Module):
-    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None: ...
+class Flatten(Module, metaclass=_Constructor):
+    def __new__(cls, start_dim: int = 1, end_dim: int = ...) -> Flatten: ...
 
-class ZeroPad2d(Module):
-    def __init__(self, padding: _Size) -> None: ...
+class ZeroPad2d(Module, metaclass=_Constructor):
+    def __new__(cls, padding: _Size) -> ZeroPad2d: ...
 
-class ReflectionPad2d(Module):
-    def __init__(self, padding: _Size) -> None: ...
+class ReflectionPad2d(Module, metaclass=_Constructor):
+    def __new__(cls, padding: _Size) -> ReflectionPad2d: ...
 
 def init_kaiming_uniform(
     shape: _Size, fan_in: int, a: float = 0.0, device: Optional[str] = None
@@ -460,7 +484,7 @@ def init_trunc_normal(
     shape: _Size,
     mean: float = 0.0,
     std: float = 1.0,
-    a: float = -2.0,
+    a: float = ...,
     b: float = 2.0,
     device: Optional[str] = None,
 ) -> torch.Tensor: ...
@@ -472,70 +496,116 @@ def init_normal(
 ) -> torch.Tensor: ...
 def init_uniform_bias(shape: _Size, fan_in: int, device: Optional[str] = None) -> torch.Tensor: ...
 
-ModuleLike = Union[Module, torch.nn.Module, Callable[[torch.Tensor], torch.Tensor]]
+_ModuleLike = Union[Module, torch.nn.Module, Callable[[torch.Tensor], torch.Tensor]]
 
+@final
 class MergeOp:
     """How ``.merge()`` combines streams."""
 
     ADD: MergeOp
     MEAN: MergeOp
 
-class StateAdd(Module):
+class StateAdd(Module, metaclass=_Constructor):
     """x + Σrefs (identity without refs): the usual forward-ref target."""
 
-    def __init__(self) -> None: ...
+    def __new__(cls) -> StateAdd: ...
 
-class Reshape(Module):
-    def __init__(self, shape: Sequence[int]) -> None: ...
+class Reshape(Module, metaclass=_Constructor):
+    def __new__(cls, shape: Sequence[int]) -> Reshape: ...
 
-class SoftmaxRouter(Module):
-    def __init__(self, dim: int, n: int) -> None: ...
+class SoftmaxRouter(Module, metaclass=_Constructor):
+    def __new__(cls, dim: int, n: int) -> SoftmaxRouter: ...
 
-class SigmoidRouter(Module):
-    def __init__(self, dim: int, n: int) -> None: ...
+class SigmoidRouter(Module, metaclass=_Constructor):
+    def __new__(cls, dim: int, n: int) -> SigmoidRouter: ...
 
-class FixedSelector(Module):
-    def __init__(self, index: int) -> None: ...
+class FixedSelector(Module, metaclass=_Constructor):
+    def __new__(cls, index: int) -> FixedSelector: ...
 
-class ArgmaxSelector(Module):
-    def __init__(self, dim: int, n: int) -> None: ...
+class ArgmaxSelector(Module, metaclass=_Constructor):
+    def __new__(cls, dim: int, n: int) -> ArgmaxSelector: ...
 
-class ThresholdHalt(Module):
-    def __init__(self, threshold: float) -> None: ...
+class ThresholdHalt(Module, metaclass=_Constructor):
+    def __new__(cls, threshold: float) -> ThresholdHalt: ...
 
-class LearnedHalt(Module):
-    def __init__(self, dim: int) -> None: ...
+class LearnedHalt(Module, metaclass=_Constructor):
+    def __new__(cls, dim: int) -> LearnedHalt: ...
 
-class FlowBuilder:
+class FlowBuilder(metaclass=_Constructor):
     """floDl's fluent graph builder; errors surface at build() as GraphError."""
 
-    def __init__(self, module: Optional[ModuleLike] = None) -> None: ...
+    def __new__(cls, module: Optional[_ModuleLike] = None) -> FlowBuilder: ...
     @staticmethod
-    def from_(module: ModuleLike) -> "FlowBuilder": ...
+    def from_(module: _ModuleLike) -> "FlowBuilder": ...
     @staticmethod
     def new() -> "FlowBuilder": ...
-    def through(self, module: ModuleLike) -> "FlowBuilder": ...
-    def also(self, module: ModuleLike) -> "FlowBuilder": ...
+    def through(self, module: _ModuleLike) -> "FlowBuilder": ...
+    def also(self, module: _ModuleLike) -> "FlowBuilder": ...
     def tag(self, name: str) -> "FlowBuilder": ...
     def checkpoint(self) -> "FlowBuilder":
         """Gradient checkpointing for the module just added (every branch after
         ``split``): activations recomputed in backward; hash and names unchanged."""
-    def build(self) -> "Graph": ...
+    def also_with(self, skip: _ModuleLike, main: _ModuleLike) -> "FlowBuilder":
+        """skip(stream) + main(stream)."""
+    def fork(self, module: _ModuleLike) -> "FlowBuilder":
+        """A side branch; the stream is unchanged and the next ``.tag()`` names the branch."""
+    def split(self, modules: Sequence[_ModuleLike]) -> "FlowBuilder":
+        """One open stream per module, each fed the current stream."""
+    def merge(self, op: MergeOp = ...) -> "FlowBuilder":
+        """Joins open streams: MergeOp.ADD (sum, the default) or MergeOp.MEAN."""
+    def tag_group(self, name: str) -> "FlowBuilder":
+        """Tags every open stream ``name_0, name_1, ...``."""
+    def input(self, *names: str) -> "FlowBuilder":
+        """Auxiliary graph inputs: ``graph(x, aux1, ...)`` afterwards."""
+    def using(self, *tags: str) -> "FlowBuilder":
+        """Wires tags into the target as named inputs (backward or forward refs)."""
+    def loop_body(self, body: _ModuleLike) -> "LoopBuilder":
+        """Starts a loop over ``body``; finish with for_n, while_cond or until_cond."""
+    def gate(self, router: _ModuleLike, experts: Sequence[_ModuleLike]) -> "FlowBuilder":
+        """Soft routing over experts weighted by the router's output."""
+    def switch(self, router: _ModuleLike, branches: Sequence[_ModuleLike]) -> "FlowBuilder":
+        """Hard routing: only the branch the router selects runs."""
+    def map(self, body: _ModuleLike) -> "MapBuilder":
+        """Starts a map over ``body``: each, batched().each, over(tag) or slices(n)."""
+    def label(self, name: str) -> "FlowBuilder":
+        """Labels the graph (for trees and paths; not hashed)."""
+    def internal(self, tag: str) -> "FlowBuilder":
+        """Hides a tag from path resolution in parent graphs."""
+    def build(self, verbose: bool = False) -> "Graph":
+        """Validates the recorded graph and returns it (GraphError otherwise)."""
+
+@final
+class LoopBuilder:
+    """``builder.loop_body(body)``: choose how the loop ends."""
+
+    def for_n(self, n: int) -> FlowBuilder: ...
+    def while_cond(self, cond: _ModuleLike, max_iter: int) -> FlowBuilder: ...
+    def until_cond(self, cond: _ModuleLike, max_iter: int) -> FlowBuilder: ...
+
+@final
+class MapBuilder:
+    """``builder.map(body)``: choose how the body is applied."""
+
+    def batched(self) -> "MapBuilder": ...
+    def each(self) -> FlowBuilder: ...
+    def over(self, tag: str) -> FlowBuilder: ...
+    def slices(self, n: int) -> FlowBuilder: ...
 
 def _set_graph_type(cls: type) -> None:
     """Graphs from ``build()`` / ``subgraph()`` are made as ``cls(core_graph)``."""
 
+@disjoint_base
 class Graph(Module):
     def set_optimizer(self, optimizer: Optimizer) -> None: ...
-    def set_scheduler(self, schedule: Optional[ScheduleLike] = None) -> None: ...
+    def set_scheduler(self, schedule: Optional[_ScheduleLike] = None) -> None: ...
     def set_process_group(self, name: Optional[str] = None) -> None: ...
     def set_lr_scale(self, factor: float) -> None: ...
     def step(self) -> None: ...
     def training_step(self) -> int: ...
     def structural_hash(self) -> str: ...
-    def __call__(self, *inputs: TensorLike) -> torch.Tensor: ...  # type: ignore[override]
-    def forward(self, *inputs: TensorLike) -> torch.Tensor: ...  # type: ignore[override]
-    def forward_multi(self, inputs: Sequence[TensorLike]) -> torch.Tensor: ...
+    def __call__(self, *inputs: _TensorLike) -> torch.Tensor: ...  # type: ignore[override]
+    def forward(self, *inputs: _TensorLike) -> torch.Tensor: ...  # type: ignore[override]
+    def forward_multi(self, inputs: Sequence[_TensorLike]) -> torch.Tensor: ...
     def __repr__(self) -> str:
         """The module tree as torch prints it: one ``(node_id): child`` line per node."""
     def named_buffers(self) -> List[Tuple[str, torch.Tensor]]: ...
@@ -553,7 +623,7 @@ class Graph(Module):
     # torch.nn.Module support (ferrotorch.Graph, graph_module.py)
     def __new__(cls, core: "Graph") -> "Graph": ...
     def _forward_with(
-        self, originals: Sequence[torch.Tensor], substitutes: Sequence[torch.Tensor], *inputs: TensorLike
+        self, originals: Sequence[torch.Tensor], substitutes: Sequence[torch.Tensor], *inputs: _TensorLike
     ) -> torch.Tensor: ...
     # observation, trends, profiling, Graphviz
     def collect(self, tags: Union[str, Sequence[str]]) -> None: ...
@@ -588,7 +658,35 @@ class Graph(Module):
     def timing_trend(self, tag: str) -> "Trend": ...
     def timing_trends(self, tags: Union[str, Sequence[str]]) -> "TrendGroup": ...
     def reset_timing_trend(self, tags: Optional[Union[str, Sequence[str]]] = None) -> None: ...
+    # parameters by name and path, freezing, subgraphs, checkpoints
+    def state_dict(self) -> Dict[str, torch.Tensor]: ...
+    def load_state_dict(
+        self, state: Mapping[str, torch.Tensor], strict: bool = True
+    ) -> Tuple[List[str], List[str]]: ...
+    @property
+    def label(self) -> Optional[str]: ...
+    def end_sequence(self) -> None: ...
+    def has_state(self) -> bool: ...
+    def short_hash(self) -> str: ...
+    def validate_path(self, path: str) -> str: ...
+    def parameters_at(self, path: str) -> List[torch.Tensor]: ...
+    def named_parameters_at(self, path: str) -> List[Tuple[str, torch.Tensor]]: ...
+    def freeze(self, path: str) -> int: ...
+    def thaw(self, path: str) -> int: ...
+    def is_frozen(self, path: str) -> bool: ...
+    def subgraph(self, path: str) -> "Graph": ...
+    def tree_children(self) -> List[str]: ...
+    def tree_summary(self) -> str: ...
+    def save_checkpoint(self, path: _PathLike) -> None:
+        """Saves parameters then buffers with the structural hash as floDl's .fdl
+        (gzip when the path ends in .gz); atomic."""
+    def load_checkpoint(self, path: _PathLike, strict_hash: bool = True) -> "LoadReport":
+        """Loads a .fdl file by name after validating all of it; with strict_hash a
+        file from another architecture raises CheckpointError."""
+    def load_subgraph_checkpoint(self, path: str, file: _PathLike) -> "LoadReport":
+        """Loads a file saved from the child graph at `path` into that child."""
 
+@final
 class Reduce:
     """How Graph.collect_with reduces a non-scalar tagged output."""
 
@@ -598,10 +696,10 @@ class Reduce:
     MIN: "Reduce"
     NORM: "Reduce"
 
-class Trend:
+class Trend(metaclass=_Constructor):
     """A metric's epoch history with floDl's queries."""
 
-    def __init__(self, values: Sequence[float]) -> None: ...
+    def __new__(cls, values: Sequence[float]) -> Trend: ...
     def values(self) -> List[float]: ...
     def __len__(self) -> int: ...
     def is_empty(self) -> bool: ...
@@ -615,11 +713,12 @@ class Trend:
     def stalled(self, window: int, tol: float) -> bool: ...
     def converged(self, window: int, tol: float) -> bool: ...
 
+@final
 class TrendGroup:
     """Several trends queried together; all_* are False when empty."""
 
     def __len__(self) -> int: ...
-    def __getitem__(self, i: int) -> Trend: ...
+    def __getitem__(self, i: int, /) -> Trend: ...
     def is_empty(self) -> bool: ...
     def all_improving(self, window: int = 0) -> bool: ...
     def any_improving(self, window: int = 0) -> bool: ...
@@ -630,6 +729,7 @@ class TrendGroup:
     def mean_slope(self, window: int = 0) -> float: ...
     def slopes(self, window: int = 0) -> List[float]: ...
 
+@final
 class Profile:
     """Times (seconds) of the last profiled forward."""
 
@@ -640,40 +740,32 @@ class Profile:
     @property
     def levels(self) -> List[Dict[str, Any]]: ...
     def timing(self, tag: str) -> Optional[float]: ...
-    def save_checkpoint(self, path: PathLike) -> None:
-        """Saves parameters then buffers with the structural hash as floDl's .fdl
-        (gzip when the path ends in .gz); atomic."""
-    def load_checkpoint(self, path: PathLike, strict_hash: bool = True) -> "LoadReport":
-        """Loads a .fdl file by name after validating all of it; with strict_hash a
-        file from another architecture raises CheckpointError."""
-    def load_subgraph_checkpoint(self, path: str, file: PathLike) -> "LoadReport":
-        """Loads a file saved from the child graph at `path` into that child."""
 
 # ---- metrics -----------------------------------------------------------------
 
-def accuracy(pred: TensorLike, targets: TensorLike) -> float: ...
-def top_k_accuracy(logits: TensorLike, targets: TensorLike, k: int = 2) -> float: ...
-def binary_accuracy(pred: TensorLike, targets: TensorLike, threshold: float = 0.5) -> float: ...
+def accuracy(pred: _TensorLike, targets: _TensorLike) -> float: ...
+def top_k_accuracy(logits: _TensorLike, targets: _TensorLike, k: int = 2) -> float: ...
+def binary_accuracy(pred: _TensorLike, targets: _TensorLike, threshold: float = 0.5) -> float: ...
 def precision(
-    pred: TensorLike, targets: TensorLike, average: str = "macro", num_classes: Optional[int] = None
+    pred: _TensorLike, targets: _TensorLike, average: str = "macro", num_classes: Optional[int] = None
 ) -> float: ...
 def recall(
-    pred: TensorLike, targets: TensorLike, average: str = "macro", num_classes: Optional[int] = None
+    pred: _TensorLike, targets: _TensorLike, average: str = "macro", num_classes: Optional[int] = None
 ) -> float: ...
 def f1(
-    pred: TensorLike, targets: TensorLike, average: str = "macro", num_classes: Optional[int] = None
+    pred: _TensorLike, targets: _TensorLike, average: str = "macro", num_classes: Optional[int] = None
 ) -> float: ...
 def confusion_matrix(
-    pred: TensorLike, targets: TensorLike, num_classes: Optional[int] = None
+    pred: _TensorLike, targets: _TensorLike, num_classes: Optional[int] = None
 ) -> torch.Tensor: ...
-def mae(pred: TensorLike, targets: TensorLike) -> float: ...
-def rmse(pred: TensorLike, targets: TensorLike) -> float: ...
-def r2(pred: TensorLike, targets: TensorLike) -> float: ...
+def mae(pred: _TensorLike, targets: _TensorLike) -> float: ...
+def rmse(pred: _TensorLike, targets: _TensorLike) -> float: ...
+def r2(pred: _TensorLike, targets: _TensorLike) -> float: ...
 
-class Tracker:
+class Tracker(metaclass=_Constructor):
     """Named running means; summary() reads "accuracy: 0.9150 loss: 0.4231"."""
 
-    def __init__(self) -> None: ...
+    def __new__(cls) -> Tracker: ...
     def observe(self, name: str, value: Union[float, torch.Tensor, np.ndarray]) -> None: ...
     def mean(self, name: str) -> float: ...
     def count(self, name: str) -> int: ...
@@ -681,115 +773,119 @@ class Tracker:
     def to_dict(self) -> Dict[str, float]: ...
     def summary(self) -> str: ...
     def reset(self) -> None: ...
-    def __contains__(self, name: str) -> bool: ...
+    def __contains__(self, name: str, /) -> bool: ...
 
 # ---- losses ------------------------------------------------------------------
 
-Reduction = str  # "mean" | "sum" | "none" (kl_div: also "batchmean", its default)
-LengthsLike = Union[TensorLike, int, Sequence[int]]
+_Reduction = str  # "mean" | "sum" | "none" (kl_div: also "batchmean", its default)
+_LengthsLike = Union[_TensorLike, int, Sequence[int]]
 
-def mse_loss(pred: TensorLike, target: TensorLike, reduction: Reduction = "mean") -> torch.Tensor: ...
-def l1_loss(pred: TensorLike, target: TensorLike, reduction: Reduction = "mean") -> torch.Tensor: ...
+def mse_loss(pred: _TensorLike, target: _TensorLike, reduction: _Reduction = "mean") -> torch.Tensor: ...
+def l1_loss(pred: _TensorLike, target: _TensorLike, reduction: _Reduction = "mean") -> torch.Tensor: ...
 def smooth_l1_loss(
-    pred: TensorLike, target: TensorLike, beta: float = 1.0, reduction: Reduction = "mean"
+    pred: _TensorLike, target: _TensorLike, beta: float = 1.0, reduction: _Reduction = "mean"
 ) -> torch.Tensor: ...
 def huber_loss(
-    pred: TensorLike, target: TensorLike, delta: float = 1.0, reduction: Reduction = "mean"
+    pred: _TensorLike, target: _TensorLike, delta: float = 1.0, reduction: _Reduction = "mean"
 ) -> torch.Tensor: ...
 def poisson_nll_loss(
-    pred: TensorLike,
-    target: TensorLike,
+    pred: _TensorLike,
+    target: _TensorLike,
     log_input: bool = True,
     full: bool = False,
     eps: float = 1e-8,
-    reduction: Reduction = "mean",
+    reduction: _Reduction = "mean",
 ) -> torch.Tensor: ...
 def cross_entropy_loss(
-    logits: TensorLike,
-    target: TensorLike,
-    weight: Optional[TensorLike] = None,
-    ignore_index: int = -100,
-    reduction: Reduction = "mean",
+    logits: _TensorLike,
+    target: _TensorLike,
+    weight: Optional[_TensorLike] = None,
+    ignore_index: int = ...,
+    reduction: _Reduction = "mean",
     label_smoothing: float = 0.0,
 ) -> torch.Tensor: ...
 def cross_entropy_sparse(
-    logits: TensorLike,
-    target: TensorLike,
-    weight: Optional[TensorLike] = None,
-    ignore_index: int = -100,
-    reduction: Reduction = "mean",
+    logits: _TensorLike,
+    target: _TensorLike,
+    weight: Optional[_TensorLike] = None,
+    ignore_index: int = ...,
+    reduction: _Reduction = "mean",
     label_smoothing: float = 0.0,
 ) -> torch.Tensor: ...
 def nll_loss(
-    log_probs: TensorLike,
-    target: TensorLike,
-    weight: Optional[TensorLike] = None,
-    ignore_index: int = -100,
-    reduction: Reduction = "mean",
+    log_probs: _TensorLike,
+    target: _TensorLike,
+    weight: Optional[_TensorLike] = None,
+    ignore_index: int = ...,
+    reduction: _Reduction = "mean",
 ) -> torch.Tensor: ...
 def bce_loss(
-    pred: TensorLike, target: TensorLike, weight: Optional[TensorLike] = None, reduction: Reduction = "mean"
+    pred: _TensorLike,
+    target: _TensorLike,
+    weight: Optional[_TensorLike] = None,
+    reduction: _Reduction = "mean",
 ) -> torch.Tensor: ...
 def bce_with_logits_loss(
-    logits: TensorLike,
-    target: TensorLike,
-    weight: Optional[TensorLike] = None,
-    pos_weight: Optional[TensorLike] = None,
-    reduction: Reduction = "mean",
+    logits: _TensorLike,
+    target: _TensorLike,
+    weight: Optional[_TensorLike] = None,
+    pos_weight: Optional[_TensorLike] = None,
+    reduction: _Reduction = "mean",
 ) -> torch.Tensor: ...
 def focal_loss(
-    logits: TensorLike,
-    target: TensorLike,
+    logits: _TensorLike,
+    target: _TensorLike,
     alpha: float = 0.25,
     gamma: float = 2.0,
-    ignore_index: int = -100,
-    reduction: Reduction = "mean",
+    ignore_index: int = ...,
+    reduction: _Reduction = "mean",
 ) -> torch.Tensor: ...
 def kl_div_loss(
-    input: TensorLike, target: TensorLike, reduction: Reduction = "batchmean", log_target: bool = False
+    input: _TensorLike, target: _TensorLike, reduction: _Reduction = "batchmean", log_target: bool = False
 ) -> torch.Tensor: ...
 def ctc_loss(
-    log_probs: TensorLike,
-    targets: TensorLike,
-    input_lengths: LengthsLike,
-    target_lengths: LengthsLike,
+    log_probs: _TensorLike,
+    targets: _TensorLike,
+    input_lengths: _LengthsLike,
+    target_lengths: _LengthsLike,
     blank: int = 0,
-    reduction: Reduction = "mean",
+    reduction: _Reduction = "mean",
     zero_infinity: bool = False,
 ) -> torch.Tensor: ...
 def triplet_margin_loss(
-    anchor: TensorLike,
-    positive: TensorLike,
-    negative: TensorLike,
+    anchor: _TensorLike,
+    positive: _TensorLike,
+    negative: _TensorLike,
     margin: float = 1.0,
     p: float = 2.0,
     eps: float = 1e-6,
     swap: bool = False,
-    reduction: Reduction = "mean",
+    reduction: _Reduction = "mean",
 ) -> torch.Tensor: ...
 def cosine_embedding_loss(
-    input1: TensorLike,
-    input2: TensorLike,
-    target: TensorLike,
+    input1: _TensorLike,
+    input2: _TensorLike,
+    target: _TensorLike,
     margin: float = 0.0,
-    reduction: Reduction = "mean",
+    reduction: _Reduction = "mean",
 ) -> torch.Tensor: ...
 def hinge_embedding_loss(
-    input: TensorLike, target: TensorLike, margin: float = 1.0, reduction: Reduction = "mean"
+    input: _TensorLike, target: _TensorLike, margin: float = 1.0, reduction: _Reduction = "mean"
 ) -> torch.Tensor: ...
 def margin_ranking_loss(
-    input1: TensorLike,
-    input2: TensorLike,
-    target: TensorLike,
+    input1: _TensorLike,
+    input2: _TensorLike,
+    target: _TensorLike,
     margin: float = 0.0,
-    reduction: Reduction = "mean",
+    reduction: _Reduction = "mean",
 ) -> torch.Tensor: ...
 def loss_names() -> List[str]: ...
 
+@disjoint_base
 class Loss:
     """A built-in loss with its options; ``Loss(name)`` gives a (pred, target) loss by name."""
 
-    def __init__(self, name: str) -> None: ...
+    def __new__(cls, name: str) -> Loss: ...
     def __call__(self, *inputs: Any) -> torch.Tensor: ...
     def compute(self, *inputs: Any) -> torch.Tensor: ...
     @property
@@ -799,88 +895,88 @@ class Loss:
     @property
     def inputs(self) -> List[str]: ...
 
-class MSELoss(Loss):
-    def __init__(self, reduction: Reduction = "mean") -> None: ...
+class MSELoss(Loss, metaclass=_Constructor):
+    def __new__(cls, reduction: _Reduction = "mean") -> MSELoss: ...
 
-class L1Loss(Loss):
-    def __init__(self, reduction: Reduction = "mean") -> None: ...
+class L1Loss(Loss, metaclass=_Constructor):
+    def __new__(cls, reduction: _Reduction = "mean") -> L1Loss: ...
 
-class SmoothL1Loss(Loss):
-    def __init__(self, beta: float = 1.0, reduction: Reduction = "mean") -> None: ...
+class SmoothL1Loss(Loss, metaclass=_Constructor):
+    def __new__(cls, beta: float = 1.0, reduction: _Reduction = "mean") -> SmoothL1Loss: ...
 
-class HuberLoss(Loss):
-    def __init__(self, delta: float = 1.0, reduction: Reduction = "mean") -> None: ...
+class HuberLoss(Loss, metaclass=_Constructor):
+    def __new__(cls, delta: float = 1.0, reduction: _Reduction = "mean") -> HuberLoss: ...
 
-class PoissonNLLLoss(Loss):
-    def __init__(
-        self, log_input: bool = True, full: bool = False, eps: float = 1e-8, reduction: Reduction = "mean"
-    ) -> None: ...
+class PoissonNLLLoss(Loss, metaclass=_Constructor):
+    def __new__(
+        cls, log_input: bool = True, full: bool = False, eps: float = 1e-8, reduction: _Reduction = "mean"
+    ) -> PoissonNLLLoss: ...
 
-class CrossEntropyLoss(Loss):
-    def __init__(
-        self,
-        weight: Optional[TensorLike] = None,
-        ignore_index: int = -100,
-        reduction: Reduction = "mean",
+class CrossEntropyLoss(Loss, metaclass=_Constructor):
+    def __new__(
+        cls,
+        weight: Optional[_TensorLike] = None,
+        ignore_index: int = ...,
+        reduction: _Reduction = "mean",
         label_smoothing: float = 0.0,
-    ) -> None: ...
+    ) -> CrossEntropyLoss: ...
 
-class CrossEntropySparseLoss(Loss):
-    def __init__(
-        self,
-        weight: Optional[TensorLike] = None,
-        ignore_index: int = -100,
-        reduction: Reduction = "mean",
+class CrossEntropySparseLoss(Loss, metaclass=_Constructor):
+    def __new__(
+        cls,
+        weight: Optional[_TensorLike] = None,
+        ignore_index: int = ...,
+        reduction: _Reduction = "mean",
         label_smoothing: float = 0.0,
-    ) -> None: ...
+    ) -> CrossEntropySparseLoss: ...
 
-class NLLLoss(Loss):
-    def __init__(
-        self, weight: Optional[TensorLike] = None, ignore_index: int = -100, reduction: Reduction = "mean"
-    ) -> None: ...
+class NLLLoss(Loss, metaclass=_Constructor):
+    def __new__(
+        cls, weight: Optional[_TensorLike] = None, ignore_index: int = ..., reduction: _Reduction = "mean"
+    ) -> NLLLoss: ...
 
-class BCELoss(Loss):
-    def __init__(self, weight: Optional[TensorLike] = None, reduction: Reduction = "mean") -> None: ...
+class BCELoss(Loss, metaclass=_Constructor):
+    def __new__(cls, weight: Optional[_TensorLike] = None, reduction: _Reduction = "mean") -> BCELoss: ...
 
-class BCEWithLogitsLoss(Loss):
-    def __init__(
-        self,
-        weight: Optional[TensorLike] = None,
-        pos_weight: Optional[TensorLike] = None,
-        reduction: Reduction = "mean",
-    ) -> None: ...
+class BCEWithLogitsLoss(Loss, metaclass=_Constructor):
+    def __new__(
+        cls,
+        weight: Optional[_TensorLike] = None,
+        pos_weight: Optional[_TensorLike] = None,
+        reduction: _Reduction = "mean",
+    ) -> BCEWithLogitsLoss: ...
 
-class FocalLoss(Loss):
-    def __init__(
-        self, alpha: float = 0.25, gamma: float = 2.0, ignore_index: int = -100, reduction: Reduction = "mean"
-    ) -> None: ...
+class FocalLoss(Loss, metaclass=_Constructor):
+    def __new__(
+        cls, alpha: float = 0.25, gamma: float = 2.0, ignore_index: int = ..., reduction: _Reduction = "mean"
+    ) -> FocalLoss: ...
 
-class KLDivLoss(Loss):
-    def __init__(self, reduction: Reduction = "batchmean", log_target: bool = False) -> None: ...
+class KLDivLoss(Loss, metaclass=_Constructor):
+    def __new__(cls, reduction: _Reduction = "batchmean", log_target: bool = False) -> KLDivLoss: ...
 
-class CTCLoss(Loss):
-    def __init__(
-        self, blank: int = 0, reduction: Reduction = "mean", zero_infinity: bool = False
-    ) -> None: ...
+class CTCLoss(Loss, metaclass=_Constructor):
+    def __new__(
+        cls, blank: int = 0, reduction: _Reduction = "mean", zero_infinity: bool = False
+    ) -> CTCLoss: ...
 
-class TripletMarginLoss(Loss):
-    def __init__(
-        self,
+class TripletMarginLoss(Loss, metaclass=_Constructor):
+    def __new__(
+        cls,
         margin: float = 1.0,
         p: float = 2.0,
         eps: float = 1e-6,
         swap: bool = False,
-        reduction: Reduction = "mean",
-    ) -> None: ...
+        reduction: _Reduction = "mean",
+    ) -> TripletMarginLoss: ...
 
-class CosineEmbeddingLoss(Loss):
-    def __init__(self, margin: float = 0.0, reduction: Reduction = "mean") -> None: ...
+class CosineEmbeddingLoss(Loss, metaclass=_Constructor):
+    def __new__(cls, margin: float = 0.0, reduction: _Reduction = "mean") -> CosineEmbeddingLoss: ...
 
-class HingeEmbeddingLoss(Loss):
-    def __init__(self, margin: float = 1.0, reduction: Reduction = "mean") -> None: ...
+class HingeEmbeddingLoss(Loss, metaclass=_Constructor):
+    def __new__(cls, margin: float = 1.0, reduction: _Reduction = "mean") -> HingeEmbeddingLoss: ...
 
-class MarginRankingLoss(Loss):
-    def __init__(self, margin: float = 0.0, reduction: Reduction = "mean") -> None: ...
+class MarginRankingLoss(Loss, metaclass=_Constructor):
+    def __new__(cls, margin: float = 0.0, reduction: _Reduction = "mean") -> MarginRankingLoss: ...
 
 def clip_grad_norm(
     params: Union[torch.Tensor, Iterable[torch.Tensor]],
@@ -906,20 +1002,21 @@ def clip_by_global_norm(
     """Kaun's ``clip_by_global_norm``: new tensors ``t * max_norm / norm`` when
     the joint L2 norm exceeds ``max_norm``, else equal to ``t``; inputs untouched."""
 
-DTypeLike = Union[torch.dtype, str]
+_DTypeLike = Union[torch.dtype, str]
 
+@disjoint_base
 class GradScaler:
     """Dynamic loss scaling, equal to ``torch.amp.GradScaler`` step by step."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         init_scale: float = 65536.0,
         growth_factor: float = 2.0,
         backoff_factor: float = 0.5,
         growth_interval: int = 2000,
         enabled: bool = True,
         device: Optional[Union[str, torch.device]] = None,
-    ) -> None: ...
+    ) -> GradScaler: ...
     def scale(self, outputs: Any) -> Any:
         """``outputs * scale`` for a tensor or a (nested) list/tuple of tensors."""
     def unscale_(self, optimizer: Any) -> None:
@@ -942,28 +1039,31 @@ class GradScaler:
     def state_dict(self) -> Dict[str, Any]: ...
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None: ...
 
-class AutocastGuard:
+class AutocastGuard(metaclass=_Constructor):
     """An autocast region for ``with``: saves and restores this thread's
     autocast flag and dtype for the device type."""
 
-    def __init__(self, dtype: DTypeLike, device_type: Optional[str] = None, enabled: bool = True) -> None: ...
+    def __new__(
+        cls, dtype: _DTypeLike, device_type: Optional[str] = None, enabled: bool = True
+    ) -> AutocastGuard: ...
     def __enter__(self) -> AutocastGuard: ...
     def __exit__(self, *exc: Any) -> bool: ...
     @property
     def device_type(self) -> str: ...
 
 def autocast(
-    dtype: DTypeLike,
-    fn: Optional[Callable[[], Any]] = None,
+    dtype: _DTypeLike,
+    fn: Optional[Callable[[], Any]] = ...,
     device_type: Optional[str] = None,
     enabled: bool = True,
 ) -> Any:
     """A context manager (AutocastGuard), or ``fn()`` run under autocast."""
 
 def is_autocast_enabled(device_type: Optional[str] = None) -> bool: ...
-def cast_parameters(params: Union[torch.Tensor, Iterable[torch.Tensor]], dtype: DTypeLike) -> None:
+def cast_parameters(params: Union[torch.Tensor, Iterable[torch.Tensor]], dtype: _DTypeLike) -> None:
     """Casts parameters (and their gradients) to ``dtype`` in place, keeping identity."""
 
+@disjoint_base
 class Optimizer:
     """The Rust optimizer core (``ferrotorch.optim.Optimizer`` builds on it)."""
 
@@ -990,29 +1090,21 @@ class Optimizer:
     def load_state_dict(self, sd: Dict[str, Any]) -> None: ...
     def param_state(self, index: int) -> Optional[Dict[str, torch.Tensor]]: ...
 
-class Adam(Optimizer):
-    def __init__(
-        self,
-        params: Iterable[torch.Tensor],
-        lr: float = 1e-3,
-        betas: Tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 0.0,
-        amsgrad: bool = False,
-        *,
-        maximize: bool = False,
-        implementation: str = "fused",
-    ) -> None: ...
-    def param_state(self, index: int) -> Optional[dict]: ...
+def optimizer_names() -> List[str]:
+    """Every optimizer name, lower case (the core's registry)."""
 
+def optimizer_defaults(name: str) -> Dict[str, Any]:
+    """Every hyperparameter of optimizer ``name`` with its default, under torch's keys."""
+
+@final
 class Epoch:
     def __iter__(self) -> Iterator[Tuple[torch.Tensor, ...]]: ...
     def __next__(self) -> Tuple[torch.Tensor, ...]: ...
     def __len__(self) -> int: ...
 
-class DataLoader:
-    def __init__(
-        self,
+class DataLoader(metaclass=_Constructor):
+    def __new__(
+        cls,
         data: Any,
         batch_size: int,
         shuffle: bool = True,
@@ -1020,7 +1112,7 @@ class DataLoader:
         drop_last: bool = False,
         device: Optional[str] = None,
         names: Optional[List[str]] = None,
-    ) -> None: ...
+    ) -> DataLoader: ...
     def __len__(self) -> int: ...
     @property
     def num_batches(self) -> int: ...
@@ -1035,6 +1127,8 @@ class DataLoader:
     def batch_size(self) -> int: ...
     @property
     def names(self) -> List[str]: ...
+    def field_index(self, name: str) -> int:
+        """The position of the field called ``name`` (TagError if unknown)."""
     def epoch(self, epoch: int) -> Epoch: ...
     def __iter__(self) -> Epoch: ...
 
@@ -1042,13 +1136,14 @@ def permutation(n: int, seed: int) -> List[int]: ...
 
 # Data sets (wrapped by ferrotorch.datasets); reads run with the GIL released.
 def mnist_parse(images: bytes, labels: bytes) -> Tuple[torch.Tensor, torch.Tensor]: ...
-def mnist_read(root: PathLike, train: bool) -> Tuple[torch.Tensor, torch.Tensor, List[str]]: ...
+def mnist_read(root: _PathLike, train: bool) -> Tuple[torch.Tensor, torch.Tensor, List[str]]: ...
 def cifar10_parse(batches: List[bytes]) -> Tuple[torch.Tensor, torch.Tensor]: ...
-def cifar10_read(root: PathLike, train: bool) -> Tuple[torch.Tensor, torch.Tensor, List[str]]: ...
-def text_read(path: PathLike) -> Tuple[str, str]: ...
+def cifar10_read(root: _PathLike, train: bool) -> Tuple[torch.Tensor, torch.Tensor, List[str]]: ...
+def text_read(path: _PathLike) -> Tuple[str, str]: ...
 
 CIFAR10_CLASSES: List[str]
 
+@final
 class Shakespeare:
     @staticmethod
     def parse(text: str, seq_len: int) -> Shakespeare: ...
@@ -1062,14 +1157,14 @@ class Shakespeare:
     def vocab(self) -> str: ...
     def __len__(self) -> int: ...
 
-Update = Tuple[int, float, bool]
+_Update = Tuple[int, float, bool]
 
-class Engine:
+class Engine(metaclass=_Constructor):
     """The training engine (``rust/train/``): counters, data position, checks
     and the order of a step. ``ferrotorch.Trainer`` wraps it."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         model: Module,
         optimizer: Optimizer,
         loss: Any,
@@ -1085,16 +1180,16 @@ class Engine:
         device: Optional[str] = None,
         process_group: Optional[str] = None,
         cuda_graph: str = "off",
-    ) -> None: ...
-    def step(self, x: Any, y: Any) -> Tuple[float, Optional[Update]]: ...
-    def step_closure(self, compute: Callable[[], torch.Tensor]) -> Tuple[float, Optional[Update]]: ...
-    def step_loss(self, loss: torch.Tensor) -> Tuple[float, Optional[Update]]: ...
+    ) -> Engine: ...
+    def step(self, x: Any, y: Any) -> Tuple[float, Optional[_Update]]: ...
+    def step_closure(self, compute: Callable[[], torch.Tensor]) -> Tuple[float, Optional[_Update]]: ...
+    def step_loss(self, loss: torch.Tensor) -> Tuple[float, Optional[_Update]]: ...
     def run_loader(
         self, loader: DataLoader, max_batches: int, until_step: Optional[int] = None, every: List[int] = ...
-    ) -> Tuple[List[Update], int, bool]: ...
-    def finish_window(self) -> Optional[Update]: ...
+    ) -> Tuple[List[_Update], int, bool]: ...
+    def finish_window(self) -> Optional[_Update]: ...
     def epoch_loss(self) -> float: ...
-    def end_epoch(self) -> Tuple[Optional[Update], Tuple[int, float, int]]: ...
+    def end_epoch(self) -> Tuple[Optional[_Update], Tuple[int, float, int]]: ...
     @property
     def state(self) -> Dict[str, Any]: ...
     @staticmethod
@@ -1110,44 +1205,45 @@ class Engine:
 
 # --- schedules and schedulers (ferrotorch.sched, ferrotorch.schedule) ---------
 
-ScheduleLike = Union["Schedule", Callable[[int], float]]
-OptimizerLike = Any  # torch.optim.Optimizer (param_groups) or a ferrotorch Optimizer
+_ScheduleLike = Union["Schedule", Callable[[int], float]]
+_OptimizerLike = Any  # torch.optim.Optimizer (param_groups) or a ferrotorch Optimizer
 
+@disjoint_base
 class Schedule:
     """A learning rate as a function of the step: ``s(step)`` or ``s.lr(step)``."""
 
     def lr(self, step: int) -> float: ...
     def __call__(self, step: int) -> float: ...
 
-class StepDecay(Schedule):
-    def __init__(self, base: float, step_size: int, gamma: float) -> None: ...
+class StepDecay(Schedule, metaclass=_Constructor):
+    def __new__(cls, base: float, step_size: int, gamma: float) -> StepDecay: ...
 
-class CosineScheduler(Schedule):
-    def __init__(self, base: float, min_lr: float, total: int) -> None: ...
+class CosineScheduler(Schedule, metaclass=_Constructor):
+    def __new__(cls, base: float, min_lr: float, total: int) -> CosineScheduler: ...
 
-class WarmupScheduler(Schedule):
-    def __init__(self, inner: ScheduleLike, target_lr: float, warmup_steps: int) -> None: ...
+class WarmupScheduler(Schedule, metaclass=_Constructor):
+    def __new__(cls, inner: _ScheduleLike, target_lr: float, warmup_steps: int) -> WarmupScheduler: ...
 
-class ExponentialSchedule(Schedule):
-    def __init__(self, base: float, gamma: float) -> None: ...
+class ExponentialSchedule(Schedule, metaclass=_Constructor):
+    def __new__(cls, base: float, gamma: float) -> ExponentialSchedule: ...
 
-class MultiStepSchedule(Schedule):
-    def __init__(self, base: float, milestones: Sequence[int], gamma: float) -> None: ...
+class MultiStepSchedule(Schedule, metaclass=_Constructor):
+    def __new__(cls, base: float, milestones: Sequence[int], gamma: float) -> MultiStepSchedule: ...
     @property
     def milestones(self) -> List[int]: ...
 
-class OneCycleSchedule(Schedule):
-    def __init__(self, max_lr: float, total: int, warmup_frac: float = 0.3) -> None: ...
+class OneCycleSchedule(Schedule, metaclass=_Constructor):
+    def __new__(cls, max_lr: float, total: int, warmup_frac: float = 0.3) -> OneCycleSchedule: ...
     @property
     def warmup_steps(self) -> int: ...
 
-class CyclicSchedule(Schedule):
-    def __init__(
-        self, base: float, max_lr: float, step_size_up: int, step_size_down: Optional[int] = None
-    ) -> None: ...
+class CyclicSchedule(Schedule, metaclass=_Constructor):
+    def __new__(
+        cls, base: float, max_lr: float, step_size_up: int, step_size_down: Optional[int] = None
+    ) -> CyclicSchedule: ...
 
-class PlateauScheduler:
-    def __init__(self, base: float, patience: int, factor: float, min_lr: float = 0.0) -> None: ...
+class PlateauScheduler(metaclass=_Constructor):
+    def __new__(cls, base: float, patience: int, factor: float, min_lr: float = 0.0) -> PlateauScheduler: ...
     def observe(self, metric: float) -> float: ...
     def lr(self) -> float: ...
     @property
@@ -1166,8 +1262,9 @@ def kaun_warmup_cosine(
     end_value: float = 0.0,
 ) -> Schedule: ...
 def kaun_exponential_decay(init_value: float, decay_rate: float, decay_steps: int) -> Schedule: ...
-def kaun_join(schedules: Sequence[ScheduleLike], boundaries: Sequence[int]) -> Schedule: ...
+def kaun_join(schedules: Sequence[_ScheduleLike], boundaries: Sequence[int]) -> Schedule: ...
 
+@disjoint_base
 class LRScheduler:
     """Base of the torch-style schedulers (equal to torch.optim.lr_scheduler)."""
 
@@ -1178,78 +1275,78 @@ class LRScheduler:
     @property
     def base_lrs(self) -> List[float]: ...
     @property
-    def optimizer(self) -> OptimizerLike: ...
+    def optimizer(self) -> _OptimizerLike: ...
     def state_dict(self) -> dict: ...
     def load_state_dict(self, state_dict: dict) -> None: ...
 
-class StepLR(LRScheduler):
-    def __init__(
-        self, optimizer: OptimizerLike, step_size: int, gamma: float = 0.1, last_epoch: int = -1
-    ) -> None: ...
+class StepLR(LRScheduler, metaclass=_Constructor):
+    def __new__(
+        cls, optimizer: _OptimizerLike, step_size: int, gamma: float = 0.1, last_epoch: int = ...
+    ) -> StepLR: ...
 
-class MultiStepLR(LRScheduler):
-    def __init__(
-        self, optimizer: OptimizerLike, milestones: Sequence[int], gamma: float = 0.1, last_epoch: int = -1
-    ) -> None: ...
+class MultiStepLR(LRScheduler, metaclass=_Constructor):
+    def __new__(
+        cls, optimizer: _OptimizerLike, milestones: Sequence[int], gamma: float = 0.1, last_epoch: int = ...
+    ) -> MultiStepLR: ...
 
-class ExponentialLR(LRScheduler):
-    def __init__(self, optimizer: OptimizerLike, gamma: float, last_epoch: int = -1) -> None: ...
+class ExponentialLR(LRScheduler, metaclass=_Constructor):
+    def __new__(cls, optimizer: _OptimizerLike, gamma: float, last_epoch: int = ...) -> ExponentialLR: ...
 
-class LinearLR(LRScheduler):
-    def __init__(
-        self,
-        optimizer: OptimizerLike,
-        start_factor: float = 1.0 / 3,
+class LinearLR(LRScheduler, metaclass=_Constructor):
+    def __new__(
+        cls,
+        optimizer: _OptimizerLike,
+        start_factor: float = ...,
         end_factor: float = 1.0,
         total_iters: int = 5,
-        last_epoch: int = -1,
-    ) -> None: ...
+        last_epoch: int = ...,
+    ) -> LinearLR: ...
 
-class PolynomialLR(LRScheduler):
-    def __init__(
-        self, optimizer: OptimizerLike, total_iters: int = 5, power: float = 1.0, last_epoch: int = -1
-    ) -> None: ...
+class PolynomialLR(LRScheduler, metaclass=_Constructor):
+    def __new__(
+        cls, optimizer: _OptimizerLike, total_iters: int = 5, power: float = 1.0, last_epoch: int = ...
+    ) -> PolynomialLR: ...
 
-class CosineAnnealingLR(LRScheduler):
-    def __init__(
-        self, optimizer: OptimizerLike, T_max: int, eta_min: float = 0.0, last_epoch: int = -1
-    ) -> None: ...
+class CosineAnnealingLR(LRScheduler, metaclass=_Constructor):
+    def __new__(
+        cls, optimizer: _OptimizerLike, T_max: int, eta_min: float = 0.0, last_epoch: int = ...
+    ) -> CosineAnnealingLR: ...
 
-class CosineAnnealingWarmRestarts(LRScheduler):
-    def __init__(
-        self, optimizer: OptimizerLike, T_0: int, T_mult: int = 1, eta_min: float = 0.0, last_epoch: int = -1
-    ) -> None: ...
+class CosineAnnealingWarmRestarts(LRScheduler, metaclass=_Constructor):
+    def __new__(
+        cls, optimizer: _OptimizerLike, T_0: int, T_mult: int = 1, eta_min: float = 0.0, last_epoch: int = ...
+    ) -> CosineAnnealingWarmRestarts: ...
 
-class LambdaLR(LRScheduler):
-    def __init__(
-        self,
-        optimizer: OptimizerLike,
-        lr_lambda: Union[ScheduleLike, Sequence[ScheduleLike]],
-        last_epoch: int = -1,
-    ) -> None: ...
+class LambdaLR(LRScheduler, metaclass=_Constructor):
+    def __new__(
+        cls,
+        optimizer: _OptimizerLike,
+        lr_lambda: Union[_ScheduleLike, Sequence[_ScheduleLike]],
+        last_epoch: int = ...,
+    ) -> LambdaLR: ...
 
-class CyclicLR(LRScheduler):
-    def __init__(
-        self,
-        optimizer: OptimizerLike,
+class CyclicLR(LRScheduler, metaclass=_Constructor):
+    def __new__(
+        cls,
+        optimizer: _OptimizerLike,
         base_lr: Union[float, Sequence[float]],
         max_lr: Union[float, Sequence[float]],
-        step_size_up: float = 2000,
+        step_size_up: float = 2000.0,
         step_size_down: Optional[float] = None,
         mode: str = "triangular",
         gamma: float = 1.0,
-        scale_fn: Optional[ScheduleLike] = None,
+        scale_fn: Optional[_ScheduleLike] = None,
         scale_mode: str = "cycle",
         cycle_momentum: bool = True,
         base_momentum: Union[float, Sequence[float], None] = None,
         max_momentum: Union[float, Sequence[float], None] = None,
-        last_epoch: int = -1,
-    ) -> None: ...
+        last_epoch: int = ...,
+    ) -> CyclicLR: ...
 
-class OneCycleLR(LRScheduler):
-    def __init__(
-        self,
-        optimizer: OptimizerLike,
+class OneCycleLR(LRScheduler, metaclass=_Constructor):
+    def __new__(
+        cls,
+        optimizer: _OptimizerLike,
         max_lr: Union[float, Sequence[float]],
         total_steps: Optional[int] = None,
         epochs: Optional[int] = None,
@@ -1262,22 +1359,22 @@ class OneCycleLR(LRScheduler):
         div_factor: float = 25.0,
         final_div_factor: float = 1e4,
         three_phase: bool = False,
-        last_epoch: int = -1,
-    ) -> None: ...
+        last_epoch: int = ...,
+    ) -> OneCycleLR: ...
 
-class SequentialLR(LRScheduler):
-    def __init__(
-        self,
-        optimizer: OptimizerLike,
+class SequentialLR(LRScheduler, metaclass=_Constructor):
+    def __new__(
+        cls,
+        optimizer: _OptimizerLike,
         schedulers: Sequence[LRScheduler],
         milestones: Sequence[int],
-        last_epoch: int = -1,
-    ) -> None: ...
+        last_epoch: int = ...,
+    ) -> SequentialLR: ...
 
-class ReduceLROnPlateau:
-    def __init__(
-        self,
-        optimizer: OptimizerLike,
+class ReduceLROnPlateau(metaclass=_Constructor):
+    def __new__(
+        cls,
+        optimizer: _OptimizerLike,
         mode: str = "min",
         factor: float = 0.1,
         patience: int = 10,
@@ -1286,7 +1383,7 @@ class ReduceLROnPlateau:
         cooldown: int = 0,
         min_lr: Union[float, Sequence[float], None] = None,
         eps: float = 1e-8,
-    ) -> None: ...
+    ) -> ReduceLROnPlateau: ...
     def step(self, metrics: Any, epoch: Optional[int] = None) -> None: ...
     def get_last_lr(self) -> List[float]: ...
     @property
@@ -1300,7 +1397,7 @@ class ReduceLROnPlateau:
     @property
     def in_cooldown(self) -> bool: ...
     @property
-    def optimizer(self) -> OptimizerLike: ...
+    def optimizer(self) -> _OptimizerLike: ...
     def state_dict(self) -> dict: ...
     def load_state_dict(self, state_dict: dict) -> None: ...
 
@@ -1308,12 +1405,12 @@ class ReduceLROnPlateau:
 
 FDL_FORMAT_VERSION: int
 
-class LoadReport:
+class LoadReport(metaclass=_Constructor):
     """What a load matched; unpacks as (loaded, skipped, missing)."""
 
-    def __init__(
-        self, loaded: List[str] = ..., skipped: List[str] = ..., missing: List[str] = ...
-    ) -> None: ...
+    def __new__(
+        cls, loaded: List[str] = ..., skipped: List[str] = ..., missing: List[str] = ...
+    ) -> LoadReport: ...
     @property
     def loaded(self) -> List[str]: ...
     @property
@@ -1322,6 +1419,7 @@ class LoadReport:
     def missing(self) -> List[str]: ...
     def __iter__(self) -> Iterator[List[str]]: ...
 
+@final
 class MigrateReport:
     """What migrate_checkpoint did; str() lists it floDl-style."""
 
@@ -1335,17 +1433,19 @@ class MigrateReport:
     def missing(self) -> List[str]: ...
     def is_complete(self) -> bool: ...
 
-def save_checkpoint(target: Union[Graph, NamedTensors], path: PathLike) -> None: ...
+def save_checkpoint(target: Union[Graph, _NamedTensors], path: _PathLike) -> None: ...
 def load_checkpoint(
-    path: PathLike, target: Union[Graph, NamedTensors], strict_hash: bool = False
+    path: _PathLike, target: Union[Graph, _NamedTensors], strict_hash: bool = False
 ) -> LoadReport: ...
-def checkpoint_keys(path: PathLike) -> List[str]: ...
-def checkpoint_version(path: PathLike) -> int: ...
-def migrate_checkpoint(src: PathLike, dst: PathLike, target: Union[Graph, NamedTensors]) -> MigrateReport: ...
+def checkpoint_keys(path: _PathLike) -> List[str]: ...
+def checkpoint_version(path: _PathLike) -> int: ...
+def migrate_checkpoint(
+    src: _PathLike, dst: _PathLike, target: Union[Graph, _NamedTensors]
+) -> MigrateReport: ...
 def save_safetensors(
-    target: Union[Graph, NamedTensors], path: PathLike, metadata: Optional[Dict[str, str]] = None
+    target: Union[Graph, _NamedTensors], path: _PathLike, metadata: Optional[Dict[str, str]] = None
 ) -> None: ...
 def load_safetensors(
-    path: PathLike, target: Optional[Union[Graph, NamedTensors]] = None
+    path: _PathLike, target: Optional[Union[Graph, _NamedTensors]] = None
 ) -> Union[Dict[str, torch.Tensor], LoadReport]: ...
-def safetensors_metadata(path: PathLike) -> List[Tuple[str, str]]: ...
+def safetensors_metadata(path: _PathLike) -> List[Tuple[str, str]]: ...

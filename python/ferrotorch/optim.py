@@ -18,6 +18,7 @@ calculators). The count lives in the optimizer and is not part of its state dict
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import MutableMapping
 from typing import Any, Iterable, Iterator, Optional
@@ -26,6 +27,7 @@ import torch
 
 from . import _boundary
 from ._core import Optimizer as _CoreOptimizer
+from ._core import optimizer_defaults, optimizer_names
 from ._io import read_checked, save_checked
 from .errors import CheckpointError, ConfigError, Error, InputTypeError, TagError
 
@@ -102,6 +104,17 @@ class _Checked(type):
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
         return _boundary.call(super().__call__, f"{cls.__name__}()", *args, **kwargs)
+
+    @property
+    def __signature__(cls) -> inspect.Signature:
+        """``__new__``'s parameters after ``cls`` (``help`` and ``inspect``
+        would otherwise show ``__call__``'s ``*args, **kwargs``)."""
+        for k in cls.__mro__:
+            new = vars(k).get("__new__")
+            if isinstance(new, staticmethod):
+                sig = inspect.signature(new.__func__)
+                return sig.replace(parameters=list(sig.parameters.values())[1:])
+        raise AttributeError("__signature__")  # the base class: inspect's own rules
 
 
 class Optimizer(_CoreOptimizer, torch.optim.Optimizer, metaclass=_Checked):
@@ -245,20 +258,21 @@ def _make(cls: Any, params: Any, defaults: dict, implementation: str) -> Any:
 
 
 class SGD(Optimizer):
-    """SGD(params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False)."""
+    """Stochastic gradient descent with momentum, dampening and Nesterov (``torch.optim.SGD``)."""
 
     _algorithm = "sgd"
+    _d = optimizer_defaults("sgd")
 
     def __new__(
         cls,
         params: Iterable[Any],
-        lr: float = 1e-3,
-        momentum: float = 0.0,
-        dampening: float = 0.0,
-        weight_decay: float = 0.0,
-        nesterov: bool = False,
+        lr: float = _d["lr"],
+        momentum: float = _d["momentum"],
+        dampening: float = _d["dampening"],
+        weight_decay: float = _d["weight_decay"],
+        nesterov: bool = _d["nesterov"],
         *,
-        maximize: bool = False,
+        maximize: bool = _d["maximize"],
         implementation: str = "auto",
     ) -> SGD:
         d = dict(
@@ -272,25 +286,26 @@ class SGD(Optimizer):
         return _make(cls, params, d, implementation)
 
     @classmethod
-    def with_groups(cls, momentum: float = 0.0, **defaults: Any) -> GroupBuilder:  # type: ignore[override]
+    def with_groups(cls, momentum: float = _d["momentum"], **defaults: Any) -> GroupBuilder:  # type: ignore[override]
         return GroupBuilder(cls, dict(defaults, momentum=momentum))
 
 
 class Adam(Optimizer):
-    """Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False)."""
+    """Adam with L2 weight decay, optionally AMSGrad (``torch.optim.Adam``)."""
 
     _algorithm = "adam"
+    _d = optimizer_defaults("adam")
 
     def __new__(
         cls,
         params: Iterable[Any],
-        lr: float = 1e-3,
-        betas: tuple = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 0.0,
-        amsgrad: bool = False,
+        lr: float = _d["lr"],
+        betas: tuple = _d["betas"],
+        eps: float = _d["eps"],
+        weight_decay: float = _d["weight_decay"],
+        amsgrad: bool = _d["amsgrad"],
         *,
-        maximize: bool = False,
+        maximize: bool = _d["maximize"],
         implementation: str = "auto",
     ) -> Adam:
         d = dict(
@@ -300,20 +315,21 @@ class Adam(Optimizer):
 
 
 class AdamW(Optimizer):
-    """AdamW(params, lr=1e-3, weight_decay=1e-2, betas=(0.9, 0.999), eps=1e-8, amsgrad=False)."""
+    """Adam with decoupled weight decay (``torch.optim.AdamW``); floDl's order: ``AdamW(params, lr, weight_decay)``."""
 
     _algorithm = "adamw"
+    _d = optimizer_defaults("adamw")
 
     def __new__(
         cls,
         params: Iterable[Any],
-        lr: float = 1e-3,
-        weight_decay: float = 1e-2,
-        betas: tuple = (0.9, 0.999),
-        eps: float = 1e-8,
-        amsgrad: bool = False,
+        lr: float = _d["lr"],
+        weight_decay: float = _d["weight_decay"],
+        betas: tuple = _d["betas"],
+        eps: float = _d["eps"],
+        amsgrad: bool = _d["amsgrad"],
         *,
-        maximize: bool = False,
+        maximize: bool = _d["maximize"],
         implementation: str = "auto",
     ) -> AdamW:
         d = dict(
@@ -322,26 +338,27 @@ class AdamW(Optimizer):
         return _make(cls, params, d, implementation)
 
     @classmethod
-    def with_groups(cls, weight_decay: float = 1e-2, **defaults: Any) -> GroupBuilder:  # type: ignore[override]
+    def with_groups(cls, weight_decay: float = _d["weight_decay"], **defaults: Any) -> GroupBuilder:  # type: ignore[override]
         return GroupBuilder(cls, dict(defaults, weight_decay=weight_decay))
 
 
 class RMSprop(Optimizer):
-    """RMSprop(params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False)."""
+    """RMSprop, optionally centered and with momentum (``torch.optim.RMSprop``)."""
 
     _algorithm = "rmsprop"
+    _d = optimizer_defaults("rmsprop")
 
     def __new__(
         cls,
         params: Iterable[Any],
-        lr: float = 1e-2,
-        alpha: float = 0.99,
-        eps: float = 1e-8,
-        weight_decay: float = 0.0,
-        momentum: float = 0.0,
-        centered: bool = False,
+        lr: float = _d["lr"],
+        alpha: float = _d["alpha"],
+        eps: float = _d["eps"],
+        weight_decay: float = _d["weight_decay"],
+        momentum: float = _d["momentum"],
+        centered: bool = _d["centered"],
         *,
-        maximize: bool = False,
+        maximize: bool = _d["maximize"],
         implementation: str = "auto",
     ) -> RMSprop:
         d = dict(
@@ -357,20 +374,21 @@ class RMSprop(Optimizer):
 
 
 class Adagrad(Optimizer):
-    """Adagrad(params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10)."""
+    """Adagrad with lr decay (``torch.optim.Adagrad``)."""
 
     _algorithm = "adagrad"
+    _d = optimizer_defaults("adagrad")
 
     def __new__(
         cls,
         params: Iterable[Any],
-        lr: float = 1e-2,
-        lr_decay: float = 0.0,
-        weight_decay: float = 0.0,
-        initial_accumulator_value: float = 0.0,
-        eps: float = 1e-10,
+        lr: float = _d["lr"],
+        lr_decay: float = _d["lr_decay"],
+        weight_decay: float = _d["weight_decay"],
+        initial_accumulator_value: float = _d["initial_accumulator_value"],
+        eps: float = _d["eps"],
         *,
-        maximize: bool = False,
+        maximize: bool = _d["maximize"],
         implementation: str = "auto",
     ) -> Adagrad:
         d = dict(
@@ -385,20 +403,21 @@ class Adagrad(Optimizer):
 
 
 class RAdam(Optimizer):
-    """RAdam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, decoupled_weight_decay=False)."""
+    """Rectified Adam (``torch.optim.RAdam``)."""
 
     _algorithm = "radam"
+    _d = optimizer_defaults("radam")
 
     def __new__(
         cls,
         params: Iterable[Any],
-        lr: float = 1e-3,
-        betas: tuple = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 0.0,
-        decoupled_weight_decay: bool = False,
+        lr: float = _d["lr"],
+        betas: tuple = _d["betas"],
+        eps: float = _d["eps"],
+        weight_decay: float = _d["weight_decay"],
+        decoupled_weight_decay: bool = _d["decoupled_weight_decay"],
         *,
-        maximize: bool = False,
+        maximize: bool = _d["maximize"],
         implementation: str = "auto",
     ) -> RAdam:
         d = dict(
@@ -413,22 +432,22 @@ class RAdam(Optimizer):
 
 
 class NAdam(Optimizer):
-    """NAdam(params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, momentum_decay=4e-3,
-    decoupled_weight_decay=False): torch's NAdam, with its momentum-decay schedule."""
+    """torch's NAdam, with its momentum-decay schedule (``torch.optim.NAdam``)."""
 
     _algorithm = "nadam"
+    _d = optimizer_defaults("nadam")
 
     def __new__(
         cls,
         params: Iterable[Any],
-        lr: float = 2e-3,
-        betas: tuple = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 0.0,
-        momentum_decay: float = 4e-3,
-        decoupled_weight_decay: bool = False,
+        lr: float = _d["lr"],
+        betas: tuple = _d["betas"],
+        eps: float = _d["eps"],
+        weight_decay: float = _d["weight_decay"],
+        momentum_decay: float = _d["momentum_decay"],
+        decoupled_weight_decay: bool = _d["decoupled_weight_decay"],
         *,
-        maximize: bool = False,
+        maximize: bool = _d["maximize"],
         implementation: str = "auto",
     ) -> NAdam:
         d = dict(
@@ -444,20 +463,21 @@ class NAdam(Optimizer):
 
 
 class LAMB(Optimizer):
-    """LAMB(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-6, weight_decay=0): Adam's direction plus
-    decoupled decay, scaled per tensor by the trust ratio ||p|| / ||update|| (You et al. 2019)."""
+    """LAMB: Adam's direction plus decoupled decay, scaled per tensor by the trust ratio
+    ||p|| / ||update|| (You et al. 2019)."""
 
     _algorithm = "lamb"
+    _d = optimizer_defaults("lamb")
 
     def __new__(
         cls,
         params: Iterable[Any],
-        lr: float = 1e-3,
-        betas: tuple = (0.9, 0.999),
-        eps: float = 1e-6,
-        weight_decay: float = 0.0,
+        lr: float = _d["lr"],
+        betas: tuple = _d["betas"],
+        eps: float = _d["eps"],
+        weight_decay: float = _d["weight_decay"],
         *,
-        maximize: bool = False,
+        maximize: bool = _d["maximize"],
         implementation: str = "auto",
     ) -> LAMB:
         d = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, maximize=maximize)
@@ -465,19 +485,20 @@ class LAMB(Optimizer):
 
 
 class Adamax(Optimizer):
-    """Adamax(params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0)."""
+    """Adamax, Adam over the infinity norm (``torch.optim.Adamax``)."""
 
     _algorithm = "adamax"
+    _d = optimizer_defaults("adamax")
 
     def __new__(
         cls,
         params: Iterable[Any],
-        lr: float = 2e-3,
-        betas: tuple = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 0.0,
+        lr: float = _d["lr"],
+        betas: tuple = _d["betas"],
+        eps: float = _d["eps"],
+        weight_decay: float = _d["weight_decay"],
         *,
-        maximize: bool = False,
+        maximize: bool = _d["maximize"],
         implementation: str = "auto",
     ) -> Adamax:
         d = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, maximize=maximize)
@@ -520,27 +541,18 @@ class GroupBuilder:
             raise ConfigError(
                 f"{self._cls.__name__}.with_groups(): add at least one .group(params, lr) before build()"
             )
-        lr = self._groups[0].get("lr", self._defaults.get("lr", 1e-3))
-        defaults = {k: v for k, v in self._defaults.items() if k != "lr"}
-        return self._cls(self._groups, lr, implementation=self._implementation, **defaults)
-
-
-_BY_NAME = {
-    "sgd": SGD,
-    "adam": Adam,
-    "adamw": AdamW,
-    "rmsprop": RMSprop,
-    "adagrad": Adagrad,
-    "radam": RAdam,
-    "nadam": NAdam,
-    "lamb": LAMB,
-    "adamax": Adamax,
-}
+        # The first group's lr, else the builder's, else the class default.
+        defaults = dict(self._defaults)
+        if "lr" in self._groups[0]:
+            defaults["lr"] = self._groups[0]["lr"]
+        return self._cls(self._groups, implementation=self._implementation, **defaults)
 
 
 def by_name(name: str, params: Iterable[Any], lr: float, **options: Any) -> Optimizer:
     """An optimizer chosen by name (case-insensitive), for command lines."""
-    cls = _BY_NAME.get(str(name).lower())
-    if cls is None:
-        raise ConfigError(f"unknown optimizer '{name}'; valid names are {sorted(_BY_NAME)}")
+    key = str(name).lower()
+    if key not in optimizer_names():
+        raise ConfigError(f"unknown optimizer '{name}'; valid names are {optimizer_names()}")
+    # Each class names its algorithm; the core's registry holds the names.
+    cls = next(c for c in Optimizer.__subclasses__() if c._algorithm == key)
     return cls(params, lr, **options)

@@ -13,6 +13,7 @@ pub mod hyper;
 mod lamb;
 mod nadam;
 mod radam;
+pub mod registry;
 mod rmsprop;
 mod scheduled;
 mod sgd;

@@ -10,10 +10,7 @@ use tch::Tensor;
 
 use super::errors::{raise, Exc, IntoPyResult};
 use super::tensor::{tensor_arg, tensor_list, to_py};
-use crate::optim::{
-    Adagrad, Adam, Adamax, HValue, Hyper, Impl, Lamb, NAdam, Optim, Optimizer, ParamGroup, RAdam,
-    RMSprop, ScheduledLr, Sgd, StateDict,
-};
+use crate::optim::{registry, HValue, Hyper, Impl, Optimizer, ParamGroup, ScheduledLr, StateDict};
 
 /// torch.optim keys that select torch's own code paths; ferrotorch picks its
 /// path with `implementation=`, so these are accepted and ignored.
@@ -122,56 +119,6 @@ fn groups_arg(params: &Bound<'_, PyAny>) -> PyResult<Vec<ParamGroup>> {
     Ok(vec![ParamGroup::new(ts, Hyper::default()).py()?])
 }
 
-/// Builds the optimizer named `name`, handing the concrete `Optim<A>` to
-/// `$wrap` (a generic fn, so this is a macro: one expansion per return type).
-macro_rules! build_by_name {
-    ($name:expr, $defaults:expr, $groups:expr, $imp:expr, $wrap:ident) => {{
-        let (name, defaults, groups, imp): (&str, Hyper, Vec<ParamGroup>, Option<Impl>) =
-            ($name, $defaults, $groups, $imp);
-        Ok(match name.to_ascii_lowercase().as_str() {
-        "sgd" => $wrap(Optim::new(Sgd, defaults, groups, imp)?),
-        "adam" => $wrap(Optim::new(Adam { decoupled: false }, defaults, groups, imp)?),
-        "adamw" => $wrap(Optim::new(Adam { decoupled: true }, defaults, groups, imp)?),
-        "rmsprop" => $wrap(Optim::new(RMSprop, defaults, groups, imp)?),
-        "adagrad" => $wrap(Optim::new(Adagrad, defaults, groups, imp)?),
-        "radam" => $wrap(Optim::new(RAdam, defaults, groups, imp)?),
-        "nadam" => $wrap(Optim::new(NAdam, defaults, groups, imp)?),
-        "lamb" => $wrap(Optim::new(Lamb, defaults, groups, imp)?),
-        "adamax" => $wrap(Optim::new(Adamax, defaults, groups, imp)?),
-        _ => {
-            return Err(crate::Error::Value(format!(
-                "unknown optimizer '{name}'; valid names are [\"sgd\", \"adam\", \"adamw\", \"rmsprop\", \"adagrad\", \"radam\", \"nadam\", \"lamb\", \"adamax\"]"
-            )))
-        }
-    })
-
-    }};
-}
-
-fn build(
-    name: &str,
-    defaults: Hyper,
-    groups: Vec<ParamGroup>,
-    imp: Option<Impl>,
-) -> crate::Result<Arc<Mutex<dyn Optimizer>>> {
-    fn wrap<A: crate::optim::Algorithm>(o: Optim<A>) -> Arc<Mutex<dyn Optimizer>> {
-        Arc::new(Mutex::new(o))
-    }
-    build_by_name!(name, defaults, groups, imp, wrap)
-}
-
-fn build_boxed(
-    name: &str,
-    defaults: Hyper,
-    groups: Vec<ParamGroup>,
-    imp: Option<Impl>,
-) -> crate::Result<Box<dyn Optimizer>> {
-    fn wrap<A: crate::optim::Algorithm>(o: Optim<A>) -> Box<dyn Optimizer> {
-        Box::new(o)
-    }
-    build_by_name!(name, defaults, groups, imp, wrap)
-}
-
 /// Base class of ferrotorch optimizers (see `ferrotorch.optim`).
 #[pyclass(name = "Optimizer", module = "ferrotorch._core", subclass, frozen)]
 pub struct PyOptimizer {
@@ -213,10 +160,11 @@ impl PyOptimizer {
         };
         let Some((s, d)) = schedule else {
             return Ok(PyOptimizer {
-                inner: build(algorithm, hyper_from_dict(defaults)?, groups, imp).py()?,
+                inner: registry::build_shared(algorithm, hyper_from_dict(defaults)?, groups, imp)
+                    .py()?,
             });
         };
-        let inner = build_boxed(algorithm, hyper_from_dict(&d)?, groups, imp).py()?;
+        let inner = registry::build(algorithm, hyper_from_dict(&d)?, groups, imp).py()?;
         Ok(PyOptimizer {
             inner: Arc::new(Mutex::new(ScheduledLr::new(inner, s).py()?)),
         })
@@ -418,7 +366,22 @@ impl PyOptimizer {
     }
 }
 
+/// Every optimizer name, lower case (the core's registry).
+#[pyfunction]
+fn optimizer_names() -> Vec<&'static str> {
+    registry::NAMES.to_vec()
+}
+
+/// Every hyperparameter of the optimizer `name` with its default, under
+/// torch's keys (ConfigError for an unknown name).
+#[pyfunction]
+fn optimizer_defaults<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyDict>> {
+    hyper_to_dict(py, &registry::defaults(name).py()?)
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyOptimizer>()?;
+    m.add_function(wrap_pyfunction!(optimizer_names, m)?)?;
+    m.add_function(wrap_pyfunction!(optimizer_defaults, m)?)?;
     Ok(())
 }
