@@ -27,14 +27,6 @@ from ferrotorch import _boundary, _core
 STUB = Path(__file__).resolve().parents[1] / "python" / "ferrotorch" / "_core.pyi"
 
 
-def _subclassable(cls: type) -> bool:
-    try:
-        type("_probe", (cls,), {})
-    except TypeError:
-        return False
-    return True
-
-
 def _runtime_signature(obj: Any) -> Optional[inspect.Signature]:
     try:
         return inspect.signature(obj)
@@ -126,7 +118,7 @@ class Fixer:
                 self.lines[header],
             )
         decorators = {getattr(d, "id", "") for d in node.decorator_list}
-        if not proxied and not _subclassable(ext) and "final" not in decorators:
+        if not proxied and not _boundary._subclassable(ext) and "final" not in decorators:
             self.lines.insert(header, "@final")
 
 
