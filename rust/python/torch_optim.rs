@@ -30,26 +30,28 @@ impl TorchOptimizer {
             f(self.obj.bind(py)).map_err(|e| stash(e, &format!("{}.{what}", self.label)))
         })
     }
+}
 
-    fn groups<'py>(ob: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
-        ob.getattr("param_groups")?.try_iter()?.collect()
+/// `optimizer.param_groups` as a list (torch-style optimizers, and
+/// ferrotorch's live group views).
+pub(super) fn param_groups<'py>(ob: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    ob.getattr("param_groups")?.try_iter()?.collect()
+}
+
+/// `group[key] = v`, filling in place when the value is a tensor (as
+/// torch's `_update_param_group_val`), so a tensor lr keeps its identity.
+pub(super) fn set_group_value(group: &Bound<'_, PyAny>, key: &str, v: &HValue) -> PyResult<()> {
+    let old = group.get_item(key).ok();
+    if let (Some(old), HValue::F(x)) = (&old, v) {
+        if old.hasattr("fill_")? {
+            old.call_method1("fill_", (*x,))?;
+            return Ok(());
+        }
     }
-
-    /// `group[key] = v`, filling in place when the value is a tensor (as
-    /// torch's schedulers do, so a tensor lr keeps its identity).
-    fn set(group: &Bound<'_, PyAny>, key: &str, v: &HValue) -> PyResult<()> {
-        let old = group.get_item(key).ok();
-        if let (Some(old), HValue::F(x)) = (&old, v) {
-            if old.hasattr("fill_")? {
-                old.call_method1("fill_", (*x,))?;
-                return Ok(());
-            }
-        }
-        match v {
-            HValue::F(x) => group.set_item(key, x),
-            HValue::B(b) => group.set_item(key, b),
-            HValue::P(a, b) => group.set_item(key, (a, b)),
-        }
+    match v {
+        HValue::F(x) => group.set_item(key, x),
+        HValue::B(b) => group.set_item(key, b),
+        HValue::P(a, b) => group.set_item(key, (a, b)),
     }
 }
 
@@ -103,20 +105,20 @@ impl Optimizer for TorchOptimizer {
     }
     fn set_lr(&mut self, lr: f64) -> Result<()> {
         self.with("param_groups", |o| {
-            for g in Self::groups(o)? {
-                Self::set(&g, "lr", &HValue::F(lr))?;
+            for g in param_groups(o)? {
+                set_group_value(&g, "lr", &HValue::F(lr))?;
             }
             Ok(())
         })
     }
     fn num_groups(&self) -> usize {
-        self.with("param_groups", |o| Ok(Self::groups(o)?.len()))
+        self.with("param_groups", |o| Ok(param_groups(o)?.len()))
             .unwrap_or(0)
     }
     fn group_hyper(&self, i: usize) -> Result<Hyper> {
         self.with("param_groups", |o| {
             let mut h = Hyper::default();
-            if let Some(g) = Self::groups(o)?.get(i) {
+            if let Some(g) = param_groups(o)?.get(i) {
                 for k in g.call_method0("keys")?.try_iter()? {
                     let k = k?;
                     let key: String = k.extract()?;
@@ -132,8 +134,8 @@ impl Optimizer for TorchOptimizer {
         })
     }
     fn set_group_hyper(&mut self, i: usize, key: &str, v: HValue) -> Result<()> {
-        self.with("param_groups", |o| match Self::groups(o)?.get(i) {
-            Some(g) => Self::set(g, key, &v),
+        self.with("param_groups", |o| match param_groups(o)?.get(i) {
+            Some(g) => set_group_value(g, key, &v),
             None => Err(pyo3::exceptions::PyIndexError::new_err(format!(
                 "group index {i} is out of range"
             ))),
@@ -142,7 +144,7 @@ impl Optimizer for TorchOptimizer {
     fn group_params(&self, i: usize) -> Vec<Tensor> {
         self.with("param_groups", |o| {
             let mut out = Vec::new();
-            if let Some(g) = Self::groups(o)?.get(i) {
+            if let Some(g) = param_groups(o)?.get(i) {
                 for p in g.get_item("params")?.try_iter()? {
                     out.push(tensor_arg(&p?, "param")?);
                 }

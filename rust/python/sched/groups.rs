@@ -9,7 +9,9 @@ use std::sync::Mutex;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
+use crate::optim::HValue;
 use crate::python::errors::{raise, stash, Exc};
+use crate::python::torch_optim::{param_groups, set_group_value};
 use crate::sched::groups::{Groups, Momentum};
 use crate::{Error, Result};
 
@@ -46,27 +48,11 @@ impl PyGroups {
         Python::with_gil(|py| f(self.obj.bind(py)).map_err(|e| stash(e, what)))
     }
 
-    fn groups<'py>(ob: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
-        ob.getattr("param_groups")?.try_iter()?.collect()
-    }
-
     fn group<'py>(ob: &Bound<'py, PyAny>, i: usize) -> PyResult<Bound<'py, PyAny>> {
-        Self::groups(ob)?
+        param_groups(ob)?
             .into_iter()
             .nth(i)
             .ok_or_else(|| raise(Exc::Config, format!("param_groups[{i}] does not exist")))
-    }
-
-    /// `group[key] = v`, filling in place when the value is a tensor (as
-    /// torch's `_update_param_group_val`), so a tensor lr keeps its identity.
-    fn put(g: &Bound<'_, PyAny>, key: &str, v: f64) -> PyResult<()> {
-        if let Ok(old) = g.get_item(key) {
-            if old.hasattr("fill_")? {
-                old.call_method1("fill_", (v,))?;
-                return Ok(());
-            }
-        }
-        g.set_item(key, v)
     }
 
     fn extras(&self) -> Result<std::sync::MutexGuard<'_, BTreeMap<String, f64>>> {
@@ -81,13 +67,13 @@ impl Groups for PyGroups {
         if !self.dicts {
             return Ok(1);
         }
-        self.with("param_groups", |o| Ok(Self::groups(o)?.len()))
+        self.with("param_groups", |o| Ok(param_groups(o)?.len()))
     }
 
     fn lrs(&self) -> Result<Vec<f64>> {
         self.with("lr", |o| {
             if self.dicts {
-                Self::groups(o)?
+                param_groups(o)?
                     .iter()
                     .map(|g| g.get_item("lr")?.extract::<f64>())
                     .collect()
@@ -100,8 +86,8 @@ impl Groups for PyGroups {
     fn set_lrs(&self, lrs: &[f64]) -> Result<()> {
         self.with("lr", |o| {
             if self.dicts {
-                for (g, &lr) in Self::groups(o)?.iter().zip(lrs) {
-                    Self::put(g, "lr", lr)?;
+                for (g, &lr) in param_groups(o)?.iter().zip(lrs) {
+                    set_group_value(g, "lr", &HValue::F(lr))?;
                 }
             } else if let Some(&lr) = lrs.first() {
                 o.call_method1("set_lr", (lr,))?;
@@ -128,7 +114,9 @@ impl Groups for PyGroups {
             self.extras()?.insert(key.to_string(), v);
             return Ok(());
         }
-        self.with(key, |o| Self::put(&Self::group(o, i)?, key, v))
+        self.with(key, |o| {
+            set_group_value(&Self::group(o, i)?, key, &HValue::F(v))
+        })
     }
 
     fn setdefault_from(&self, i: usize, key: &str, from: &str) -> Result<()> {
@@ -159,7 +147,7 @@ impl Groups for PyGroups {
             let d = if o.hasattr("defaults")? {
                 o.getattr("defaults")?
             } else if self.dicts {
-                match Self::groups(o)?.into_iter().next() {
+                match param_groups(o)?.into_iter().next() {
                     Some(g) => g,
                     None => return Ok(None),
                 }
