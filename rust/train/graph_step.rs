@@ -12,9 +12,8 @@ use super::graph_cache::{CaptureKey, GraphCache, GraphMode, Plan, ShapeKey};
 use super::loss_fn::{LossFn, Target};
 use super::options::{NonFinite, TrainerOptions};
 use super::position::{StepReport, UpdateReport};
-use super::update::lock;
+use super::update::{clip, lock};
 use crate::amp::{all_params, unscale_grads};
-use crate::clip::{clip_grad_norm, clip_grad_value};
 use crate::nn::Module;
 use crate::optim::Optimizer;
 use crate::shim::cuda_graph::{self, CudaGraph, SideStream};
@@ -447,15 +446,6 @@ fn captured_step(
     back.f_backward()?;
     let mut opt = lock(parts.optimizer, "optimizer")?;
     let clipping = opts.clip_grad_norm.is_some() || opts.clip_grad_value.is_some();
-    let clip = |ps: &[Tensor]| -> Result<()> {
-        if let Some(max) = opts.clip_grad_norm {
-            let _norm = clip_grad_norm(ps, max, 2.0)?;
-        }
-        if let Some(v) = opts.clip_grad_value {
-            clip_grad_value(ps, v)?;
-        }
-        Ok(())
-    };
     let _g = tch::no_grad_guard();
     match &opts.scaler {
         Some((scaler, key)) => {
@@ -463,7 +453,7 @@ fn captured_step(
             if clipping {
                 sc.unscale_(*key, &all_params(&*opt))?;
             }
-            clip(parts.params)?;
+            clip(parts.params, opts)?;
             sc.step(*key, &mut *opt)?;
             if let Some(f) = sc.last_found_inf() {
                 flag_out.shallow_clone().f_copy_(&f.f_reshape([])?)?;
@@ -484,12 +474,12 @@ fn captured_step(
             // The kernels skip on found_inf == 1 exactly, and a skipped
             // step's counters are undone by subtracting it: 0 or 1 only.
             let flag = flag.f_gt(0.0)?.f_to_kind(Kind::Float)?;
-            clip(parts.params)?;
+            clip(parts.params, opts)?;
             opt.step_amp(None, Some(&flag))?;
             flag_out.shallow_clone().f_copy_(&flag)?;
         }
         None => {
-            clip(parts.params)?;
+            clip(parts.params, opts)?;
             opt.step()?;
         }
     }

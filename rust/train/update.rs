@@ -46,6 +46,18 @@ pub fn grads_nonfinite(params: &[Tensor]) -> Result<bool> {
     Ok(false)
 }
 
+/// The Trainer's clipping of the gradients on `params`: by total norm, then
+/// by value (eager and captured steps alike).
+pub(crate) fn clip(params: &[Tensor], opts: &TrainerOptions) -> Result<()> {
+    if let Some(max) = opts.clip_grad_norm {
+        let _norm = clip_grad_norm(params, max, 2.0)?;
+    }
+    if let Some(v) = opts.clip_grad_value {
+        clip_grad_value(params, v)?;
+    }
+    Ok(())
+}
+
 /// Runs the update on `opt` with the gradients now on `params`. `check`
 /// asks for the non-finite check (skipped with a GradScaler, whose own
 /// found-inf decides without a host sync).
@@ -65,12 +77,7 @@ pub fn apply(
         None if check && grads_nonfinite(params)? => return Ok(Outcome::NonFinite),
         _ => {}
     }
-    if let Some(max) = opts.clip_grad_norm {
-        let _norm = clip_grad_norm(params, max, 2.0)?;
-    }
-    if let Some(v) = opts.clip_grad_value {
-        clip_grad_value(params, v)?;
-    }
+    clip(params, opts)?;
     if let Some(lr) = lr {
         opt.set_lr(lr)?;
     }
