@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 import warnings
-from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterable, Iterator, List, Literal, Optional, Sequence, Tuple, overload
 
 import torch
 
@@ -172,6 +172,20 @@ class Trainer:
     naming the node on a CUDA device (silently on the CPU). ``False`` (the
     default until the mode has run on a GPU) never captures. ``"emulate"``
     runs the capture path's code on any device without CUDA, for tests.
+
+    ``loss_reads``: when the engine reads losses to the host. On CUDA a read
+    is a sync that stalls the launch queue. ``"auto"`` (the default) keeps
+    each step's loss on the device and reads them in batches on CUDA where
+    nothing on the host must decide from it per step, and reads every step
+    otherwise (on the CPU a read costs nothing). ``"batched"`` asks for that
+    and raises ``ConfigError`` where it is not possible; ``"step"`` reads
+    every loss. A per-step decision exists with ``on_nonfinite="raise"`` (the
+    default; use "skip" or "off", or a GradScaler, whose found-inf decides
+    on the device), with "skip" in eager mode (graph mode skips on the
+    device), and under a process group. Batched losses are read when a
+    number is needed: ``step()``'s float, every 64 batches of ``fit`` and
+    its ``log_every`` / ``checkpoint_every`` points, ``global_step`` and the
+    other counters, the epoch's end, ``save_state``.
     """
 
     def __init__(
@@ -191,6 +205,7 @@ class Trainer:
         schedule_unit: str = "step",
         distributed: Optional[bool] = None,
         cuda_graph: Any = False,
+        loss_reads: str = "auto",
     ) -> None:
         _count("Trainer: grad_accumulation", grad_accumulation, 1)
         graph_mode = _graph_mode(cuda_graph)
@@ -226,6 +241,7 @@ class Trainer:
             self.device,
             _dist.group_name() if self.distributed else None,
             graph_mode,
+            loss_reads,
         )
         status = self._engine.cuda_graph_status()
         if status["warn"]:
@@ -352,15 +368,29 @@ class Trainer:
 
     # --- single steps -----------------------------------------------------------
 
-    def step(self, x: Any, y: Any = None) -> float:
+    @overload
+    def step(self, x: Any, y: Any = None, *, lazy: Literal[False] = False) -> float: ...
+    @overload
+    def step(self, x: Any, y: Any = None, *, lazy: Literal[True]) -> torch.Tensor: ...
+
+    def step(self, x: Any, y: Any = None, *, lazy: bool = False) -> "float | torch.Tensor":
         """One batch through the engine; returns its loss (read on the host).
 
         ``step(x, y)``: forward, the Trainer's loss, backward and (at the end
         of an accumulation window) the update. ``y`` may be a callable
         ``pred -> loss`` (Kaun). ``step(closure)``: ``closure()`` runs the
-        forward and returns the loss; the engine does the rest."""
+        forward and returns the loss; the engine does the rest.
+
+        ``lazy=True`` (``step(x, y)`` form only) returns the loss as a
+        detached 0-dim tensor on the device instead of a float: with batched
+        ``loss_reads`` nothing is read to the host until someone asks
+        (``.item()``, or the engine's next batched read), as in a torch loop."""
         if y is None and callable(x) and not isinstance(x, torch.Tensor):
+            if lazy:
+                raise ConfigError("Trainer.step(closure): lazy=True needs the step(x, y) form")
             return self._engine.step_closure(x)[0]
+        if lazy:
+            return self._engine.step_lazy(x, y, False)[0]
         return self._engine.step(x, y)[0]
 
     def step_loss(self, loss: torch.Tensor) -> float:
@@ -686,19 +716,27 @@ class _Run:
         if hasattr(data, "reset"):
             data.reset()
         skip = self.t.batch  # resumed mid-epoch: these batches were consumed
-        seen = 0
+        seen = pending = 0
+        every = [v for v in (self.log_every, self.checkpoint_every) if v]
+        if self.bar is not None:
+            every.append(1)  # a live bar shows every step's loss
         for i, batch in enumerate(_batches(data, epoch)):
             if i < skip:
                 continue
             seen += 1
             self.kaun = self.kaun or _is_kaun_pair(batch)
             x, y = _split(batch)
-            _loss, up = self.t._engine.step(x, y)
-            if up is not None:
-                self.updates([up])
+            _loss, k = self.t._engine.step_lazy(x, y, True)
+            pending += 1
+            stop = k is not None and target_steps is not None and k >= target_steps
+            if k is not None and (stop or pending >= CHUNK or self.kaun or any(k % e == 0 for e in every)):
+                # Reports and checkpoints are due: one read of the pending losses.
+                self.updates(self.t._engine.take_updates())
+                pending = 0
             self._boundary()
-            if up is not None and target_steps is not None and up[0] >= target_steps:
+            if stop:
                 return False
+        self.updates(self.t._engine.take_updates())
         if seen == 0 and skip == 0:
             raise ConfigError(
                 "fit: the data yielded no batches this epoch (a generator can be iterated only once; "

@@ -17,8 +17,8 @@ use crate::amp::AutocastDevice;
 use crate::loss::{LossKind, LossSpec, Reduction};
 use crate::optim::Optimizer;
 use crate::train::{
-    Engine, GraphMode, LoopState, LossFn, NonFinite, RunLimits, ScheduleUnit, StepReport, Target,
-    TrainerOptions, UpdateReport,
+    Engine, GraphMode, LoopState, LossFn, LossReads, NonFinite, RunLimits, ScheduleUnit,
+    StepReport, Target, TrainerOptions, UpdateReport,
 };
 
 #[pyclass(name = "Engine", module = "ferrotorch._core", frozen)]
@@ -197,7 +197,7 @@ impl PyEngine {
     #[pyo3(signature = (model, optimizer, loss, clip_grad_norm = None, clip_grad_value = None, schedule = None,
                         schedule_unit = "step", grad_accumulation = 1, scaler = None, amp_dtype = None,
                         amp_device = "cpu", on_nonfinite = "raise", device = None, process_group = None,
-                        cuda_graph = "off"))]
+                        cuda_graph = "off", loss_reads = "auto"))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         model: &Bound<'_, PyAny>,
@@ -215,6 +215,7 @@ impl PyEngine {
         device: Option<&str>,
         process_group: Option<&str>,
         cuda_graph: &str,
+        loss_reads: &str,
     ) -> PyResult<Self> {
         // ferrotorch modules run in Rust; a torch.nn.Module (or any callable)
         // becomes a node calling back into Python under the GIL.
@@ -273,6 +274,7 @@ impl PyEngine {
                 .map(|name| crate::dist::ProcessGroup::resolve(name).py())
                 .transpose()?,
             cuda_graph: GraphMode::from_name(cuda_graph).py()?,
+            loss_reads: LossReads::from_name(loss_reads).py()?,
         };
         let e = Engine::new(model, opt, loss_arg(loss)?, opts).py()?;
         Ok(PyEngine { inner: Arc::new(e) })
@@ -292,6 +294,38 @@ impl PyEngine {
         let e = self.inner.clone();
         let r = py.allow_threads(move || e.step(&xs, &y)).py()?;
         Ok(report_py(r))
+    }
+
+    /// One batch whose loss stays on the device where reads are batched:
+    /// (the detached loss, its update's step number or None). `report`
+    /// keeps the update for `take_updates` (fit).
+    fn step_lazy(
+        &self,
+        py: Python<'_>,
+        x: &Bound<'_, PyAny>,
+        y: &Bound<'_, PyAny>,
+        report: bool,
+    ) -> PyResult<(PyObject, Option<u64>)> {
+        let (xs, y) = (inputs_arg(x)?, target_arg(y)?);
+        let e = self.inner.clone();
+        let (loss, r) = py
+            .allow_threads(move || e.step_lazy(&xs, &y, report))
+            .py()?;
+        Ok((to_py(py, &loss)?, r.update.map(|u| u.step)))
+    }
+
+    /// Reads every pending loss (one transfer); the updates kept for fit
+    /// since the last call.
+    fn take_updates(&self, py: Python<'_>) -> PyResult<Vec<PyUpdate>> {
+        let e = self.inner.clone();
+        let ups = py.allow_threads(move || e.take_updates()).py()?;
+        Ok(ups.into_iter().map(update_py).collect())
+    }
+
+    /// Whether losses are read in batches (``loss_reads``).
+    #[getter]
+    fn batched_reads(&self) -> bool {
+        self.inner.batched_reads()
     }
 
     /// One batch whose loss the callable `compute()` returns (it runs the

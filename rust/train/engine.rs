@@ -12,6 +12,7 @@ use super::graph_step::{self, GraphRuntime, GraphStatus, StepParts};
 use super::loss_fn::{LossFn, Target};
 use super::options::{NonFinite, ScheduleUnit, TrainerOptions};
 use super::position::{EpochSummary, LoopState, StepReport, UpdateReport};
+use super::reads::{Closes, Ledger, LossReads, MAX_PENDING};
 use super::update::{self, lock, Outcome};
 use crate::amp::AutocastGuard;
 use crate::data::DataLoader;
@@ -32,6 +33,10 @@ pub struct Engine {
     order: Mutex<Option<(usize, u64, SharedTensor)>>,
     /// CUDA graph mode: eligibility, per-shape graphs, counters.
     graph: GraphRuntime,
+    /// Losses (and skip flags) not read yet; used only when `batched`.
+    reads: Mutex<Ledger>,
+    /// Losses are read in batches, not per step (`reads.rs`).
+    batched: bool,
 }
 
 /// Where a run of batches over a loader stops (besides the epoch's end).
@@ -87,6 +92,17 @@ impl Engine {
         if graph.active() {
             lock(&optimizer, "optimizer")?.set_capturable(true)?;
         }
+        let per_step = per_step_reason(&opts, graph.active());
+        let batched = match (opts.loss_reads, per_step) {
+            (LossReads::Step, _) => false,
+            (LossReads::Auto, reason) => device.is_cuda() && reason.is_none(),
+            (LossReads::Batched, None) => true,
+            (LossReads::Batched, Some(why)) => {
+                return Err(Error::Value(format!(
+                    "Trainer: loss_reads='batched' is not possible here: {why}"
+                )))
+            }
+        };
         Ok(Engine {
             model,
             optimizer,
@@ -96,6 +112,8 @@ impl Engine {
             state: Mutex::new(LoopState::default()),
             order: Mutex::new(None),
             graph,
+            reads: Mutex::new(Ledger::default()),
+            batched,
         })
     }
 
@@ -127,14 +145,79 @@ impl Engine {
         &self.opts
     }
 
+    /// The counters and sums, every pending loss read first.
     pub fn state(&self) -> Result<LoopState> {
+        let mut st = lock(&self.state, "trainer")?;
+        self.read_pending(&mut st)?;
+        Ok(*st)
+    }
+
+    /// The counters without reading pending losses (the sums may lag).
+    fn position(&self) -> Result<LoopState> {
         Ok(*lock(&self.state, "trainer")?)
     }
 
-    /// Restores the counters and sums (exact resume).
+    /// Restores the counters and sums (exact resume); losses still pending
+    /// belong to the replaced run and are dropped.
     pub fn set_state(&self, s: LoopState) -> Result<()> {
-        *lock(&self.state, "trainer")? = s;
+        let mut st = lock(&self.state, "trainer")?;
+        lock(&self.reads, "trainer")?.clear();
+        *st = s;
         Ok(())
+    }
+
+    /// Whether losses are read in batches (`loss_reads`).
+    pub fn batched_reads(&self) -> bool {
+        self.batched
+    }
+
+    fn read_pending(&self, st: &mut LoopState) -> Result<super::reads::Read> {
+        let mut l = lock(&self.reads, "trainer")?;
+        l.read(st)
+    }
+
+    /// Reads every pending loss; the updates of `fit`'s lazy steps since the
+    /// last call, with their losses.
+    pub fn take_updates(&self) -> Result<Vec<UpdateReport>> {
+        let mut st = lock(&self.state, "trainer")?;
+        self.read_pending(&mut st)?;
+        Ok(lock(&self.reads, "trainer")?.take_updates())
+    }
+
+    /// Books a step's loss as pending (batched reads); a full ledger is read.
+    fn defer(
+        &self,
+        st: &mut LoopState,
+        loss: &Tensor,
+        flag: Option<&Tensor>,
+        closes: Option<Closes>,
+        report: bool,
+    ) -> Result<()> {
+        let mut l = lock(&self.reads, "trainer")?;
+        l.push(loss, flag, closes, report)?;
+        if l.len() >= MAX_PENDING {
+            l.read(st)?;
+        }
+        Ok(())
+    }
+
+    /// A step's report with its loss read: pending losses are read now (one
+    /// transfer) and the report's values filled in.
+    fn settle(&self, mut r: StepReport) -> Result<StepReport> {
+        if !self.batched {
+            return Ok(r);
+        }
+        let mut st = lock(&self.state, "trainer")?;
+        let read = self.read_pending(&mut st)?;
+        if let Some(v) = read.last_loss {
+            r.loss = v;
+        }
+        if let Some(u) = r.update.as_mut() {
+            if let Some(done) = read.updates.iter().find(|d| d.step == u.step) {
+                *u = *done;
+            }
+        }
+        Ok(r)
     }
 
     /// `t` on the trainer's device; non-blocking from pinned memory.
@@ -194,19 +277,36 @@ impl Engine {
     }
 
     /// One batch: forward, loss, backward; every `grad_accumulation`
-    /// batches the update. Advances the batch position.
+    /// batches the update. Advances the batch position. The loss is read.
     pub fn step(&self, inputs: &[Tensor], target: &Target) -> Result<StepReport> {
+        let (_, r) = self.step_lazy(inputs, target, false)?;
+        self.settle(r)
+    }
+
+    /// One batch, its loss left on the device where reads are batched: the
+    /// detached loss and a report whose values are NaN until read. `report`
+    /// keeps the update for [`Engine::take_updates`] (fit's runs).
+    pub fn step_lazy(
+        &self,
+        inputs: &[Tensor],
+        target: &Target,
+        report: bool,
+    ) -> Result<(Tensor, StepReport)> {
         check_not_empty(inputs, target)?;
         let xs = self.inputs_to_device(inputs)?;
-        if let (true, Target::Tensor(y)) = (self.graph.active(), target) {
-            return self.graph_step(&xs, &self.to_device(y)?);
+        let (loss, r) = match (self.graph.active(), target) {
+            (true, Target::Tensor(y)) => self.graph_step(&xs, &self.to_device(y)?, report)?,
+            _ => self.micro_step_lazy(|| self.forward_loss(&xs, target), report)?,
+        };
+        if let (false, true, Some(u)) = (self.batched, report, r.update) {
+            lock(&self.reads, "trainer")?.keep(u); // read already
         }
-        self.micro_step(|| self.forward_loss(&xs, target))
+        Ok((loss, r))
     }
 
     /// One batch in CUDA graph mode: eager warm-up steps for a new shape,
     /// then capture, then replays with the lr written into its device tensor.
-    fn graph_step(&self, xs: &[Tensor], y: &Tensor) -> Result<StepReport> {
+    fn graph_step(&self, xs: &[Tensor], y: &Tensor, report: bool) -> Result<(Tensor, StepReport)> {
         let params: Vec<Tensor> = self.params.iter().map(|p| p.handle()).collect();
         let forward_loss = |i: &[Tensor], t: &Target| self.forward_loss(i, t);
         let parts = StepParts {
@@ -222,14 +322,14 @@ impl Engine {
         if plan == Plan::WarmUp {
             let target = Target::Tensor(y.shallow_clone());
             return self.graph.warm_up(&parts, &shape, || {
-                self.micro_step(|| self.forward_loss(xs, &target))
+                self.micro_step_lazy(|| self.forward_loss(xs, &target), report)
             });
         }
         let mut st = lock(&self.state, "trainer")?;
         if let Some(lr) = self.scheduled_lr(&st)? {
             lock(&self.optimizer, "optimizer")?.set_lr(lr)?;
         }
-        let out = match self.graph.run(&parts, plan, shape, xs, y) {
+        let both = match self.graph.run(&parts, plan, shape, xs, y) {
             Err(e) if plan == Plan::Capture && self.graph.give_up(&e)? => {
                 // Nothing ran; host-side state the capture touched is reset
                 // and this batch takes the eager step.
@@ -241,32 +341,54 @@ impl Engine {
                 }
                 drop(st);
                 let target = Target::Tensor(y.shallow_clone());
-                return self.micro_step(|| self.forward_loss(xs, &target));
+                return self.micro_step_lazy(|| self.forward_loss(xs, &target), report);
             }
             r => r?,
         };
-        if out.nonfinite && self.opts.on_nonfinite == NonFinite::Raise {
+        // [loss, skip flag] on the device; the flag counts without a scaler.
+        let loss = both.f_select(0, 0)?;
+        let flag = match self.opts.scaler {
+            None => Some(both.f_select(0, 1)?),
+            Some(_) => None,
+        };
+        if self.batched {
+            st.batch += 1;
+            st.step += 1;
+            st.next_window(true);
+            self.model.end_step();
+            let closes = Closes {
+                step: st.step,
+                micro: 1,
+            };
+            self.defer(&mut st, &loss, flag.as_ref(), Some(closes), report)?;
+            return Ok((loss, graph_step::report(f64::NAN, st.step, false)));
+        }
+        // The one host read of the step, as in eager mode: loss and flag.
+        let host = both.f_to_device(Device::Cpu)?;
+        let value = host.f_double_value(&[0])?;
+        let nonfinite = flag.is_some() && host.f_double_value(&[1])? != 0.0;
+        if nonfinite && self.opts.on_nonfinite == NonFinite::Raise {
             return Err(Error::Training(format!(
                 "non-finite loss ({}) or gradient at step {} (epoch {}, batch {}); the update was \
                  skipped on the device and the counters are unchanged",
-                py_float(out.loss),
+                py_float(value),
                 st.step,
                 st.epoch + 1,
                 st.batch
             )));
         }
         st.batch += 1;
-        if out.loss.is_finite() {
-            st.epoch_loss_sum += out.loss;
+        if value.is_finite() {
+            st.epoch_loss_sum += value;
             st.epoch_batches += 1;
         }
-        if out.nonfinite {
+        if nonfinite {
             st.skipped += 1;
         }
         st.step += 1;
         st.reset_window();
         self.model.end_step();
-        Ok(graph_step::report(out.loss, st.step, out.nonfinite))
+        Ok((loss, graph_step::report(value, st.step, nonfinite)))
     }
 
     /// The lr the schedule gives for the next update, if there is one.
@@ -284,8 +406,31 @@ impl Engine {
     }
 
     /// One batch whose loss `compute` returns (it runs the forward itself:
-    /// floDl's `step_fn`, a torch-style closure).
+    /// floDl's `step_fn`, a torch-style closure). The loss is read.
     pub fn micro_step(&self, compute: impl FnOnce() -> Result<Tensor>) -> Result<StepReport> {
+        let (_, r) = self.micro_step_lazy(compute, false)?;
+        self.settle(r)
+    }
+
+    /// Backward of one batch's loss: divided over the window, scaled.
+    fn backward(&self, loss: &Tensor) -> Result<()> {
+        let accum = self.opts.grad_accumulation;
+        let mut back = if accum > 1 {
+            loss.f_div_scalar(accum as f64)?
+        } else {
+            loss.shallow_clone()
+        };
+        if let Some((scaler, _)) = &self.opts.scaler {
+            back = lock(scaler, "GradScaler")?.scale(&back)?;
+        }
+        Ok(back.f_backward()?)
+    }
+
+    fn micro_step_lazy(
+        &self,
+        compute: impl FnOnce() -> Result<Tensor>,
+        report: bool,
+    ) -> Result<(Tensor, StepReport)> {
         let accum = self.opts.grad_accumulation as u64;
         let mut st = lock(&self.state, "trainer")?;
         let before = *st;
@@ -298,6 +443,42 @@ impl Engine {
                 "Trainer: the loss must be a scalar, got shape {}",
                 shape_str(&loss)
             )));
+        }
+        let detached = loss.f_detach()?;
+        if self.batched && !self.checks_nonfinite() {
+            // Nothing on the host decides from this loss: it stays pending.
+            self.backward(&loss)?;
+            st.micro += 1;
+            st.batch += 1;
+            if st.micro < accum {
+                self.model.detach_state();
+                self.defer(&mut st, &detached, None, None, report)?;
+                return Ok((
+                    detached,
+                    StepReport {
+                        loss: f64::NAN,
+                        update: None,
+                    },
+                ));
+            }
+            let micro = st.micro;
+            let update = self.close_window(&mut st, &before, true)?;
+            let closes = Closes {
+                step: update.step,
+                micro,
+            };
+            self.defer(&mut st, &detached, None, Some(closes), report)?;
+            return Ok((
+                detached,
+                StepReport {
+                    loss: f64::NAN,
+                    update: Some(update),
+                },
+            ));
+        }
+        if self.batched {
+            // A checked step (graph mode's eager warm-up) books in order.
+            self.read_pending(&mut st)?;
         }
         let value = loss.f_double_value(&[])?;
         if !value.is_finite() && self.checks_nonfinite() {
@@ -315,15 +496,7 @@ impl Engine {
             }
             st.window_bad = true; // skip: no backward for this batch
         } else {
-            let mut back = if accum > 1 {
-                loss.f_div_scalar(accum as f64)?
-            } else {
-                loss.shallow_clone()
-            };
-            if let Some((scaler, _)) = &self.opts.scaler {
-                back = lock(scaler, "GradScaler")?.scale(&back)?;
-            }
-            back.f_backward()?;
+            self.backward(&loss)?;
         }
         st.micro += 1;
         st.batch += 1;
@@ -335,22 +508,38 @@ impl Engine {
         if st.micro < accum {
             // Forward-ref state must not reach into a freed graph.
             self.model.detach_state();
-            return Ok(StepReport {
-                loss: value,
-                update: None,
-            });
+            return Ok((
+                detached,
+                StepReport {
+                    loss: value,
+                    update: None,
+                },
+            ));
         }
-        let update = self.close_window(&mut st, &before)?;
-        Ok(StepReport {
-            loss: value,
-            update: Some(update),
-        })
+        let update = self.close_window(&mut st, &before, false)?;
+        Ok((
+            detached,
+            StepReport {
+                loss: value,
+                update: Some(update),
+            },
+        ))
     }
 
-    /// The update that ends an accumulation window.
-    fn close_window(&self, st: &mut LoopState, before: &LoopState) -> Result<UpdateReport> {
+    /// The update that ends an accumulation window. `pending`: the
+    /// window's losses are still in the ledger (its mean is filled on read).
+    fn close_window(
+        &self,
+        st: &mut LoopState,
+        before: &LoopState,
+        pending: bool,
+    ) -> Result<UpdateReport> {
         let n = st.micro.max(1);
-        let mut mean = st.window_loss_sum / n as f64;
+        let mut mean = if pending {
+            f64::NAN
+        } else {
+            st.window_loss_sum / n as f64
+        };
         let lr = self.scheduled_lr(st)?;
         let ps: Vec<Tensor> = self.params.iter().map(|p| p.handle()).collect();
         let mut bad = st.window_bad;
@@ -412,7 +601,7 @@ impl Engine {
             }
         }
         st.step += 1;
-        st.reset_window();
+        st.next_window(pending);
         self.model.end_step();
         Ok(UpdateReport {
             step: st.step,
@@ -428,8 +617,9 @@ impl Engine {
         if st.micro == 0 {
             return Ok(None);
         }
+        self.read_pending(&mut st)?;
         let before = *st;
-        self.close_window(&mut st, &before).map(Some)
+        self.close_window(&mut st, &before, false).map(Some)
     }
 
     /// The mean of the current epoch's finite batch losses so far (NaN if
@@ -487,11 +677,11 @@ impl Engine {
         }
         self.model.set_training(true)?;
         let n = loader.num_batches() as u64;
-        let epoch = self.state()?.epoch;
+        let epoch = self.position()?.epoch;
         let order = self.epoch_order(loader, epoch)?;
         let mut out = RunReport::default();
         loop {
-            let b = self.state()?.batch;
+            let b = self.position()?.batch;
             if b >= n {
                 out.epoch_done = true;
                 break;
@@ -503,15 +693,14 @@ impl Engine {
             let y = batch
                 .pop()
                 .ok_or_else(|| Error::Value("empty batch".into()))?;
-            let r = self.step(&batch, &Target::Tensor(y))?;
+            let (_, r) = self.step_lazy(&batch, &Target::Tensor(y), true)?;
             out.batches += 1;
-            if let Some(u) = r.update {
-                out.updates.push(u);
-                if limits.stops_after(u.step) {
-                    break;
-                }
+            if r.update.is_some_and(|u| limits.stops_after(u.step)) {
+                break;
             }
         }
+        // With batched reads: one transfer for the whole run's losses.
+        out.updates = self.take_updates()?;
         Ok(out)
     }
 
@@ -591,4 +780,21 @@ fn check_not_empty(inputs: &[Tensor], target: &Target) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Why this configuration must read every loss on the host, if it must.
+fn per_step_reason(opts: &TrainerOptions, graph_mode: bool) -> Option<&'static str> {
+    if opts.process_group.is_some() {
+        return Some("a process group averages each window's loss and status on the host");
+    }
+    if opts.scaler.is_some() {
+        return None; // the scaler's found-inf decides on the device
+    }
+    match opts.on_nonfinite {
+        NonFinite::Raise => Some("on_nonfinite='raise' checks every loss on the host"),
+        NonFinite::Skip if !graph_mode => Some(
+            "on_nonfinite='skip' decides on the host in eager mode (graph mode skips on the device)",
+        ),
+        _ => None,
+    }
 }

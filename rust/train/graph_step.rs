@@ -310,13 +310,6 @@ pub struct StepParts<'a> {
     pub forward_loss: &'a dyn Fn(&[Tensor], &Target) -> Result<Tensor>,
 }
 
-/// The outcome of one graph-mode step before the engine's bookkeeping.
-pub struct GraphOutcome {
-    pub loss: f64,
-    /// The update was skipped on device (non-finite, no GradScaler).
-    pub nonfinite: bool,
-}
-
 impl GraphRuntime {
     /// The plan for this batch (warm-up steps are the engine's eager ones).
     pub fn plan(&self, parts: &StepParts, batch: &[&Tensor]) -> Result<(Plan, ShapeKey)> {
@@ -354,6 +347,7 @@ impl GraphRuntime {
 
     /// Captures (when `plan` says so) and replays one step on (xs, y), both
     /// already on the device. The lr for this step must already be set.
+    /// Returns [loss, skip flag] on the device, unread.
     pub fn run(
         &self,
         parts: &StepParts,
@@ -361,7 +355,7 @@ impl GraphRuntime {
         shape: ShapeKey,
         xs: &[Tensor],
         y: &Tensor,
-    ) -> Result<GraphOutcome> {
+    ) -> Result<Tensor> {
         let mut cache = lock(&self.cache, "trainer")?;
         if plan == Plan::Capture {
             let captured = {
@@ -387,15 +381,11 @@ impl GraphRuntime {
         } else {
             c.graph.replay()?;
         }
-        // The one host read of the step, as in eager mode: loss and flag.
-        let both = Tensor::f_stack(&[c.loss.shallow_clone(), c.flag.shallow_clone()], 0)?
-            .f_to_device(Device::Cpu)?;
+        // A fresh [loss, flag] (the static outputs are overwritten by the
+        // next replay); the engine reads it now or with later steps.
+        let both = Tensor::f_stack(&[c.loss.shallow_clone(), c.flag.shallow_clone()], 0)?;
         cache.replays += 1;
-        let (loss, flag) = (both.f_double_value(&[0])?, both.f_double_value(&[1])?);
-        Ok(GraphOutcome {
-            loss,
-            nonfinite: parts.opts.scaler.is_none() && flag != 0.0,
-        })
+        Ok(both)
     }
 
     /// Static buffers for this shape, and the captured step over them.

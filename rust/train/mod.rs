@@ -14,6 +14,7 @@ pub mod graph_step;
 mod loss_fn;
 mod options;
 mod position;
+mod reads;
 pub mod update;
 
 pub use engine::{Engine, RunLimits, RunReport};
@@ -23,3 +24,4 @@ pub use graph_step::{Blocker, GraphStatus};
 pub use loss_fn::{LossCallback, LossFn, StepFn, Target};
 pub use options::{NonFinite, ScheduleUnit, TrainerOptions};
 pub use position::{EpochSummary, LoopState, StepReport, UpdateReport};
+pub use reads::LossReads;

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use tch::{Device, Kind};
 
 use super::graph_cache::GraphMode;
+use super::reads::LossReads;
 use crate::amp::{AutocastDevice, GradScaler};
 use crate::dist::ProcessGroup;
 use crate::sched::ArcSchedule;
@@ -71,6 +72,8 @@ pub struct TrainerOptions {
     pub process_group: Option<Arc<ProcessGroup>>,
     /// Whole-step CUDA graphs (`graph_step.rs`).
     pub cuda_graph: GraphMode,
+    /// When losses are read to the host (`reads.rs`).
+    pub loss_reads: LossReads,
 }
 
 impl TrainerOptions {

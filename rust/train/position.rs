@@ -30,6 +30,17 @@ impl LoopState {
         self.window_loss_sum = 0.0;
         self.window_bad = false;
     }
+
+    /// After an update: a fresh window, except that with the window's
+    /// losses still `pending` (batched reads) their sum is left to the read
+    /// that books them, which also resets it.
+    pub fn next_window(&mut self, pending: bool) {
+        let sum = self.window_loss_sum;
+        self.reset_window();
+        if pending {
+            self.window_loss_sum = sum;
+        }
+    }
 }
 
 /// One optimizer update, as reported to `report` and the history.
