@@ -13,7 +13,11 @@ every step:
 * ``torch_compile``: ``torch.compile(mode="reduce-overhead")`` on the model
   with the fused optimizer eager, dropped when compiling takes over 60 s;
 * ``ft_eager`` / ``ft_graph``: ``Trainer(device="cuda", cuda_graph=False /
-  True)``.
+  True)``, the loss read every step like the torch variants;
+* ``ft_eager_lazy`` / ``ft_graph_lazy``: the same with batched loss reads
+  (``loss_reads="batched"``, ``step(x, y, lazy=True)``; ``on_nonfinite="off"``
+  eager, ``"skip"`` in graph mode): no host sync inside the timed steps
+  (the losses are read after them), what ``fit`` does.
 
 Also the summed CUDA kernel time per step of torch_fused (profiler): the
 floor a whole-step graph approaches. Timing: interleaved rounds, median
@@ -238,12 +242,23 @@ def torch_compiled(model: nn.Module, data) -> Optional[Step]:
     return step
 
 
-def ferrotorch_step(name: str, d: int, graph_mode: bool) -> Step:
+def ferrotorch_step(name: str, d: int, graph_mode: bool, lazy: bool = False) -> Step:
     ft.manual_seed(0)
     g = ft_model(name, d)
     g.to(DEV)
-    trainer = Trainer(g, Adam(g.parameters(), LR), loss="mse", device=DEV, cuda_graph=graph_mode)
-    return trainer.step
+    if not lazy:
+        trainer = Trainer(g, Adam(g.parameters(), LR), loss="mse", device=DEV, cuda_graph=graph_mode)
+        return trainer.step
+    lazy_trainer = Trainer(
+        g,
+        Adam(g.parameters(), LR),
+        loss="mse",
+        device=DEV,
+        cuda_graph=graph_mode,
+        loss_reads="batched",
+        on_nonfinite="skip" if graph_mode else "off",
+    )
+    return lambda x, y: lazy_trainer.step(x, y, lazy=True)
 
 
 def build(name: str, d: int, data) -> tuple[dict[str, Step], list[str]]:
@@ -271,10 +286,12 @@ def build(name: str, d: int, data) -> tuple[dict[str, Step], list[str]]:
     except Exception as e:  # noqa: BLE001 - a compiler failure is reported, not fatal
         notes.append(f"torch_compile: failed ({type(e).__name__}: {str(e)[:120]})")
     v["ft_eager"] = ferrotorch_step(name, d, False)
-    try:
-        v["ft_graph"] = ferrotorch_step(name, d, True)
-    except Exception as e:  # noqa: BLE001
-        notes.append(f"ft_graph: {type(e).__name__}: {str(e)[:160]}")
+    v["ft_eager_lazy"] = ferrotorch_step(name, d, False, lazy=True)
+    for key, lazy in (("ft_graph", False), ("ft_graph_lazy", True)):
+        try:
+            v[key] = ferrotorch_step(name, d, True, lazy=lazy)
+        except Exception as e:  # noqa: BLE001
+            notes.append(f"{key}: {type(e).__name__}: {str(e)[:160]}")
     return v, notes
 
 
@@ -359,11 +376,21 @@ def main(quick: bool) -> None:
     )
     print(f"  timing  : {rounds} interleaved rounds x {steps} steps after 10 warm-up; median us/step")
     print()
-    cols = ["torch_default", "torch_fused", "torch_graph", "torch_compile", "ft_eager", "ft_graph"]
+    cols = [
+        "torch_default",
+        "torch_fused",
+        "torch_graph",
+        "torch_compile",
+        "ft_eager",
+        "ft_graph",
+        "ft_eager_lazy",
+        "ft_graph_lazy",
+    ]
     print(
         f"  {'model':<16} {'D':>5} {'B':>4} | "
         + " ".join(f"{c:>13}" for c in cols)
         + f" {'kernels':>8} | {'ftG/fused':>9} {'ftE/fused':>9} {'ftG/kern':>8} {'tG/fused':>8}"
+        + f" {'ftGL/fused':>10} {'ftGL/kern':>9}"
     )
     mem_rows = []
     for name, d, b in FULL + SMALL:
@@ -382,6 +409,7 @@ def main(quick: bool) -> None:
         print(
             f"  {name:<16} {d:>5} {b:>4} | {cells} {kt:>8.0f} | {_ratio(med, 'ft_graph', fu):>9} "
             f"{_ratio(med, 'ft_eager', fu):>9} {_ratio(med, 'ft_graph', kt):>8} {_ratio(med, 'torch_graph', fu):>8}"
+            f" {_ratio(med, 'ft_graph_lazy', fu):>10} {_ratio(med, 'ft_graph_lazy', kt):>9}"
         )
         for n in notes:
             print(f"      note: {n}")
