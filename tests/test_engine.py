@@ -68,6 +68,56 @@ def test_nonfinite_gradient_with_finite_loss_raises_before_the_update():
     assert _same(before, _params(g)) and tr.global_step == 0
 
 
+class _Inject(torch.autograd.Function):
+    """A zero loss whose gradient for ``p`` is exactly ``grad``."""
+
+    @staticmethod
+    def forward(ctx, p, grad):
+        ctx.grad = grad
+        return p.sum() * 0
+
+    @staticmethod
+    def backward(ctx, _):
+        return ctx.grad, None
+
+
+def _step_with_grads(dtype, bad):
+    """One ``step_loss`` whose gradients are zero except ``bad``:
+    {(param index, flat index): value}."""
+    g = _model()
+    g.to(dtype)
+    tr = Trainer(g, SGD(g.parameters(), 0.1))
+    params = list(g.parameters())
+    grads = [torch.zeros_like(p) for p in params]
+    for (i, j), v in bad.items():
+        grads[i].view(-1)[j] = v
+    loss = sum(_Inject.apply(p, gr) for p, gr in zip(params, grads))
+    return tr, g, lambda: tr.step_loss(loss)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan"), -float("nan")])
+@pytest.mark.parametrize("where", [(0, 0), (0, -1), (-1, 0), (-1, -1)])
+def test_every_nonfinite_gradient_value_is_caught_wherever_it_is(dtype, value, where):
+    n = len(list(_model().parameters()))
+    i, j = where
+    i = i % n
+    tr, g, step = _step_with_grads(dtype, {(i, j): value})
+    before = _params(g)
+    with pytest.raises(ft.TrainingError, match="non-finite gradient at step 0"):
+        step()
+    assert _same(before, _params(g)) and tr.global_step == 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_extreme_finite_gradients_are_not_flagged(dtype):
+    info = torch.finfo(dtype)
+    extremes = {(0, 0): info.max, (0, 1): -info.max, (1, 0): info.tiny, (1, 1): info.smallest_normal / 4}
+    tr, g, step = _step_with_grads(dtype, extremes)
+    step()
+    assert tr.global_step == 1 and tr.skipped_steps == 0
+
+
 def test_on_nonfinite_skip_skips_and_counts():
     g = _model()
     tr = Trainer(g, SGD(g.parameters(), 0.1), on_nonfinite="skip")

@@ -61,6 +61,8 @@ pub struct Graph {
     pub(crate) started: OnceLock<Instant>,
     /// floDl's `step()` driving (the training side: `train/graph_driver.rs`).
     pub(crate) driver: crate::train::GraphDriver,
+    /// `unique_modules`, built on first use (the spec never changes).
+    unique: OnceLock<Vec<(usize, Arc<dyn Module>)>>,
     /// For each position in `order`: the nodes whose output no later node
     /// reads (and that no tag or the graph output needs): dropped right
     /// there, so a forward holds only live activations (autograd keeps
@@ -91,6 +93,7 @@ impl Graph {
             started: OnceLock::new(),
             driver: Default::default(),
             release,
+            unique: OnceLock::new(),
         })
     }
 
@@ -361,17 +364,20 @@ impl Graph {
     }
 
     /// Modules in execution order, each once (a module used twice counts once).
-    pub(crate) fn unique_modules(&self) -> Vec<(usize, Arc<dyn Module>)> {
-        let mut seen = HashSet::new();
-        let mut out = Vec::new();
-        for &i in &self.order {
-            if let Some(m) = self.spec.nodes[i].module() {
-                if seen.insert(Arc::as_ptr(m) as *const () as usize) {
-                    out.push((i, m.clone()));
+    /// Computed once: every step's `end_step` walks them.
+    pub(crate) fn unique_modules(&self) -> &[(usize, Arc<dyn Module>)] {
+        self.unique.get_or_init(|| {
+            let mut seen = HashSet::new();
+            let mut out = Vec::new();
+            for &i in &self.order {
+                if let Some(m) = self.spec.nodes[i].module() {
+                    if seen.insert(Arc::as_ptr(m) as *const () as usize) {
+                        out.push((i, m.clone()));
+                    }
                 }
             }
-        }
-        out
+            out
+        })
     }
 
     /// The prefix of node i's parameter names: its first tag, else its id.
@@ -386,7 +392,7 @@ impl Graph {
     fn named(&self, buffers: bool) -> Vec<Parameter> {
         let mut out = Vec::new();
         for (i, m) in self.unique_modules() {
-            let prefix = self.node_prefix(i);
+            let prefix = self.node_prefix(*i);
             let ps = if buffers { m.buffers() } else { m.parameters() };
             for p in dedup_names(ps) {
                 out.push(Parameter {
@@ -486,14 +492,14 @@ impl Module for Graph {
 
     fn parameters(&self) -> Vec<Parameter> {
         self.unique_modules()
-            .into_iter()
+            .iter()
             .flat_map(|(_, m)| m.parameters())
             .collect()
     }
 
     fn buffers(&self) -> Vec<Parameter> {
         self.unique_modules()
-            .into_iter()
+            .iter()
             .flat_map(|(_, m)| m.buffers())
             .collect()
     }
@@ -548,7 +554,10 @@ impl Module for Graph {
     }
 
     fn sub_modules(&self) -> Vec<Arc<dyn Module>> {
-        self.unique_modules().into_iter().map(|(_, m)| m).collect()
+        self.unique_modules()
+            .iter()
+            .map(|(_, m)| m.clone())
+            .collect()
     }
 
     fn as_graph(&self) -> Option<&Graph> {

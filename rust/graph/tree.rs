@@ -27,7 +27,7 @@ impl Graph {
     /// Labeled child graphs: (label, node module).
     pub fn tree_children(&self) -> Vec<(String, Arc<dyn Module>)> {
         self.unique_modules()
-            .into_iter()
+            .iter()
             .filter_map(|(_, m)| {
                 m.as_graph()
                     .and_then(|g| g.label().map(|l| l.to_string()))

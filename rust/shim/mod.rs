@@ -141,6 +141,7 @@ extern "C" {
         found_inf: Handle,
         inv_scale: Handle,
     ) -> *mut c_char;
+    fn ft_cpu_any_nonfinite(ts: *const Handle, n: usize, out: *mut i32) -> *mut c_char;
     fn ft_amp_update_scale_(
         scale: Handle,
         growth_tracker: Handle,
@@ -816,6 +817,17 @@ pub fn amp_non_finite_check_and_unscale_(
             inv_scale.as_ptr() as Handle,
         )
     })
+}
+
+/// Whether any of `ts` (contiguous CPU float32/float64 tensors) holds an inf
+/// or NaN: a read-only host scan, no kernel launch and no write pass.
+pub fn cpu_any_nonfinite(ts: &[&Tensor]) -> Result<bool> {
+    let hs = handles_ref(ts);
+    let mut out: i32 = 0;
+    check("non-finite scan", unsafe {
+        ft_cpu_any_nonfinite(hs.as_ptr(), hs.len(), &mut out)
+    })?;
+    Ok(out != 0)
 }
 
 /// `torch._amp_update_scale_`: grows or backs off `scale` in place, on device.

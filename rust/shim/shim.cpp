@@ -30,6 +30,44 @@ void write_out(const std::vector<at::Tensor> &res, ft_tensor *out) {
   for (size_t i = 0; i < res.size(); ++i) out[i] = new at::Tensor(res[i]);
 }
 
+// Host scan for inf/NaN in CPU gradients, read-only. A float is non-finite
+// exactly when its exponent bits are all ones; adding one exponent step then
+// carries into the sign bit, and an integer OR over the whole tensor
+// vectorises (no per-tensor TensorIterator, no write pass as the AMP unscale
+// kernel makes).
+template <typename Bits, typename Float>
+bool nonfinite_scan(const Float *p, int64_t n, Bits exp_mask, Bits exp_step, Bits sign) {
+  Bits acc = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    Bits b;
+    std::memcpy(&b, p + i, sizeof b);
+    acc |= (b & exp_mask) + exp_step;
+  }
+  return (acc & sign) != 0;
+}
+
+bool any_nonfinite(ft_tensor *ts, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    const at::Tensor &t = *ts[i];
+    TORCH_CHECK(t.device().is_cpu() && t.is_contiguous(),
+                "the host non-finite scan takes contiguous CPU tensors");
+    bool bad = false;
+    if (t.scalar_type() == at::kFloat) {
+      bad = nonfinite_scan<uint32_t>(t.const_data_ptr<float>(), t.numel(), 0x7f800000u,
+                                     0x00800000u, 0x80000000u);
+    } else if (t.scalar_type() == at::kDouble) {
+      bad = nonfinite_scan<uint64_t>(t.const_data_ptr<double>(), t.numel(),
+                                     0x7ff0000000000000ull, 0x0010000000000000ull,
+                                     0x8000000000000000ull);
+    } else {
+      TORCH_CHECK(false, "the host non-finite scan takes float32 or float64, got ",
+                  t.scalar_type());
+    }
+    if (bad) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 extern "C" {
@@ -243,6 +281,10 @@ char *ft_amp_update_scale_(ft_tensor scale, ft_tensor growth_tracker, ft_tensor 
                            double growth_factor, double backoff_factor, int64_t growth_interval) {
   FT_GUARD(at::_amp_update_scale_(*scale, *growth_tracker, *found_inf, growth_factor,
                                   backoff_factor, growth_interval))
+}
+
+char *ft_cpu_any_nonfinite(ft_tensor *ts, size_t n, int32_t *out) {
+  FT_GUARD(*out = any_nonfinite(ts, n) ? 1 : 0)
 }
 
 char *ft_foreach_clamp_min_(ft_tensor *self, size_t n, double scalar) {

@@ -284,8 +284,9 @@ impl Engine {
     }
 
     /// One batch, its loss left on the device where reads are batched: the
-    /// detached loss and a report whose values are NaN until read. `report`
-    /// keeps the update for [`Engine::take_updates`] (fit's runs).
+    /// loss (still attached: detach it before handing it out) and a report
+    /// whose values are NaN until read. `report` keeps the update for
+    /// [`Engine::take_updates`] (fit's runs).
     pub fn step_lazy(
         &self,
         inputs: &[Tensor],
@@ -444,7 +445,6 @@ impl Engine {
                 shape_str(&loss)
             )));
         }
-        let detached = loss.f_detach()?;
         if self.batched && !self.checks_nonfinite() {
             // Nothing on the host decides from this loss: it stays pending.
             self.backward(&loss)?;
@@ -452,9 +452,9 @@ impl Engine {
             st.batch += 1;
             if st.micro < accum {
                 self.model.detach_state();
-                self.defer(&mut st, &detached, None, None, report)?;
+                self.defer(&mut st, &loss, None, None, report)?;
                 return Ok((
-                    detached,
+                    loss,
                     StepReport {
                         loss: f64::NAN,
                         update: None,
@@ -467,9 +467,9 @@ impl Engine {
                 step: update.step,
                 micro,
             };
-            self.defer(&mut st, &detached, None, Some(closes), report)?;
+            self.defer(&mut st, &loss, None, Some(closes), report)?;
             return Ok((
-                detached,
+                loss,
                 StepReport {
                     loss: f64::NAN,
                     update: Some(update),
@@ -509,7 +509,7 @@ impl Engine {
             // Forward-ref state must not reach into a freed graph.
             self.model.detach_state();
             return Ok((
-                detached,
+                loss,
                 StepReport {
                     loss: value,
                     update: None,
@@ -518,7 +518,7 @@ impl Engine {
         }
         let update = self.close_window(&mut st, &before, false)?;
         Ok((
-            detached,
+            loss,
             StepReport {
                 loss: value,
                 update: Some(update),

@@ -10,6 +10,7 @@ use super::options::TrainerOptions;
 use crate::amp::{all_params, unscale_grads, GradScaler};
 use crate::clip::{clip_grad_norm, clip_grad_value};
 use crate::optim::Optimizer;
+use crate::tensor::grad_of;
 use crate::{Error, Result};
 
 /// How an update ended.
@@ -32,13 +33,32 @@ pub(crate) fn lock<'a, T: ?Sized>(
     })
 }
 
-/// True when any gradient of `params` holds an inf or NaN: the GradScaler's
-/// check with a scale of exactly 1 (values unchanged), then one host read
-/// per device.
+/// True when any gradient of `params` holds an inf or NaN. Contiguous CPU
+/// float32/float64 gradients are scanned on the host (read-only, one pass);
+/// the others go through the GradScaler's check with a scale of exactly 1
+/// (values unchanged), then one host read per device.
 pub fn grads_nonfinite(params: &[Tensor]) -> Result<bool> {
+    let (mut host, mut rest) = (Vec::new(), Vec::new());
+    for p in params {
+        let Some(g) = grad_of(p) else { continue };
+        let scannable = g.device() == Device::Cpu
+            && g.is_contiguous()
+            && matches!(g.kind(), Kind::Float | Kind::Double);
+        if scannable {
+            host.push(g);
+        } else {
+            rest.push(p.shallow_clone());
+        }
+    }
+    if crate::shim::cpu_any_nonfinite(&host.iter().collect::<Vec<_>>())? {
+        return Ok(true);
+    }
+    if rest.is_empty() {
+        return Ok(false);
+    }
     let found = Tensor::f_zeros([], (Kind::Float, Device::Cpu))?;
     let one = Tensor::f_ones([], (Kind::Float, Device::Cpu))?;
-    for (_, flag) in unscale_grads(params, &one, &found, true)? {
+    for (_, flag) in unscale_grads(&rest, &one, &found, true)? {
         if flag.f_double_value(&[])? != 0.0 {
             return Ok(true);
         }
