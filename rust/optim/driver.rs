@@ -78,9 +78,21 @@ fn distinct(steps: &[Tensor]) -> Vec<&Tensor> {
     out
 }
 
-/// `steps += 1`, once per distinct counter: one op when they are shared.
+/// `steps += 1`, once per distinct counter: one op when they are shared,
+/// a direct write when they are CPU scalars (the usual CPU case).
 pub fn bump_steps(steps: &[Tensor]) -> Result<()> {
-    crate::shim::foreach_add_scalar_(&distinct(steps), 1.0)
+    let steps = distinct(steps);
+    let host = steps.iter().all(|t| {
+        t.device() == Device::Cpu
+            && t.numel() == 1
+            && matches!(t.kind(), Kind::Float | Kind::Double)
+            && t.is_contiguous()
+    });
+    if host {
+        crate::shim::cpu_scalars_add_(&steps, 1.0)
+    } else {
+        crate::shim::foreach_add_scalar_(&steps, 1.0)
+    }
 }
 
 /// After a fused AMP step: `steps -= found_inf`, so a step the kernel skipped

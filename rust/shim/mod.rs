@@ -142,6 +142,7 @@ extern "C" {
         inv_scale: Handle,
     ) -> *mut c_char;
     fn ft_cpu_any_nonfinite(ts: *const Handle, n: usize, out: *mut i32) -> *mut c_char;
+    fn ft_cpu_scalars_add_(ts: *const Handle, n: usize, v: f64) -> *mut c_char;
     fn ft_amp_update_scale_(
         scale: Handle,
         growth_tracker: Handle,
@@ -828,6 +829,15 @@ pub fn cpu_any_nonfinite(ts: &[&Tensor]) -> Result<bool> {
         ft_cpu_any_nonfinite(hs.as_ptr(), hs.len(), &mut out)
     })?;
     Ok(out != 0)
+}
+
+/// `t += v` for one-element CPU float32/float64 tensors (step counters),
+/// written directly instead of through a dispatched `_foreach_add_`.
+pub fn cpu_scalars_add_(ts: &[&Tensor], v: f64) -> Result<()> {
+    let hs = handles_ref(ts);
+    check("step-counter add", unsafe {
+        ft_cpu_scalars_add_(hs.as_ptr(), hs.len(), v)
+    })
 }
 
 /// `torch._amp_update_scale_`: grows or backs off `scale` in place, on device.

@@ -35,14 +35,13 @@ void write_out(const std::vector<at::Tensor> &res, ft_tensor *out) {
 // carries into the sign bit, and an integer OR over the whole tensor
 // vectorises (no per-tensor TensorIterator, no write pass as the AMP unscale
 // kernel makes).
-template <typename Bits, typename Float>
-bool nonfinite_scan(const Float *p, int64_t n, Bits exp_mask, Bits exp_step, Bits sign) {
+template <typename Bits>
+bool nonfinite_scan(const void *p, int64_t n, Bits exp_mask, Bits exp_step, Bits sign) {
+  // may_alias: reading a float's bits through an integer type is defined.
+  typedef Bits __attribute__((__may_alias__)) AliasBits;
+  const AliasBits *u = static_cast<const AliasBits *>(p);
   Bits acc = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    Bits b;
-    std::memcpy(&b, p + i, sizeof b);
-    acc |= (b & exp_mask) + exp_step;
-  }
+  for (int64_t i = 0; i < n; ++i) acc |= (u[i] & exp_mask) + exp_step;
   return (acc & sign) != 0;
 }
 
@@ -53,10 +52,10 @@ bool any_nonfinite(ft_tensor *ts, size_t n) {
                 "the host non-finite scan takes contiguous CPU tensors");
     bool bad = false;
     if (t.scalar_type() == at::kFloat) {
-      bad = nonfinite_scan<uint32_t>(t.const_data_ptr<float>(), t.numel(), 0x7f800000u,
+      bad = nonfinite_scan<uint32_t>(t.const_data_ptr(), t.numel(), 0x7f800000u,
                                      0x00800000u, 0x80000000u);
     } else if (t.scalar_type() == at::kDouble) {
-      bad = nonfinite_scan<uint64_t>(t.const_data_ptr<double>(), t.numel(),
+      bad = nonfinite_scan<uint64_t>(t.const_data_ptr(), t.numel(),
                                      0x7ff0000000000000ull, 0x0010000000000000ull,
                                      0x8000000000000000ull);
     } else {
@@ -66,6 +65,25 @@ bool any_nonfinite(ft_tensor *ts, size_t n) {
     if (bad) return true;
   }
   return false;
+}
+
+void cpu_scalars_add(ft_tensor *ts, size_t n, double v) {
+  for (size_t i = 0; i < n; ++i) {
+    at::Tensor &t = *ts[i];
+    TORCH_CHECK(t.device().is_cpu() && t.numel() == 1 && t.is_contiguous(),
+                "the direct step-counter add takes one-element CPU tensors");
+    if (t.scalar_type() == at::kFloat) {
+      float *p = t.mutable_data_ptr<float>();
+      *p = *p + static_cast<float>(v);
+    } else if (t.scalar_type() == at::kDouble) {
+      double *p = t.mutable_data_ptr<double>();
+      *p = *p + v;
+    } else {
+      TORCH_CHECK(false, "the direct step-counter add takes float32 or float64, got ",
+                  t.scalar_type());
+    }
+    t.unsafeGetTensorImpl()->bump_version();
+  }
 }
 
 }  // namespace
@@ -285,6 +303,13 @@ char *ft_amp_update_scale_(ft_tensor scale, ft_tensor growth_tracker, ft_tensor 
 
 char *ft_cpu_any_nonfinite(ft_tensor *ts, size_t n, int32_t *out) {
   FT_GUARD(*out = any_nonfinite(ts, n) ? 1 : 0)
+}
+
+// The optimizers' CPU step counters (0-dim float tensors): += v in place,
+// written directly. A dispatched `_foreach_add_` costs more than the fused
+// update's bookkeeping for a handful of scalars.
+char *ft_cpu_scalars_add_(ft_tensor *ts, size_t n, double v) {
+  FT_GUARD(cpu_scalars_add(ts, n, v))
 }
 
 char *ft_foreach_clamp_min_(ft_tensor *self, size_t n, double scalar) {

@@ -72,6 +72,7 @@ char *ft_fused_adagrad_(ft_tensor *params, ft_tensor *grads, ft_tensor *state_su
 char *ft_amp_foreach_non_finite_check_and_unscale_(ft_tensor *grads, size_t n,
                                                    ft_tensor found_inf, ft_tensor inv_scale);
 char *ft_cpu_any_nonfinite(ft_tensor *ts, size_t n, int32_t *out);
+char *ft_cpu_scalars_add_(ft_tensor *ts, size_t n, double v);
 char *ft_amp_update_scale_(ft_tensor scale, ft_tensor growth_tracker, ft_tensor found_inf,
                            double growth_factor, double backoff_factor, int64_t growth_interval);
 
