@@ -35,14 +35,25 @@ void write_out(const std::vector<at::Tensor> &res, ft_tensor *out) {
 // carries into the sign bit, and an integer OR over the whole tensor
 // vectorises (no per-tensor TensorIterator, no write pass as the AMP unscale
 // kernel makes).
-template <typename Bits>
-bool nonfinite_scan(const void *p, int64_t n, Bits exp_mask, Bits exp_step, Bits sign) {
-  // may_alias: reading a float's bits through an integer type is defined.
-  typedef Bits __attribute__((__may_alias__)) AliasBits;
-  const AliasBits *u = static_cast<const AliasBits *>(p);
-  Bits acc = 0;
-  for (int64_t i = 0; i < n; ++i) acc |= (u[i] & exp_mask) + exp_step;
-  return (acc & sign) != 0;
+
+// may_alias: reading a float's bits through an integer type is defined.
+typedef uint32_t __attribute__((__may_alias__)) Bits32;
+typedef uint64_t __attribute__((__may_alias__)) Bits64;
+
+// One clone per vector width, picked at load time (GCC target_clones).
+__attribute__((target_clones("avx512f", "avx2", "default")))
+bool nonfinite_f32(const Bits32 *u, int64_t n) {
+  uint32_t acc = 0;
+  for (int64_t i = 0; i < n; ++i) acc |= (u[i] & 0x7f800000u) + 0x00800000u;
+  return (acc & 0x80000000u) != 0;
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+bool nonfinite_f64(const Bits64 *u, int64_t n) {
+  uint64_t acc = 0;
+  for (int64_t i = 0; i < n; ++i)
+    acc |= (u[i] & 0x7ff0000000000000ull) + 0x0010000000000000ull;
+  return (acc & 0x8000000000000000ull) != 0;
 }
 
 bool any_nonfinite(ft_tensor *ts, size_t n) {
@@ -52,12 +63,9 @@ bool any_nonfinite(ft_tensor *ts, size_t n) {
                 "the host non-finite scan takes contiguous CPU tensors");
     bool bad = false;
     if (t.scalar_type() == at::kFloat) {
-      bad = nonfinite_scan<uint32_t>(t.const_data_ptr(), t.numel(), 0x7f800000u,
-                                     0x00800000u, 0x80000000u);
+      bad = nonfinite_f32(static_cast<const Bits32 *>(t.const_data_ptr()), t.numel());
     } else if (t.scalar_type() == at::kDouble) {
-      bad = nonfinite_scan<uint64_t>(t.const_data_ptr(), t.numel(),
-                                     0x7ff0000000000000ull, 0x0010000000000000ull,
-                                     0x8000000000000000ull);
+      bad = nonfinite_f64(static_cast<const Bits64 *>(t.const_data_ptr()), t.numel());
     } else {
       TORCH_CHECK(false, "the host non-finite scan takes float32 or float64, got ",
                   t.scalar_type());
