@@ -312,7 +312,6 @@ impl PyEngine {
             .allow_threads(move || e.step_lazy(&xs, &y, report))
             .py()?;
         let loss = loss.f_detach().map_err(crate::Error::from).py()?;
-        let loss = loss.f_detach().map_err(crate::Error::from).py()?;
         Ok((to_py(py, &loss)?, r.update.map(|u| u.step)))
     }
 
