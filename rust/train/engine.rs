@@ -194,11 +194,11 @@ impl Engine {
         report: bool,
     ) -> Result<()> {
         let mut l = lock(&self.reads, "trainer")?;
-        l.push(loss, flag, closes, report)?;
         if l.len() >= MAX_PENDING {
+            // Before the push: this step's own loss stays for its caller.
             l.read(st)?;
         }
-        Ok(())
+        l.push(loss, flag, closes, report)
     }
 
     /// A step's report with its loss read: pending losses are read now (one
