@@ -95,7 +95,7 @@ def _step_with_grads(dtype, bad):
     return tr, g, lambda: tr.step_loss(loss)
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
 @pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan"), -float("nan")])
 @pytest.mark.parametrize("where", [(0, 0), (0, -1), (-1, 0), (-1, -1)])
 def test_every_nonfinite_gradient_value_is_caught_wherever_it_is(dtype, value, where):
@@ -109,13 +109,38 @@ def test_every_nonfinite_gradient_value_is_caught_wherever_it_is(dtype, value, w
     assert _same(before, _params(g)) and tr.global_step == 0
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
 def test_extreme_finite_gradients_are_not_flagged(dtype):
     info = torch.finfo(dtype)
     extremes = {(0, 0): info.max, (0, 1): -info.max, (1, 0): info.tiny, (1, 1): info.smallest_normal / 4}
     tr, g, step = _step_with_grads(dtype, extremes)
     step()
     assert tr.global_step == 1 and tr.skipped_steps == 0
+
+
+class _InfGrad(torch.autograd.Function):
+    """Identity forward; an all-inf gradient backward."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        return torch.full_like(g, float("inf"))
+
+
+def test_sparse_cpu_gradients_are_checked_too():
+    emb = torch.nn.Embedding(10, 3, sparse=True)
+    tr = Trainer(emb, torch.optim.SGD(emb.parameters(), 0.1))
+    idx = torch.tensor([1, 4, 4])
+    assert emb.weight.grad is None
+    tr.step_loss(emb(idx).sum())  # finite: one update
+    assert emb.weight.grad.is_sparse  # the check's non-scan branch
+    before = emb.weight.detach().clone()
+    with pytest.raises(ft.TrainingError, match="non-finite gradient at step 1"):
+        tr.step_loss(_InfGrad.apply(emb(idx)).sum())
+    assert torch.equal(before, emb.weight.detach()) and tr.global_step == 1
 
 
 def test_on_nonfinite_skip_skips_and_counts():

@@ -86,7 +86,6 @@ pub fn bump_steps(steps: &[Tensor]) -> Result<()> {
         t.device() == Device::Cpu
             && t.numel() == 1
             && matches!(t.kind(), Kind::Float | Kind::Double)
-            && t.is_contiguous()
     });
     if host {
         crate::shim::cpu_scalars_add_(&steps, 1.0)

@@ -820,8 +820,9 @@ pub fn amp_non_finite_check_and_unscale_(
     })
 }
 
-/// Whether any of `ts` (contiguous CPU float32/float64 tensors) holds an inf
-/// or NaN: a read-only host scan, no kernel launch and no write pass.
+/// Whether any of `ts` (CPU tensors) holds an inf or NaN: contiguous
+/// float32/float64 by a read-only host scan (no kernel, no write pass), the
+/// rest (strided, sparse, other dtypes) by ATen's `isfinite`.
 pub fn cpu_any_nonfinite(ts: &[&Tensor]) -> Result<bool> {
     let hs = handles_ref(ts);
     let mut out: i32 = 0;

@@ -59,16 +59,17 @@ bool nonfinite_f64(const Bits64 *u, int64_t n) {
 bool any_nonfinite(ft_tensor *ts, size_t n) {
   for (size_t i = 0; i < n; ++i) {
     const at::Tensor &t = *ts[i];
-    TORCH_CHECK(t.device().is_cpu() && t.is_contiguous(),
-                "the host non-finite scan takes contiguous CPU tensors");
-    bool bad = false;
-    if (t.scalar_type() == at::kFloat) {
+    TORCH_CHECK(t.device().is_cpu(), "the host non-finite check takes CPU tensors");
+    const bool dense = t.layout() == at::kStrided && t.is_contiguous();
+    bool bad;
+    if (dense && t.scalar_type() == at::kFloat) {
       bad = nonfinite_f32(static_cast<const Bits32 *>(t.const_data_ptr()), t.numel());
-    } else if (t.scalar_type() == at::kDouble) {
+    } else if (dense && t.scalar_type() == at::kDouble) {
       bad = nonfinite_f64(static_cast<const Bits64 *>(t.const_data_ptr()), t.numel());
     } else {
-      TORCH_CHECK(false, "the host non-finite scan takes float32 or float64, got ",
-                  t.scalar_type());
+      // Strided, sparse or other dtypes: ATen's own check (CPU: no sync).
+      const at::Tensor v = t.is_sparse() ? t._values() : t;
+      bad = !at::isfinite(v).all().item<bool>();
     }
     if (bad) return true;
   }

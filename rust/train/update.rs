@@ -33,18 +33,15 @@ pub(crate) fn lock<'a, T: ?Sized>(
     })
 }
 
-/// True when any gradient of `params` holds an inf or NaN. Contiguous CPU
-/// float32/float64 gradients are scanned on the host (read-only, one pass);
-/// the others go through the GradScaler's check with a scale of exactly 1
-/// (values unchanged), then one host read per device.
+/// True when any gradient of `params` holds an inf or NaN. CPU gradients
+/// are checked on the host by the shim (contiguous float32/float64: a
+/// read-only scan, one pass); device ones go through the GradScaler's check
+/// with a scale of exactly 1 (values unchanged), one host read per device.
 pub fn grads_nonfinite(params: &[Tensor]) -> Result<bool> {
     let (mut host, mut rest) = (Vec::new(), Vec::new());
     for p in params {
         let Some(g) = grad_of(p) else { continue };
-        let scannable = g.device() == Device::Cpu
-            && g.is_contiguous()
-            && matches!(g.kind(), Kind::Float | Kind::Double);
-        if scannable {
+        if g.device() == Device::Cpu {
             host.push(g);
         } else {
             rest.push(p.shallow_clone());
