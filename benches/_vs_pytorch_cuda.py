@@ -56,7 +56,9 @@ FULL = [
 ]
 SMALL = [(name, 64, 32) for name, _, _ in FULL]
 
-Step = Callable[[torch.Tensor, torch.Tensor], float]
+# One training step on (x, y); the loss it returns (a float, or a device
+# tensor for the lazy variants) is not used by the timing.
+Step = Callable[[torch.Tensor, torch.Tensor], object]
 
 
 # --------------------------------------------------------------------------- models
