@@ -180,8 +180,9 @@ impl Engine {
     /// last call, with their losses.
     pub fn take_updates(&self) -> Result<Vec<UpdateReport>> {
         let mut st = lock(&self.state, "trainer")?;
-        self.read_pending(&mut st)?;
-        Ok(lock(&self.reads, "trainer")?.take_updates())
+        let mut l = lock(&self.reads, "trainer")?;
+        l.read(&mut st)?;
+        Ok(l.take_updates())
     }
 
     /// Books a step's loss as pending (batched reads); a full ledger is read.
@@ -445,83 +446,66 @@ impl Engine {
                 shape_str(&loss)
             )));
         }
-        if self.batched && !self.checks_nonfinite() {
-            // Nothing on the host decides from this loss: it stays pending.
-            self.backward(&loss)?;
-            st.micro += 1;
-            st.batch += 1;
-            if st.micro < accum {
-                self.model.detach_state();
-                self.defer(&mut st, &loss, None, None, report)?;
-                return Ok((
-                    loss,
-                    StepReport {
-                        loss: f64::NAN,
-                        update: None,
-                    },
-                ));
-            }
-            let micro = st.micro;
-            let update = self.close_window(&mut st, &before, true)?;
-            let closes = Closes {
-                step: update.step,
-                micro,
-            };
-            self.defer(&mut st, &loss, None, Some(closes), report)?;
-            return Ok((
-                loss,
-                StepReport {
-                    loss: f64::NAN,
-                    update: Some(update),
-                },
-            ));
-        }
-        if self.batched {
-            // A checked step (graph mode's eager warm-up) books in order.
-            self.read_pending(&mut st)?;
-        }
-        let value = loss.f_double_value(&[])?;
-        if !value.is_finite() && self.checks_nonfinite() {
-            // Under a process group every rank must decide together: the
-            // window is marked and the update decides for all (close_window).
-            if self.opts.on_nonfinite == NonFinite::Raise && self.opts.process_group.is_none() {
-                return Err(Error::Training(format!(
-                    "non-finite loss ({}) at step {} (epoch {}, batch {}); \
-                     the model, optimizer and counters are unchanged",
-                    py_float(value),
-                    st.step,
-                    st.epoch + 1,
-                    st.batch
-                )));
-            }
-            st.window_bad = true; // skip: no backward for this batch
+        // With batched reads and nothing on the host deciding from this
+        // loss, it stays pending; otherwise it is read now (a checked step,
+        // e.g. graph mode's eager warm-up, books pending ones first, in order).
+        let pending = self.batched && !self.checks_nonfinite();
+        let value = if pending {
+            None
         } else {
-            self.backward(&loss)?;
+            if self.batched {
+                self.read_pending(&mut st)?;
+            }
+            Some(loss.f_double_value(&[])?)
+        };
+        match value {
+            Some(v) if !v.is_finite() && self.checks_nonfinite() => {
+                // Under a process group every rank must decide together: the
+                // window is marked and the update decides for all (close_window).
+                if self.opts.on_nonfinite == NonFinite::Raise && self.opts.process_group.is_none() {
+                    return Err(Error::Training(format!(
+                        "non-finite loss ({}) at step {} (epoch {}, batch {}); \
+                         the model, optimizer and counters are unchanged",
+                        py_float(v),
+                        st.step,
+                        st.epoch + 1,
+                        st.batch
+                    )));
+                }
+                st.window_bad = true; // skip: no backward for this batch
+            }
+            _ => self.backward(&loss)?,
         }
         st.micro += 1;
         st.batch += 1;
-        st.window_loss_sum += value;
-        if value.is_finite() {
-            st.epoch_loss_sum += value;
-            st.epoch_batches += 1;
+        if let Some(v) = value {
+            st.window_loss_sum += v;
+            if v.is_finite() {
+                st.epoch_loss_sum += v;
+                st.epoch_batches += 1;
+            }
         }
-        if st.micro < accum {
+        let update = if st.micro < accum {
             // Forward-ref state must not reach into a freed graph.
             self.model.detach_state();
-            return Ok((
-                loss,
-                StepReport {
-                    loss: value,
-                    update: None,
-                },
-            ));
+            None
+        } else {
+            let micro = st.micro;
+            let u = self.close_window(&mut st, &before, pending)?;
+            Some((u, micro))
+        };
+        if pending {
+            let closes = update.map(|(u, micro)| Closes {
+                step: u.step,
+                micro,
+            });
+            self.defer(&mut st, &loss, None, closes, report)?;
         }
-        let update = self.close_window(&mut st, &before, false)?;
         Ok((
             loss,
             StepReport {
-                loss: value,
-                update: Some(update),
+                loss: value.unwrap_or(f64::NAN),
+                update: update.map(|(u, _)| u),
             },
         ))
     }
