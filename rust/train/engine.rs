@@ -353,43 +353,48 @@ impl Engine {
             None => Some(both.f_select(0, 1)?),
             Some(_) => None,
         };
-        if self.batched {
-            st.batch += 1;
-            st.step += 1;
-            st.next_window(true);
-            self.model.end_step();
+        // Batched: left pending. Else the one host read of the step, as in
+        // eager mode: loss and flag together.
+        let read = if self.batched {
+            None
+        } else {
+            let host = both.f_to_device(Device::Cpu)?;
+            let nonfinite = flag.is_some() && host.f_double_value(&[1])? != 0.0;
+            Some((host.f_double_value(&[0])?, nonfinite))
+        };
+        if let Some((value, true)) = read {
+            if self.opts.on_nonfinite == NonFinite::Raise {
+                return Err(Error::Training(format!(
+                    "non-finite loss ({}) or gradient at step {} (epoch {}, batch {}); the update \
+                     was skipped on the device and the counters are unchanged",
+                    py_float(value),
+                    st.step,
+                    st.epoch + 1,
+                    st.batch
+                )));
+            }
+        }
+        st.batch += 1;
+        if let Some((value, nonfinite)) = read {
+            if value.is_finite() {
+                st.epoch_loss_sum += value;
+                st.epoch_batches += 1;
+            }
+            if nonfinite {
+                st.skipped += 1;
+            }
+        }
+        st.step += 1;
+        st.next_window(read.is_none());
+        self.model.end_step();
+        if read.is_none() {
             let closes = Closes {
                 step: st.step,
                 micro: 1,
             };
             self.defer(&mut st, &loss, flag.as_ref(), Some(closes), report)?;
-            return Ok((loss, graph_step::report(f64::NAN, st.step, false)));
         }
-        // The one host read of the step, as in eager mode: loss and flag.
-        let host = both.f_to_device(Device::Cpu)?;
-        let value = host.f_double_value(&[0])?;
-        let nonfinite = flag.is_some() && host.f_double_value(&[1])? != 0.0;
-        if nonfinite && self.opts.on_nonfinite == NonFinite::Raise {
-            return Err(Error::Training(format!(
-                "non-finite loss ({}) or gradient at step {} (epoch {}, batch {}); the update was \
-                 skipped on the device and the counters are unchanged",
-                py_float(value),
-                st.step,
-                st.epoch + 1,
-                st.batch
-            )));
-        }
-        st.batch += 1;
-        if value.is_finite() {
-            st.epoch_loss_sum += value;
-            st.epoch_batches += 1;
-        }
-        if nonfinite {
-            st.skipped += 1;
-        }
-        st.step += 1;
-        st.reset_window();
-        self.model.end_step();
+        let (value, nonfinite) = read.unwrap_or((f64::NAN, false));
         Ok((loss, graph_step::report(value, st.step, nonfinite)))
     }
 
