@@ -38,6 +38,8 @@ fn python() -> PathBuf {
 fn main() {
     println!("cargo:rerun-if-changed=rust/shim/shim.cpp");
     println!("cargo:rerun-if-changed=rust/shim/dist.cpp");
+    println!("cargo:rerun-if-changed=rust/shim/linear.cpp");
+    println!("cargo:rerun-if-changed=rust/shim/plain.h");
     println!("cargo:rerun-if-changed=rust/shim/guard.h");
     println!("cargo:rerun-if-changed=rust/shim/shim.h");
     println!("cargo:rerun-if-changed=rust/shim/cuda_graph.cpp");
@@ -85,6 +87,7 @@ fn main() {
         .flag("-DGLOG_USE_GLOG_EXPORT")
         .file("rust/shim/shim.cpp")
         .file("rust/shim/dist.cpp")
+        .file("rust/shim/linear.cpp")
         .compile("ferrotorch_shim");
 
     let has_cuda = libs.iter().any(|d| d.join("libtorch_cuda.so").exists());

@@ -25,6 +25,7 @@ extern "C" {
     fn ft_vector_norm(s: Handle, ord: f64, out: *mut Handle) -> *mut c_char;
     fn ft_elu(s: Handle, alpha: f64, out: *mut Handle) -> *mut c_char;
     fn ft_leaky_relu(s: Handle, slope: f64, out: *mut Handle) -> *mut c_char;
+    fn ft_linear(x: Handle, w: Handle, b: Handle, out: *mut Handle) -> *mut c_char;
     fn ft_softplus(s: Handle, beta: f64, threshold: f64, out: *mut Handle) -> *mut c_char;
     fn ft_foreach_norm(s: *const Handle, n: usize, ord: f64, out: *mut Handle) -> *mut c_char;
     fn ft_foreach_mul_scalar_(s: *const Handle, n: usize, v: f64) -> *mut c_char;
@@ -291,6 +292,18 @@ pub fn leaky_relu(t: &Tensor, slope: f64) -> Result<Tensor> {
     let mut out: Handle = std::ptr::null_mut();
     check("leaky_relu", unsafe {
         ft_leaky_relu(t.as_ptr() as Handle, slope, &mut out)
+    })?;
+    Ok(unsafe { Tensor::from_ptr(out) })
+}
+
+/// `torch.nn.functional.linear(x, weight, bias)`. A 2-D plain CPU input with
+/// a bias records one autograd node instead of addmm's and the transpose's,
+/// with the same ATen calls and values; everything else goes to ATen.
+pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    let mut out: Handle = std::ptr::null_mut();
+    let b = bias.map_or(std::ptr::null_mut(), |b| b.as_ptr() as Handle);
+    check("linear", unsafe {
+        ft_linear(x.as_ptr() as Handle, weight.as_ptr() as Handle, b, &mut out)
     })?;
     Ok(unsafe { Tensor::from_ptr(out) })
 }

@@ -87,6 +87,9 @@ char *ft_autocast_clear_cache(void);
 
 char *ft_elu(ft_tensor self, double alpha, ft_tensor *out);
 char *ft_leaky_relu(ft_tensor self, double slope, ft_tensor *out);
+// at::linear(x, weight, bias); bias may be NULL. 2-D plain CPU input with a
+// bias: one autograd node (linear.cpp) instead of addmm's and t's.
+char *ft_linear(ft_tensor x, ft_tensor weight, ft_tensor bias, ft_tensor *out);
 char *ft_softplus(ft_tensor self, double beta, double threshold, ft_tensor *out);
 
 /* c10d (dist.cpp): a torch.distributed process group by registered name. */
