@@ -208,9 +208,11 @@ def main() -> None:
 
     print("Median us/step (lower is better); ratio < 1 means ferrotorch is faster.")
     print("'min ratio' compares each side's fastest round: the least disturbed figure on a busy machine.")
+    print("'paired' is the median over rounds of ft/floDl within a round (the two sides ran back to back):")
+    print("  slow drifts in the machine's speed cancel in each pair.")
     print(
         f"  {'model':<16} {'params':>7} {'floDl':>9} {'ferrotorch':>11} {'ft/floDl':>9}"
-        f"   {'floDl min..max':>15} {'ft min..max':>13} {'min ratio':>9}"
+        f"   {'floDl min..max':>15} {'ft min..max':>13} {'min ratio':>9} {'paired':>7}"
     )
     for name in names:
         fl, fe = times[name]["flodl"], times[name]["ferrotorch"]
@@ -221,6 +223,7 @@ def main() -> None:
         print(
             f"  {name:<16} {p:>7} {mf:>9.1f} {me:>11.1f} {me / mf:>9.3f}"
             f"   {f'{min(fl):.0f}..{max(fl):.0f}':>15} {f'{min(fe):.0f}..{max(fe):.0f}':>13} {min(fe) / min(fl):>9.3f}"
+            f" {statistics.median(e / f for e, f in zip(fe, fl)):>7.3f}"
         )
     noisy = [f"{n}/{s}" for n, t in times.items() for s, v in t.items() if max(v) > NOISY * min(v)]
     if noisy:
