@@ -13,12 +13,17 @@ with ONE intra-op thread on both sides:
   loss.item()), run as a subprocess with OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
   (floDl has no set_num_threads).
 
-Rounds are interleaved: for each round and model, one floDl round (a fresh
-subprocess: build, ``--warmup`` steps, ``--steps`` timed steps) and one
-ferrotorch round (``--steps`` timed steps of a model built and warmed up once)
-run back to back, in an order that alternates between rounds, so drifts in
-machine load hit both sides alike. The figure is the median us/step over the
-rounds. Weights differ (each side's own init); the work per step does not.
+Rounds are interleaved. By default (``--chunk 20``) each model's floDl loop
+runs in one long-lived subprocess (``flodl_models --serve``: built and warmed
+up once, then asked over a pipe for chunks of steps, each timed inside the
+binary) and the two sides alternate chunks of ``--chunk`` steps, a few
+milliseconds each, in an order that alternates between rounds: on a shared
+machine whose speed drifts from second to second, both sides of a pair meet
+the same speed. ``--chunk 0`` instead runs, per round and model, one fresh
+floDl subprocess (build, ``--warmup`` steps, ``--steps`` timed steps) and
+``--steps`` ferrotorch steps back to back. The figures are the median us/step
+over the rounds and the median of the per-round ratios. Weights differ (each
+side's own init); the work per step does not.
 
 Build floDl's program once (the first build compiles floDl's C++ shim against
 the pip libtorch; 10-20 minutes on 2 cores)::
@@ -34,7 +39,7 @@ FLODL_BENCH_BIN at ``$CARGO_TARGET_DIR/release/flodl_models``.)
 
 Run::
 
-    .venv/bin/python benches/vs_flodl.py [--rounds 10] [--steps 200] [--warmup 50] [--model NAME ...]
+    .venv/bin/python benches/vs_flodl.py [--chunk 20] [--rounds N] [--steps 200] [--warmup 50] [--model NAME ...]
 
 The binary is looked up in FLODL_BENCH_BIN, else
 ``$CARGO_TARGET_DIR/release/flodl_models``, else
@@ -122,6 +127,35 @@ def flodl_round(
     return us, params
 
 
+class FlodlServer:
+    """One model's floDl loop in a long-lived ``flodl_models --serve`` process."""
+
+    def __init__(self, binary: Path, name: str, warmup: int, env: dict[str, str]):
+        cmd = [str(binary), "--serve", "--model", name, "--warmup", str(warmup)]
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+        assert self.proc.stdout is not None and self.proc.stdin is not None
+        self.out, self.inp = self.proc.stdout, self.proc.stdin
+        if self.out.readline().strip() != "READY":
+            err = self.proc.stderr.read() if self.proc.stderr else ""
+            raise SystemExit(f"floDl server did not start ({' '.join(cmd)}); rebuild flodl_models:\n{err}")
+
+    def chunk(self, steps: int) -> float:
+        """us/step over ``steps`` steps, timed inside the binary."""
+        self.inp.write(f"{steps}\n")
+        self.inp.flush()
+        line = self.out.readline()
+        if not line:
+            raise SystemExit(f"floDl server exited: {self.proc.stderr.read() if self.proc.stderr else ''}")
+        return float(line) / steps
+
+    def close(self) -> None:
+        self.inp.write("quit\n")
+        self.inp.flush()
+        self.proc.wait(timeout=60)
+
+
 def cpu_line() -> str:
     model, cores = vp.cpu_name(), os.cpu_count()
     try:
@@ -138,7 +172,10 @@ def cpu_line() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument(
+        "--chunk", type=int, default=20, help="steps per alternating chunk; 0: fresh floDl rounds"
+    )
+    ap.add_argument("--rounds", type=int, default=None, help="default: 60 chunks, or 10 fresh rounds")
     ap.add_argument("--steps", type=int, default=200, help="timed steps per round")
     ap.add_argument(
         "--warmup", type=int, default=50, help="warm-up steps (per floDl process; once per ferrotorch model)"
@@ -153,6 +190,8 @@ def main() -> None:
         return
 
     torch.set_num_threads(1)
+    if args.rounds is None:
+        args.rounds = 60 if args.chunk else 10
     names = args.model or list(vp.MODELS)
     env = flodl_env()
 
@@ -165,10 +204,13 @@ def main() -> None:
     print(
         f"  size    : D={vp.D}, batch={vp.BATCH}, {vp.N_BATCHES} fixed batches, f32, CPU, 1 intra-op thread"
     )
-    print(
-        f"  timing  : {args.rounds} interleaved rounds x {args.steps} steps, {args.warmup} warm-up steps; "
-        "median us/step"
-    )
+    if args.chunk:
+        timing = (
+            f"{args.rounds} alternating chunks of {args.chunk} steps per side (floDl: one serving process)"
+        )
+    else:
+        timing = f"{args.rounds} interleaved rounds x {args.steps} steps (floDl: a fresh process each)"
+    print(f"  timing  : {timing}, {args.warmup} warm-up steps; median us/step")
     print()
 
     torch.manual_seed(0)
@@ -185,26 +227,39 @@ def main() -> None:
         trainers[name] = trainer
         numel[name] = sum(p.numel() for p in graph.parameters())
 
-    def ft_round(name: str) -> float:
+    def ft_round(name: str, steps: int) -> float:
         tr = trainers[name]
         t0 = time.perf_counter()
-        for i in range(args.steps):
+        for i in range(steps):
             tr.step(xs[i % vp.N_BATCHES], ys[i % vp.N_BATCHES])
-        return (time.perf_counter() - t0) / args.steps * 1e6
+        return (time.perf_counter() - t0) / steps * 1e6
 
     times = {n: {"flodl": [], "ferrotorch": []} for n in names}
     fl_params: dict[str, int | None] = {}
     t_start = time.perf_counter()
-    for r in range(args.rounds):
+    if args.chunk:
         for name in names:
-            order = ("flodl", "ferrotorch") if r % 2 == 0 else ("ferrotorch", "flodl")
-            for side in order:
-                if side == "flodl":
-                    us, fl_params[name] = flodl_round(binary, name, args.warmup, args.steps, env)
-                else:
-                    us = ft_round(name)
-                times[name][side].append(us)
-        print(f"  round {r + 1}/{args.rounds} done ({time.perf_counter() - t_start:.0f} s)", file=sys.stderr)
+            server = FlodlServer(binary, name, args.warmup, env)
+            for r in range(args.rounds):
+                order = ("flodl", "ferrotorch") if r % 2 == 0 else ("ferrotorch", "flodl")
+                for side in order:
+                    us = server.chunk(args.chunk) if side == "flodl" else ft_round(name, args.chunk)
+                    times[name][side].append(us)
+            server.close()
+            print(f"  {name} done ({time.perf_counter() - t_start:.0f} s)", file=sys.stderr)
+    else:
+        for r in range(args.rounds):
+            for name in names:
+                order = ("flodl", "ferrotorch") if r % 2 == 0 else ("ferrotorch", "flodl")
+                for side in order:
+                    if side == "flodl":
+                        us, fl_params[name] = flodl_round(binary, name, args.warmup, args.steps, env)
+                    else:
+                        us = ft_round(name, args.steps)
+                    times[name][side].append(us)
+            print(
+                f"  round {r + 1}/{args.rounds} done ({time.perf_counter() - t_start:.0f} s)", file=sys.stderr
+            )
 
     print("Median us/step (lower is better); ratio < 1 means ferrotorch is faster.")
     print("'min ratio' compares each side's fastest round: the least disturbed figure on a busy machine.")

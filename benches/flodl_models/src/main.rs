@@ -18,6 +18,11 @@
 //! steps, its figure = round time / steps). Loss notes go to stderr.
 //!
 //! Usage: flodl_models [--rounds N] [--steps M] [--warmup W] [--model NAME]
+//!
+//! `--serve --model NAME`: build and warm up one model, print `READY`, then
+//! for each line `N` on stdin run N steps and print their total microseconds
+//! (`quit` or end of input stops). vs_flodl.py uses it to alternate floDl and
+//! ferrotorch in short chunks, so both meet the same machine speed.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -105,10 +110,11 @@ struct Args {
     steps: usize,
     warmup: usize,
     model: Option<String>,
+    serve: bool,
 }
 
 fn parse_args() -> std::result::Result<Args, String> {
-    let mut a = Args { rounds: 10, steps: 200, warmup: 50, model: None };
+    let mut a = Args { rounds: 10, steps: 200, warmup: 50, model: None, serve: false };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut val = || it.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -117,6 +123,7 @@ fn parse_args() -> std::result::Result<Args, String> {
             "--rounds" => a.rounds = num(val()?)?,
             "--steps" => a.steps = num(val()?)?,
             "--warmup" => a.warmup = num(val()?)?,
+            "--serve" => a.serve = true,
             "--model" => {
                 let m = val()?;
                 if !MODELS.contains(&m.as_str()) {
@@ -134,6 +141,9 @@ fn parse_args() -> std::result::Result<Args, String> {
             _ => return Err(format!("unknown argument {flag}")),
         }
     }
+    if a.serve && a.model.is_none() {
+        return Err("--serve needs --model".into());
+    }
     if a.rounds == 0 || a.steps == 0 {
         return Err("--rounds and --steps must be at least 1".into());
     }
@@ -141,6 +151,7 @@ fn parse_args() -> std::result::Result<Args, String> {
 }
 
 /// Warm-up, then `rounds` timed rounds of `steps` steps; us/step per round.
+/// Serving: warm-up, then chunks of steps on request (see the module docs).
 fn bench(name: &str, args: &Args, batches: &[(Variable, Variable)]) -> Result<Vec<f64>> {
     let model = build(name)?;
     let params = model.parameters();
@@ -164,8 +175,28 @@ fn bench(name: &str, args: &Args, batches: &[(Variable, Variable)]) -> Result<Ve
             first = l;
         }
     }
-    let mut times = Vec::with_capacity(args.rounds);
     let mut last = f64::NAN;
+    if args.serve {
+        use std::io::{BufRead, Write};
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "READY");
+        let _ = out.flush();
+        let mut done = 0usize;
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            let Ok(n) = line.trim().parse::<usize>() else { break };
+            let t0 = Instant::now();
+            for _ in 0..n {
+                last = step(done)?;
+                done += 1;
+            }
+            let _ = writeln!(out, "{:.3}", t0.elapsed().as_secs_f64() * 1e6);
+            let _ = out.flush();
+        }
+        eprintln!("flodl_models: {name}: served {done} steps, last loss {last:.4}");
+        return Ok(Vec::new());
+    }
+    let mut times = Vec::with_capacity(args.rounds);
     for _ in 0..args.rounds {
         let t0 = Instant::now();
         for i in 0..args.steps {
@@ -204,6 +235,9 @@ fn run(args: &Args) -> Result<()> {
     };
     for name in names {
         let t = bench(name, args, &batches)?;
+        if args.serve {
+            continue;
+        }
         let lo = t.iter().cloned().fold(f64::INFINITY, f64::min);
         let hi = t.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         println!("FLODL {name} {:.3} {lo:.3} {hi:.3}", median(&t));
