@@ -12,6 +12,9 @@ the extra steps: the instructions of one step, start-up and exit cancelled.
   ``--whole``, with the Python call.
 * floDl: ``benches/flodl_models`` (see ``vs_flodl.py`` for the build), the
   same models and loop in Rust.
+* torch eager with fused Adam (``--torch``): ``vs_pytorch.py``'s torch twin
+  and loop (zero_grad, forward, mse_loss, backward, step, loss.item()), the
+  whole Python step counted, as ferrotorch's "whole" column.
 
 Each model runs with ferrotorch's default ``on_nonfinite="raise"`` (a
 per-step non-finite gradient check floDl does not make) and with ``"off"``
@@ -56,6 +59,21 @@ for i in range({warmup} + steps):
     step(xs[i % len(xs)], ys[i % len(ys)])
 """
 
+TORCH_DRIVER = """
+import sys, torch
+sys.path.insert(0, {here!r})
+import vs_pytorch as vp
+torch.set_num_threads(1)
+name, steps = sys.argv[1], int(sys.argv[2])
+graph, _ = vp.make_ft(name)
+model, opt = vp.make_torch(name, graph, fused=True)
+gen = torch.Generator().manual_seed(0)
+xs = [torch.randn(vp.BATCH, vp.D, generator=gen) for _ in range(vp.N_BATCHES)]
+ys = [torch.randn(vp.BATCH, vp.D, generator=gen) for _ in range(vp.N_BATCHES)]
+for i in range({warmup} + steps):
+    vp.torch_step(model, opt, xs[i % len(xs)], ys[i % len(ys)])
+"""
+
 WARMUP = 10
 COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
 
@@ -87,7 +105,11 @@ def main() -> None:
     ap.add_argument(
         "--whole", action="store_true", help="also count the whole ferrotorch step (Python call included)"
     )
+    ap.add_argument(
+        "--torch", action="store_true", help="also count torch eager with fused Adam (implies --whole)"
+    )
     args = ap.parse_args()
+    args.whole = args.whole or args.torch
     if shutil.which("valgrind") is None:
         raise SystemExit("step_instructions.py needs valgrind (apt-get install valgrind)")
     names = args.model or ["mlp", "residual_tower"]
@@ -98,9 +120,15 @@ def main() -> None:
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
         f.write(DRIVER.format(here=str(HERE), warmup=WARMUP))
         driver = f.name
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+        f.write(TORCH_DRIVER.format(here=str(HERE), warmup=WARMUP))
+        torch_driver = f.name
 
     def ft(name: str, n: int, mode: str, toggle: str | None) -> int:
         return callgrind([sys.executable, driver, name, str(n), mode], env, toggle)
+
+    def torch_fused(name: str, n: int) -> int:
+        return callgrind([sys.executable, torch_driver, name, str(n)], env)
 
     def flodl(name: str, n: int) -> int:
         cmd = [str(binary), "--model", name, "--rounds", "1", "--steps", str(n), "--warmup", str(WARMUP)]
@@ -112,6 +140,7 @@ def main() -> None:
         print("  engine  : ferrotorch inside Engine::step_lazy; whole: the Python call included")
         print(
             f"  {'model':<17} {'on_nonfinite':>12} {'ft engine':>10} {'ft whole':>10} {'floDl':>10} {'engine/floDl':>13}"
+            + (f" {'torch fused':>11} {'whole/torch':>11}" if args.torch else "")
         )
         # Counts do not depend on load, so every run of a model goes at once.
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
@@ -125,6 +154,9 @@ def main() -> None:
                 if binary:
                     for n in (args.short, args.long):
                         jobs[("flodl", "", n)] = pool.submit(flodl, name, n)
+                if args.torch:
+                    for n in (args.short, args.long):
+                        jobs[("torch", "", n)] = pool.submit(torch_fused, name, n)
 
                 def step(kind: str, mode: str, jobs: dict = jobs) -> float | None:
                     if (kind, mode, args.long) not in jobs:
@@ -133,6 +165,7 @@ def main() -> None:
                     return (hi - lo) / (args.long - args.short)
 
                 fl = step("flodl", "")
+                tf = step("torch", "")
                 for mode in modes:
                     eng, whole = step("engine", mode), step("whole", mode)
                     cells = [
@@ -141,11 +174,17 @@ def main() -> None:
                         f"{fl:>10.0f}" if fl else f"{'-':>10}",
                         f"{eng / fl:>13.3f}" if fl and eng else f"{'-':>13}",
                     ]
+                    if args.torch:
+                        cells += [
+                            f"{tf:>11.0f}" if tf else f"{'-':>11}",
+                            f"{whole / tf:>11.3f}" if tf and whole else f"{'-':>11}",
+                        ]
                     print(f"  {name:<17} {mode:>12} " + " ".join(cells), flush=True)
         if not binary:
             print("  (no floDl binary: see benches/vs_flodl.py for the build, or set FLODL_BENCH_BIN)")
     finally:
         os.unlink(driver)
+        os.unlink(torch_driver)
 
 
 if __name__ == "__main__":
