@@ -62,6 +62,16 @@ def test_values_and_gradients_equal_torch_bit_for_bit(dtype, x_grad):
     assert ours.weight.grad.is_contiguous() and ours.weight.grad.shape == (16, 64)
 
 
+def test_single_row_single_feature_input_equals_torch():
+    # x of shape [1, 1] has column-major strides, where torch's backward
+    # switches to weight.t().mm(grad.t()).t(); the node follows it.
+    ours, ref = _pair(1, 7)
+    gen = torch.Generator().manual_seed(3)
+    x, g = torch.randn(1, 1, generator=gen), torch.randn(1, 7, generator=gen)
+    assert ours(x.clone().requires_grad_()).grad_fn.name() == NODE
+    _assert_equal(_run(ours, x, g), _run(ref, x, g))
+
+
 def test_frozen_weight_or_bias():
     ours, ref = _pair()
     x, g = torch.randn(5, 6), torch.randn(5, 4)

@@ -5,8 +5,9 @@
 // state swap and its bookkeeping, more than a small transpose is worth. This
 // node makes exactly the ATen calls those two make, so values are identical:
 // the forward is at::addmm(bias, x, weight.t()); the backward is
-// AddmmBackward0's mm_mat1_backward / mm_mat2_backward for contiguous inputs
-// (grad.mm(weight), and grad.t().mm(x) as TBackward0 would see it), and the
+// AddmmBackward0's mm_mat1_backward / mm_mat2_backward, in the form each
+// picks from the layouts (for row-major inputs grad.mm(weight), and
+// grad.t().mm(x) as TBackward0 would see it), and the
 // bias receives the [batch, out] gradient that the engine sums to [out], as it
 // does for AddmmBackward0. It saves what AddmmBackward0 saves: x only when the
 // weight needs a gradient, the weight only when x does.
@@ -17,6 +18,8 @@
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/functions/utils.h>
 #include <torch/csrc/autograd/saved_variable.h>
+
+#include <array>
 
 #include "guard.h"
 #include "plain.h"
@@ -39,6 +42,7 @@ bool native_ok(const at::Tensor &x, const at::Tensor &w, const at::Tensor &b) {
 struct LinearBackward : public torch::autograd::Node {
   SavedVariable x_;
   SavedVariable weight_;
+  std::array<int64_t, 2> x_sizes_{}, x_strides_{}, w_sizes_{}, w_strides_{};
 
   std::string name() const override { return "ferrotorch::LinearBackward"; }
 
@@ -49,15 +53,20 @@ struct LinearBackward : public torch::autograd::Node {
     auto self = shared_from_this();
     // Under create_graph these mm calls record their own nodes, as
     // AddmmBackward0's do, so higher-order gradients keep working.
+    // mm_mat1_backward / mm_mat2_backward pick their form from the saved
+    // layouts (mat1 = x, mat2 = weight.t()); the same choice here keeps the
+    // same GEMM, hence the same bits.
     if (should_compute_output(0)) {
-      // AddmmBackward0, mat1 (row-major input): grad.mm(mat2.t()), mat2 = weight.t().
-      out[0] = g.mm(weight_.unpack(self));
+      at::Tensor w = weight_.unpack(self);
+      bool x_col_major = x_strides_[0] == 1 && x_strides_[1] == x_sizes_[0];
+      out[0] = x_col_major ? w.t().mm(g.t()).t() : g.mm(w);
     }
     if (should_compute_output(1)) {
-      // mat2 = weight.t() is column-major: grad.t().mm(mat1).t(), then
-      // TBackward0's .t() gives back grad.t().mm(mat1).
       at::Tensor x = x_.unpack(self);
-      out[1] = g.t().mm(x);
+      // weight.t() column-major: grad.t().mm(x).t(), which TBackward0 turns
+      // back into grad.t().mm(x); else x.t().mm(grad), transposed.
+      bool wt_col_major = w_strides_[1] == 1 && w_strides_[0] == w_sizes_[1];
+      out[1] = wt_col_major ? g.t().mm(x) : x.t().mm(g).t();
     }
     // The engine reduces this to the bias's shape (at::sum_to), as for addmm.
     if (should_compute_output(2)) out[2] = g;
@@ -84,6 +93,10 @@ at::Tensor linear(const at::Tensor &x, const at::Tensor &w, const at::Tensor &b)
   node->set_next_edges(torch::autograd::collect_next_edges(x, w, b));
   if (node->should_compute_output(1)) node->x_ = SavedVariable(x, /*is_output=*/false);
   if (node->should_compute_output(0)) node->weight_ = SavedVariable(w, /*is_output=*/false);
+  node->x_sizes_ = {x.size(0), x.size(1)};
+  node->x_strides_ = {x.stride(0), x.stride(1)};
+  node->w_sizes_ = {w.size(0), w.size(1)};
+  node->w_strides_ = {w.stride(0), w.stride(1)};
   at::Tensor out = forward_values(x, w, b);
   torch::autograd::set_history(out, node);
   return out;
