@@ -5,15 +5,15 @@
 // state swap and its bookkeeping, more than a small transpose is worth. This
 // node makes exactly the ATen calls those two make, so values are identical:
 // the forward is at::addmm(bias, x, weight.t()); the backward is
-// AddmmBackward0's mm_mat1_backward / mm_mat2_backward, in the form each
-// picks from the layouts (for row-major inputs grad.mm(weight), and
-// grad.t().mm(x) as TBackward0 would see it), and the
-// bias receives the [batch, out] gradient that the engine sums to [out], as it
-// does for AddmmBackward0. It saves what AddmmBackward0 saves: x only when the
-// weight needs a gradient, the weight only when x does.
+// AddmmBackward0's mm_mat1_backward / mm_mat2_backward in the form each picks
+// from the layouts (for a row-major x and weight: grad.mm(weight), and
+// grad.t().mm(x) as TBackward0 hands it on); the bias receives the
+// [batch, out] gradient, which the engine sums to [out] as it does for addmm.
+// It saves what AddmmBackward0 saves: x only when the weight needs a
+// gradient, the weight only when x does.
 //
-// Anything else (other ranks, no bias, strided, CUDA, transforms, modes,
-// autocast, forward-mode AD) calls at::linear as before.
+// Anything else (other ranks, no bias, non-contiguous, CUDA, transforms,
+// dispatch modes, autocast, forward-mode AD) calls at::linear as before.
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/functions/utils.h>
