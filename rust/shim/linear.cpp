@@ -34,8 +34,8 @@ bool native_ok(const at::Tensor &x, const at::Tensor &w, const at::Tensor &b) {
   return x.dim() == 2 && w.dim() == 2 && b.defined() && b.dim() == 1 && x.is_contiguous() &&
          w.is_contiguous() && x.scalar_type() == w.scalar_type() &&
          b.scalar_type() == w.scalar_type() && at::isFloatingType(w.scalar_type()) &&
-         ft_shim::plain_cpu_tensor(x) && ft_shim::plain_cpu_tensor(w) &&
-         ft_shim::plain_cpu_tensor(b);
+         ft_shim::plain_dispatch_state() && ft_shim::plain_cpu_tensor(x) &&
+         ft_shim::plain_cpu_tensor(w) && ft_shim::plain_cpu_tensor(b);
 }
 
 // Next edges in order: x, weight, bias.

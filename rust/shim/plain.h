@@ -9,15 +9,20 @@
 
 namespace ft_shim {
 
+// The thread's side: no dispatch mode or functorch transform (they add keys
+// to the thread's included set) and no CPU autocast.
+inline bool plain_dispatch_state() {
+  if (!(c10::impl::tls_local_dispatch_key_set().included_ - c10::default_included_set).empty())
+    return false;
+  return !at::autocast::is_autocast_enabled(c10::DeviceType::CPU);
+}
+
+// The tensor's side: dense CPU, no subclass or wrapper keys, no tangent.
 inline bool plain_cpu_tensor(const at::Tensor &t) {
   if (!t.defined() || t.layout() != at::kStrided) return false;
   auto keys = t.key_set() - c10::autograd_dispatch_keyset - c10::autocast_dispatch_keyset -
               c10::DispatchKeySet(c10::DispatchKey::ADInplaceOrView);
   if (keys != c10::DispatchKeySet(c10::DispatchKey::CPU)) return false;
-  // Dispatch modes and functorch transforms add keys to the thread's set.
-  if (!(c10::impl::tls_local_dispatch_key_set().included_ - c10::default_included_set).empty())
-    return false;
-  if (at::autocast::is_autocast_enabled(c10::DeviceType::CPU)) return false;
   return !t._fw_grad(/*level=*/0).defined();
 }
 
