@@ -57,7 +57,9 @@ import statistics
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -137,9 +139,11 @@ class FlodlServer:
         )
         assert self.proc.stdout is not None and self.proc.stdin is not None
         self.out, self.inp = self.proc.stdout, self.proc.stdin
-        if self.out.readline().strip() != "READY":
+        ready = self.out.readline().split()
+        if len(ready) != 2 or ready[0] != "READY":
             err = self.proc.stderr.read() if self.proc.stderr else ""
             raise SystemExit(f"floDl server did not start ({' '.join(cmd)}); rebuild flodl_models:\n{err}")
+        self.params = int(ready[1])
 
     def chunk(self, steps: int) -> float:
         """us/step over ``steps`` steps, timed inside the binary."""
@@ -237,26 +241,30 @@ def main() -> None:
     times = {n: {"flodl": [], "ferrotorch": []} for n in names}
     fl_params: dict[str, int | None] = {}
     t_start = time.perf_counter()
+
+    def pair(r: int, name: str, flodl: Callable[[], float], ferro: Callable[[], float]) -> None:
+        """One round of a model: both sides back to back, first side alternating."""
+        order = ("flodl", "ferrotorch") if r % 2 == 0 else ("ferrotorch", "flodl")
+        for side in order:
+            times[name][side].append(flodl() if side == "flodl" else ferro())
+
     if args.chunk:
         for name in names:
             server = FlodlServer(binary, name, args.warmup, env)
+            fl_params[name] = server.params
             for r in range(args.rounds):
-                order = ("flodl", "ferrotorch") if r % 2 == 0 else ("ferrotorch", "flodl")
-                for side in order:
-                    us = server.chunk(args.chunk) if side == "flodl" else ft_round(name, args.chunk)
-                    times[name][side].append(us)
+                pair(r, name, partial(server.chunk, args.chunk), partial(ft_round, name, args.chunk))
             server.close()
             print(f"  {name} done ({time.perf_counter() - t_start:.0f} s)", file=sys.stderr)
     else:
+
+        def fresh(name: str) -> float:
+            us, fl_params[name] = flodl_round(binary, name, args.warmup, args.steps, env)
+            return us
+
         for r in range(args.rounds):
             for name in names:
-                order = ("flodl", "ferrotorch") if r % 2 == 0 else ("ferrotorch", "flodl")
-                for side in order:
-                    if side == "flodl":
-                        us, fl_params[name] = flodl_round(binary, name, args.warmup, args.steps, env)
-                    else:
-                        us = ft_round(name, args.steps)
-                    times[name][side].append(us)
+                pair(r, name, partial(fresh, name), partial(ft_round, name, args.steps))
             print(
                 f"  round {r + 1}/{args.rounds} done ({time.perf_counter() - t_start:.0f} s)", file=sys.stderr
             )

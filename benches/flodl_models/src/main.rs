@@ -19,10 +19,11 @@
 //!
 //! Usage: flodl_models [--rounds N] [--steps M] [--warmup W] [--model NAME]
 //!
-//! `--serve --model NAME`: build and warm up one model, print `READY`, then
-//! for each line `N` on stdin run N steps and print their total microseconds
-//! (`quit` or end of input stops). vs_flodl.py uses it to alternate floDl and
-//! ferrotorch in short chunks, so both meet the same machine speed.
+//! `--serve --model NAME`: build and warm up one model, print `READY <params>`,
+//! then for each line `N` on stdin run N steps and print their total
+//! microseconds (`quit` or end of input stops). vs_flodl.py uses it to
+//! alternate floDl and ferrotorch in short chunks, so both meet the same
+//! machine speed.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -176,10 +177,11 @@ fn bench(name: &str, args: &Args, batches: &[(Variable, Variable)]) -> Result<Ve
         }
     }
     let mut last = f64::NAN;
+    let n_params: i64 = params.iter().map(|p| p.variable.numel()).sum();
     if args.serve {
         use std::io::{BufRead, Write};
         let mut out = std::io::stdout();
-        let _ = writeln!(out, "READY");
+        let _ = writeln!(out, "READY {n_params}");
         let _ = out.flush();
         let mut done = 0usize;
         for line in std::io::stdin().lock().lines() {
@@ -204,7 +206,6 @@ fn bench(name: &str, args: &Args, batches: &[(Variable, Variable)]) -> Result<Ve
         }
         times.push(t0.elapsed().as_secs_f64() / args.steps as f64 * 1e6);
     }
-    let n_params: i64 = params.iter().map(|p| p.variable.numel()).sum();
     eprintln!("flodl_models: {name}: {n_params} params, loss {first:.4} (first warm-up step) -> {last:.4} (last step)");
     Ok(times)
 }
