@@ -1,25 +1,43 @@
 """Optimizers, numerically equal to ``torch.optim`` and usable on any torch
 parameters.
 
-Every optimizer takes ``params`` as tensors or as torch-style group dicts
-(``[{"params": [...], "lr": 0.1}, ...]``) and an ``implementation``:
-``"auto"`` (fused kernel where libtorch has one, else ``_foreach_*``),
-``"fused"``, ``"foreach"`` or ``"reference"`` (per tensor, for tests).
-Positional order follows floDl where it has one: ``SGD(params, lr, momentum)``,
-``AdamW(params, lr, weight_decay)``. floDl's group builders work too:
-``Adam.with_groups().betas(0.9, 0.99).group(enc, 1e-4).group(dec, 1e-3).build()``.
+Each class is an ordinary Python subclass of ``torch.optim.Optimizer`` that
+holds its Rust optimizer by composition (``self._core``): Python holds the
+identity, Rust the update. So Lightning's and Fabric's re-classing wrappers,
+accelerate, transformers' ``Trainer`` and torch's lr schedulers take them
+unchanged, and ``step`` runs torch's step hooks.
+
+Every optimizer takes ``params`` as tensors, ``(name, tensor)`` pairs
+(``model.named_parameters()``) or torch-style group dicts
+(``[{"params": [...], "lr": 0.1}, ...]``). Positional arguments follow
+torch's signature exactly (``Adam(params, lr, betas, eps, weight_decay,
+amsgrad)``), and torch's keyword arguments are accepted: ``fused=True`` /
+``foreach=True`` choose ferrotorch's path, ``capturable`` is accepted (the
+CUDA-graph mode of the ``Trainer`` captures the step), ``differentiable=True``
+is refused. ``implementation=`` chooses the path directly: ``"auto"`` (fused
+kernel where libtorch has one, else ``_foreach_*``), ``"fused"``,
+``"foreach"`` or ``"reference"`` (per tensor, for tests). Tensors of one group
+are updated per (device, dtype) bucket, as torch's foreach and fused paths do.
+floDl's forms keep working where they are unambiguous: ``AdamW(params, lr,
+weight_decay)`` (a number as third argument is floDl's weight decay) and the
+group builders, ``Adam.with_groups().betas(0.9, 0.99).group(enc, 1e-4).group(dec, 1e-3).build()``.
 
 ``lr`` may be a schedule (Kaun's ``~lr``): ``SGD(p, lr=ferrotorch.schedule.cosine_decay(0.1, 1000))``
 or a Python callable ``step -> lr``. Before each update every group's lr is set
 to ``schedule(n)``, ``n`` counting updates from the schedule's first step (1 for
 ``ferrotorch.schedule`` functions, as Kaun; 0 for callables and floDl
 calculators). The count lives in the optimizer and is not part of its state dict.
+
+Under ``torch.compile`` the update is an intended graph break: ``step`` and
+``zero_grad`` are ``torch.compiler.disable``d (the Rust update is opaque to
+Dynamo), so compiling a train step that calls them warns about nothing.
 """
 
 from __future__ import annotations
 
 import inspect
 import os
+from collections import OrderedDict
 from collections.abc import MutableMapping
 from typing import Any, Iterable, Iterator, Optional
 
@@ -46,7 +64,8 @@ __all__ = [
     "by_name",
 ]
 
-
+# torch's constructor keywords that pick torch's code path, not a hyperparameter.
+TORCH_PATH_KEYS = ("foreach", "fused", "capturable", "differentiable")
 class _GroupView(MutableMapping):
     """A live view of one parameter group: writes go to the optimizer, so
     ``opt.param_groups[0]["lr"] = 0.1`` works as in torch. Keys the algorithm
@@ -99,7 +118,7 @@ class _GroupView(MutableMapping):
 
 class _Checked(type):
     """Metaclass of the optimizers: argument errors Python raises when
-    binding ``__new__``'s arguments (an unknown keyword, a missing ``params``)
+    binding ``__init__``'s arguments (an unknown keyword, a missing ``params``)
     become :class:`~ferrotorch.InputTypeError` like the extension's."""
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
@@ -107,35 +126,105 @@ class _Checked(type):
 
     @property
     def __signature__(cls) -> inspect.Signature:
-        """``__new__``'s parameters after ``cls`` (``help`` and ``inspect``
-        would otherwise show ``__call__``'s ``*args, **kwargs``)."""
-        for k in cls.__mro__:
-            new = vars(k).get("__new__")
-            if isinstance(new, staticmethod):
-                sig = inspect.signature(new.__func__)
-                return sig.replace(parameters=list(sig.parameters.values())[1:])
-        raise AttributeError("__signature__")  # the base class: inspect's own rules
+        """``__init__``'s parameters after ``self`` (``help`` and ``inspect``
+        would otherwise show the metaclass's ``*args, **kwargs``)."""
+        sig = inspect.signature(cls.__init__)
+        return sig.replace(parameters=list(sig.parameters.values())[1:])
 
 
-class Optimizer(_CoreOptimizer, torch.optim.Optimizer, metaclass=_Checked):
-    """Base class: ``step()``, ``zero_grad()``, ``lr`` / ``set_lr``,
-    ``set_group_lr``, ``scale_lr``, ``param_groups`` (live views),
-    ``add_param_group``, ``state_dict`` / ``load_state_dict`` in
-    ``torch.optim``'s layout, ``save_state`` / ``load_state`` to files.
+def _implementation(name: str, implementation: str, torch_keys: dict) -> str:
+    """torch's ``fused=`` / ``foreach=`` as ferrotorch's ``implementation=``."""
+    if torch_keys.get("differentiable"):
+        raise ConfigError(f"{name}(): differentiable=True is not supported (the update runs in Rust)")
+    chosen = [k for k in ("fused", "foreach") if torch_keys.get(k)]
+    if len(chosen) == 2:
+        raise ConfigError(f"{name}(): fused=True and foreach=True cannot both be set")
+    if not chosen:
+        return implementation
+    if implementation not in ("auto", chosen[0]):
+        raise ConfigError(
+            f"{name}(): {chosen[0]}=True contradicts implementation={implementation!r}"
+        )
+    return chosen[0]
 
-    It is a ``torch.optim.Optimizer`` (``isinstance`` holds), so torch's
-    lr schedulers (``CosineAnnealingLR``, ``OneCycleLR``, ...) drive it: they
-    read and write ``param_groups`` (live views onto the Rust groups; extra
-    keys such as ``initial_lr`` are kept beside them) and wrap ``step``. The
-    update itself stays the Rust fused / foreach path; torch's ``Optimizer``
-    machinery (``__init__``, hooks, ``state``) is not used: step hooks
-    registered with ``register_step_pre_hook`` do not run."""
+
+def _split_named(params: Any) -> tuple:
+    """torch 2.6+ also takes ``named_parameters()``: (tensors or group dicts,
+    names per group or None)."""
+    if isinstance(params, torch.Tensor):
+        return params, None
+    items = list(params)
+    named = lambda x: isinstance(x, tuple) and len(x) == 2 and isinstance(x[0], str)  # noqa: E731
+    if items and all(named(i) for i in items):
+        return [t for _, t in items], [[n for n, _ in items]]
+    if items and all(isinstance(g, dict) for g in items):
+        groups, names = [], []
+        for g in items:
+            ps = g.get("params")
+            ps = list(ps) if ps is not None and not isinstance(ps, torch.Tensor) else ps
+            if ps and all(named(p) for p in ps):
+                groups.append(dict(g, params=[t for _, t in ps]))
+                names.append([n for n, _ in ps])
+            else:
+                groups.append(g if ps is None else dict(g, params=ps))
+                names.append(None)
+        return groups, names if any(n is not None for n in names) else None
+    return items, None
+
+
+class Optimizer(torch.optim.Optimizer, metaclass=_Checked):
+    """Base class: ``step(closure=None)``, ``zero_grad(set_to_none=True)``,
+    ``lr`` / ``set_lr``, ``set_group_lr``, ``scale_lr``, ``param_groups``
+    (live views), ``add_param_group``, ``state`` (a snapshot keyed by
+    parameter), ``state_dict`` / ``load_state_dict`` in ``torch.optim``'s
+    layout, ``save_state`` / ``load_state`` to files.
+
+    A plain subclass of ``torch.optim.Optimizer`` holding the Rust optimizer
+    as ``_core``. torch's lr schedulers read and write ``param_groups``
+    (views onto the Rust groups; extra keys such as ``initial_lr`` are kept
+    beside them) and wrap ``step``; step pre- and post-hooks
+    (``register_step_pre_hook``) run around every ``step()`` call. The
+    ``ferrotorch.Trainer`` and ``GradScaler`` call the Rust update directly
+    (no Python call per step), so hooks do not run there."""
 
     _algorithm = ""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:  # built in __new__
-        pass
+    def __init__(self, params: Any, defaults: dict, implementation: str = "auto") -> None:
+        """Builds the Rust optimizer ``self._algorithm`` over ``params`` with
+        the hyperparameters ``defaults``. Subclasses pass their arguments."""
+        name = type(self).__name__
+        if isinstance(params, torch.Tensor):
+            raise InputTypeError(
+                f"{name}(): argument 'params' must be an iterable of tensors or of group "
+                f"dicts, got a single {type(params).__name__} of shape {tuple(params.shape)}; "
+                "wrap it in a list"
+            )
+        if not self._algorithm:
+            raise ConfigError(f"{name}(): subclass one of ferrotorch.optim's optimizers (SGD, Adam, ...)")
+        torch_keys = {k: defaults.pop(k) for k in TORCH_PATH_KEYS if k in defaults}
+        implementation = _implementation(name, implementation, torch_keys)
+        params, names = _split_named(params)
+        core = _boundary.call(_CoreOptimizer, f"{name}()", self._algorithm, params, defaults, implementation)
+        d = self.__dict__
+        d["_core"] = core
+        d["defaults"] = dict(defaults, **torch_keys)
+        d["_group_extras"] = [
+            {"param_names": n} if n is not None else {} for n in (names or [None] * core.num_groups())
+        ]
+        for hooks in (
+            "_optimizer_step_pre_hooks",
+            "_optimizer_step_post_hooks",
+            "_optimizer_state_dict_pre_hooks",
+            "_optimizer_state_dict_post_hooks",
+            "_optimizer_load_state_dict_pre_hooks",
+            "_optimizer_load_state_dict_post_hooks",
+        ):
+            d[hooks] = OrderedDict()
+        d["_warned_capturable_if_run_uncaptured"] = True
+        # torch's wrapper around the class's step: profiler range and step hooks.
+        self._patch_step_function()
 
+    @torch.compiler.disable
     def step(self, closure: Any = None) -> Any:
         """One update of every parameter with a gradient (Rust, GIL released).
         ``closure`` (torch's) is called first, with grad enabled, and its
@@ -144,19 +233,29 @@ class Optimizer(_CoreOptimizer, torch.optim.Optimizer, metaclass=_Checked):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        _CoreOptimizer.step(self)
+        self._core.step()
         return loss
+
+    @torch.compiler.disable
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Sets every gradient to None, or with ``set_to_none=False`` to zero
+        in place (torch's two modes)."""
+        if set_to_none:
+            self._core.zero_grad()
+            return
+        for g in range(self._core.num_groups()):
+            for p in self._core.group_params(g):
+                if p.grad is not None:
+                    if p.grad.grad_fn is not None:
+                        p.grad.detach_()
+                    else:
+                        p.grad.requires_grad_(False)
+                    p.grad.zero_()
 
     # torch's are plain attributes; ours read the Rust core live.
     @property
     def param_groups(self) -> list:  # type: ignore[override]
-        return [_GroupView(self, i) for i in range(self.num_groups())]
-
-    @property
-    def defaults(self) -> dict:  # type: ignore[override]
-        """The constructor's hyperparameters (torch's ``optimizer.defaults``)."""
-        d = self.__dict__.get("_defaults")
-        return dict(d) if d is not None else dict(self.group_hyper(0))
+        return [_GroupView(self, i) for i in range(self._core.num_groups())]
 
     @property
     def state(self) -> dict:  # type: ignore[override]
@@ -164,17 +263,76 @@ class Optimizer(_CoreOptimizer, torch.optim.Optimizer, metaclass=_Checked):
         live tensors, as torch's ``optimizer.state``)."""
         out: dict = {}
         k = 0
-        for g in range(self.num_groups()):
-            for p in self.group_params(g):
-                st = self.param_state(k)
+        core = self._core
+        for g in range(core.num_groups()):
+            for p in core.group_params(g):
+                st = core.param_state(k)
                 if st is not None:
                     out[p] = st
                 k += 1
         return out
 
+    @property
+    def lr(self) -> float:
+        """The first group's learning rate."""
+        return self._core.lr
+
+    def set_lr(self, lr: float) -> None:
+        """Sets every group's learning rate (floDl's ``set_lr``)."""
+        self._core.set_lr(lr)
+
+    def set_group_lr(self, index: int, lr: float) -> None:
+        """Sets group ``index``'s learning rate."""
+        self._core.set_group_lr(index, lr)
+
+    def scale_lr(self, factor: float) -> None:
+        """Multiplies every group's learning rate by ``factor``."""
+        self._core.scale_lr(factor)
+
+    @property
+    def implementation(self) -> str:
+        """The update path: ``"fused"``, ``"foreach"`` or ``"reference"``."""
+        return self._core.implementation
+
+    @property
+    def algorithm(self) -> str:
+        """The registry name (``"adam"``, ``"sgd"``, ...)."""
+        return self._core.algorithm
+
+    def num_groups(self) -> int:
+        return self._core.num_groups()
+
+    def group_hyper(self, index: int) -> dict:
+        """Group ``index``'s hyperparameters (a copy)."""
+        return self._core.group_hyper(index)
+
+    def set_group_hyper(self, index: int, key: str, value: Any) -> None:
+        """Sets one hyperparameter of group ``index`` (validated)."""
+        self._core.set_group_hyper(index, key, value)
+
+    def group_params(self, index: int) -> list:
+        return self._core.group_params(index)
+
+    def param_state(self, index: int) -> Optional[dict]:
+        """The state of parameter ``index`` (over all groups), or None before its first step."""
+        return self._core.param_state(index)
+
+    def add_param_group(self, param_group: dict) -> None:
+        """Adds a group ``{"params": [...], **hyperparameters}`` (missing
+        hyperparameters take the constructor's values)."""
+        if not isinstance(param_group, dict):
+            raise InputTypeError(f"add_param_group: expected a dict, got {type(param_group).__name__}")
+        groups, names = _split_named([param_group])
+        group = {k: v for k, v in groups[0].items() if k not in TORCH_PATH_KEYS}
+        extras = {k: group.pop(k) for k in list(group) if k in _SCHED_KEYS}
+        self._core.add_param_group(group)
+        if names and names[0] is not None:
+            extras["param_names"] = names[0]
+        self._group_extras.append(extras)
+
     def state_dict(self) -> dict:
-        sd = _CoreOptimizer.state_dict(self)
-        for g, extras in zip(sd["param_groups"], self.__dict__.get("_group_extras", [])):
+        sd = self._core.state_dict()
+        for g, extras in zip(sd["param_groups"], self._group_extras):
             for key, value in extras.items():
                 g.setdefault(key, value)
         return sd
@@ -187,18 +345,26 @@ class Optimizer(_CoreOptimizer, torch.optim.Optimizer, metaclass=_Checked):
             raise InputTypeError(
                 f"load_state_dict: 'param_groups' must be a list of dicts, got {type(groups).__name__}"
             )
-        known = [set(self.group_hyper(i)) for i in range(self.num_groups())]
+        core = self._core
+        known = [set(core.group_hyper(i)) for i in range(core.num_groups())]
         extras, trimmed = [], []
         for i, g in enumerate(groups):
             keys = known[i] if i < len(known) else set()
             extra = {k: v for k, v in g.items() if k != "params" and k not in keys and k in _SCHED_KEYS}
             extras.append(extra)
             trimmed.append({k: v for k, v in g.items() if k not in extra})
-        _CoreOptimizer.load_state_dict(self, dict(state_dict, param_groups=trimmed))
-        self.__dict__["_group_extras"] = extras
+        core.load_state_dict(dict(state_dict, param_groups=trimmed))
+        # In place: wrappers that copied this object's __dict__ (Lightning, Fabric) share the list.
+        self._group_extras[:] = extras
+
+    def __getstate__(self) -> dict:
+        raise InputTypeError(
+            f"{type(self).__name__} cannot be pickled (its state lives in Rust); "
+            "save state_dict() and load it into a new optimizer"
+        )
 
     def __repr__(self) -> str:
-        return _CoreOptimizer.__repr__(self)
+        return repr(self._core)
 
     def save_state(self, path: str | os.PathLike) -> None:
         """Writes the state dict atomically (temp file, fsync, rename) as a
@@ -234,27 +400,7 @@ class Optimizer(_CoreOptimizer, torch.optim.Optimizer, metaclass=_Checked):
 
 
 # Keys torch's lr schedulers keep in param groups (restored with the state dict).
-_SCHED_KEYS = frozenset(["initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum"])
-
-
-def _make(cls: Any, params: Any, defaults: dict, implementation: str) -> Any:
-    if isinstance(params, torch.Tensor):
-        raise InputTypeError(
-            f"{cls.__name__}(): argument 'params' must be an iterable of tensors or of group "
-            f"dicts, got a single {type(params).__name__} of shape {tuple(params.shape)}; "
-            "wrap it in a list"
-        )
-    opt = _boundary.call(
-        _CoreOptimizer.__new__,
-        f"{cls.__name__}()",
-        cls,
-        cls._algorithm,
-        params,
-        defaults,
-        implementation,
-    )
-    opt.__dict__["_defaults"] = dict(defaults)
-    return opt
+_SCHED_KEYS = frozenset(["initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum", "param_names"])
 
 
 class SGD(Optimizer):
@@ -263,8 +409,8 @@ class SGD(Optimizer):
     _algorithm = "sgd"
     _d = optimizer_defaults("sgd")
 
-    def __new__(
-        cls,
+    def __init__(
+        self,
         params: Iterable[Any],
         lr: float = _d["lr"],
         momentum: float = _d["momentum"],
@@ -273,8 +419,11 @@ class SGD(Optimizer):
         nesterov: bool = _d["nesterov"],
         *,
         maximize: bool = _d["maximize"],
+        foreach: Optional[bool] = None,
+        differentiable: bool = False,
+        fused: Optional[bool] = None,
         implementation: str = "auto",
-    ) -> SGD:
+    ) -> None:
         d = dict(
             lr=lr,
             momentum=momentum,
@@ -283,21 +432,43 @@ class SGD(Optimizer):
             nesterov=nesterov,
             maximize=maximize,
         )
-        return _make(cls, params, d, implementation)
+        super().__init__(params, _torch_keys(d, foreach, fused, differentiable=differentiable), implementation)
 
     @classmethod
     def with_groups(cls, momentum: float = _d["momentum"], **defaults: Any) -> GroupBuilder:  # type: ignore[override]
         return GroupBuilder(cls, dict(defaults, momentum=momentum))
 
 
+def _torch_keys(d: dict, foreach: Optional[bool], fused: Optional[bool] = None, **flags: bool) -> dict:
+    """``d`` plus torch's code-path keywords (taken off again by ``Optimizer.__init__``)."""
+    return dict(d, foreach=foreach, fused=fused, **flags)
+
+
+def _betas_or_floDl_wd(name: str, betas: Any, weight_decay: Any, default_wd: float) -> tuple:
+    """floDl's ``AdamW(params, lr, weight_decay)``: a number where torch has
+    ``betas`` is floDl's weight decay (torch's betas is a pair)."""
+    if isinstance(betas, (int, float)) and not isinstance(betas, bool):
+        if weight_decay != default_wd:
+            raise ConfigError(
+                f"{name}(): the third argument {betas!r} is floDl's weight_decay, and weight_decay="
+                f"{weight_decay!r} is given too; pass betas as a pair (torch's order) or one weight_decay"
+            )
+        return _D_ADAM["betas"], betas
+    return tuple(betas), weight_decay
+
+
+_D_ADAM = optimizer_defaults("adam")
+
+
 class Adam(Optimizer):
-    """Adam with L2 weight decay, optionally AMSGrad (``torch.optim.Adam``)."""
+    """Adam with L2 weight decay, optionally AMSGrad (``torch.optim.Adam``);
+    ``decoupled_weight_decay=True`` is AdamW, as in torch."""
 
     _algorithm = "adam"
     _d = optimizer_defaults("adam")
 
-    def __new__(
-        cls,
+    def __init__(
+        self,
         params: Iterable[Any],
         lr: float = _d["lr"],
         betas: tuple = _d["betas"],
@@ -305,37 +476,51 @@ class Adam(Optimizer):
         weight_decay: float = _d["weight_decay"],
         amsgrad: bool = _d["amsgrad"],
         *,
+        foreach: Optional[bool] = None,
         maximize: bool = _d["maximize"],
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: Optional[bool] = None,
+        decoupled_weight_decay: bool = False,
         implementation: str = "auto",
-    ) -> Adam:
+    ) -> None:
         d = dict(
             lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize
         )
-        return _make(cls, params, d, implementation)
+        if decoupled_weight_decay:  # torch's Adam(decoupled_weight_decay=True) is AdamW
+            self.__dict__["_algorithm"] = "adamw"
+        keys = _torch_keys(d, foreach, fused, capturable=capturable, differentiable=differentiable)
+        super().__init__(params, keys, implementation)
 
 
 class AdamW(Optimizer):
-    """Adam with decoupled weight decay (``torch.optim.AdamW``); floDl's order: ``AdamW(params, lr, weight_decay)``."""
+    """Adam with decoupled weight decay (``torch.optim.AdamW``). torch's
+    positional order; floDl's ``AdamW(params, lr, weight_decay)`` works too
+    (a number as third argument)."""
 
     _algorithm = "adamw"
     _d = optimizer_defaults("adamw")
 
-    def __new__(
-        cls,
+    def __init__(
+        self,
         params: Iterable[Any],
         lr: float = _d["lr"],
-        weight_decay: float = _d["weight_decay"],
         betas: tuple = _d["betas"],
         eps: float = _d["eps"],
+        weight_decay: float = _d["weight_decay"],
         amsgrad: bool = _d["amsgrad"],
         *,
         maximize: bool = _d["maximize"],
+        foreach: Optional[bool] = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: Optional[bool] = None,
         implementation: str = "auto",
-    ) -> AdamW:
-        d = dict(
-            lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize
-        )
-        return _make(cls, params, d, implementation)
+    ) -> None:
+        betas, weight_decay = _betas_or_floDl_wd("AdamW", betas, weight_decay, self._d["weight_decay"])
+        d = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize)
+        keys = _torch_keys(d, foreach, fused, capturable=capturable, differentiable=differentiable)
+        super().__init__(params, keys, implementation)
 
     @classmethod
     def with_groups(cls, weight_decay: float = _d["weight_decay"], **defaults: Any) -> GroupBuilder:  # type: ignore[override]
@@ -348,8 +533,8 @@ class RMSprop(Optimizer):
     _algorithm = "rmsprop"
     _d = optimizer_defaults("rmsprop")
 
-    def __new__(
-        cls,
+    def __init__(
+        self,
         params: Iterable[Any],
         lr: float = _d["lr"],
         alpha: float = _d["alpha"],
@@ -357,10 +542,13 @@ class RMSprop(Optimizer):
         weight_decay: float = _d["weight_decay"],
         momentum: float = _d["momentum"],
         centered: bool = _d["centered"],
-        *,
+        capturable: bool = False,
+        foreach: Optional[bool] = None,
         maximize: bool = _d["maximize"],
+        differentiable: bool = False,
+        *,
         implementation: str = "auto",
-    ) -> RMSprop:
+    ) -> None:
         d = dict(
             lr=lr,
             alpha=alpha,
@@ -370,7 +558,8 @@ class RMSprop(Optimizer):
             centered=centered,
             maximize=maximize,
         )
-        return _make(cls, params, d, implementation)
+        keys = _torch_keys(d, foreach, capturable=capturable, differentiable=differentiable)
+        super().__init__(params, keys, implementation)
 
 
 class Adagrad(Optimizer):
@@ -379,18 +568,21 @@ class Adagrad(Optimizer):
     _algorithm = "adagrad"
     _d = optimizer_defaults("adagrad")
 
-    def __new__(
-        cls,
+    def __init__(
+        self,
         params: Iterable[Any],
         lr: float = _d["lr"],
         lr_decay: float = _d["lr_decay"],
         weight_decay: float = _d["weight_decay"],
         initial_accumulator_value: float = _d["initial_accumulator_value"],
         eps: float = _d["eps"],
+        foreach: Optional[bool] = None,
         *,
         maximize: bool = _d["maximize"],
+        differentiable: bool = False,
+        fused: Optional[bool] = None,
         implementation: str = "auto",
-    ) -> Adagrad:
+    ) -> None:
         d = dict(
             lr=lr,
             lr_decay=lr_decay,
@@ -399,7 +591,7 @@ class Adagrad(Optimizer):
             eps=eps,
             maximize=maximize,
         )
-        return _make(cls, params, d, implementation)
+        super().__init__(params, _torch_keys(d, foreach, fused, differentiable=differentiable), implementation)
 
 
 class RAdam(Optimizer):
@@ -408,8 +600,8 @@ class RAdam(Optimizer):
     _algorithm = "radam"
     _d = optimizer_defaults("radam")
 
-    def __new__(
-        cls,
+    def __init__(
+        self,
         params: Iterable[Any],
         lr: float = _d["lr"],
         betas: tuple = _d["betas"],
@@ -417,9 +609,12 @@ class RAdam(Optimizer):
         weight_decay: float = _d["weight_decay"],
         decoupled_weight_decay: bool = _d["decoupled_weight_decay"],
         *,
+        foreach: Optional[bool] = None,
         maximize: bool = _d["maximize"],
+        capturable: bool = False,
+        differentiable: bool = False,
         implementation: str = "auto",
-    ) -> RAdam:
+    ) -> None:
         d = dict(
             lr=lr,
             betas=tuple(betas),
@@ -428,7 +623,8 @@ class RAdam(Optimizer):
             decoupled_weight_decay=decoupled_weight_decay,
             maximize=maximize,
         )
-        return _make(cls, params, d, implementation)
+        keys = _torch_keys(d, foreach, capturable=capturable, differentiable=differentiable)
+        super().__init__(params, keys, implementation)
 
 
 class NAdam(Optimizer):
@@ -437,8 +633,8 @@ class NAdam(Optimizer):
     _algorithm = "nadam"
     _d = optimizer_defaults("nadam")
 
-    def __new__(
-        cls,
+    def __init__(
+        self,
         params: Iterable[Any],
         lr: float = _d["lr"],
         betas: tuple = _d["betas"],
@@ -447,9 +643,12 @@ class NAdam(Optimizer):
         momentum_decay: float = _d["momentum_decay"],
         decoupled_weight_decay: bool = _d["decoupled_weight_decay"],
         *,
+        foreach: Optional[bool] = None,
         maximize: bool = _d["maximize"],
+        capturable: bool = False,
+        differentiable: bool = False,
         implementation: str = "auto",
-    ) -> NAdam:
+    ) -> None:
         d = dict(
             lr=lr,
             betas=tuple(betas),
@@ -459,18 +658,19 @@ class NAdam(Optimizer):
             decoupled_weight_decay=decoupled_weight_decay,
             maximize=maximize,
         )
-        return _make(cls, params, d, implementation)
+        keys = _torch_keys(d, foreach, capturable=capturable, differentiable=differentiable)
+        super().__init__(params, keys, implementation)
 
 
 class LAMB(Optimizer):
     """LAMB: Adam's direction plus decoupled decay, scaled per tensor by the trust ratio
-    ||p|| / ||update|| (You et al. 2019)."""
+    ||p|| / ||update|| (You et al. 2019). torch has no LAMB; the signature follows Adam's."""
 
     _algorithm = "lamb"
     _d = optimizer_defaults("lamb")
 
-    def __new__(
-        cls,
+    def __init__(
+        self,
         params: Iterable[Any],
         lr: float = _d["lr"],
         betas: tuple = _d["betas"],
@@ -479,9 +679,9 @@ class LAMB(Optimizer):
         *,
         maximize: bool = _d["maximize"],
         implementation: str = "auto",
-    ) -> LAMB:
+    ) -> None:
         d = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, maximize=maximize)
-        return _make(cls, params, d, implementation)
+        super().__init__(params, d, implementation)
 
 
 class Adamax(Optimizer):
@@ -490,19 +690,23 @@ class Adamax(Optimizer):
     _algorithm = "adamax"
     _d = optimizer_defaults("adamax")
 
-    def __new__(
-        cls,
+    def __init__(
+        self,
         params: Iterable[Any],
         lr: float = _d["lr"],
         betas: tuple = _d["betas"],
         eps: float = _d["eps"],
         weight_decay: float = _d["weight_decay"],
+        foreach: Optional[bool] = None,
         *,
         maximize: bool = _d["maximize"],
+        differentiable: bool = False,
+        capturable: bool = False,
         implementation: str = "auto",
-    ) -> Adamax:
+    ) -> None:
         d = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, maximize=maximize)
-        return _make(cls, params, d, implementation)
+        keys = _torch_keys(d, foreach, capturable=capturable, differentiable=differentiable)
+        super().__init__(params, keys, implementation)
 
 
 class GroupBuilder:

@@ -595,6 +595,11 @@ class Trainer:
         s = self.scheduler
         if s is None or not _is_step_scheduler(s):
             return
+        # The engine updates through the Rust core, not through the wrapper a
+        # torch scheduler puts on optimizer.step: record the step as torch does.
+        opt = getattr(s, "optimizer", None)
+        if opt is not None and self.global_step > 0:
+            opt._opt_called = True
         if type(s).__name__ == "ReduceLROnPlateau":
             s.step(logs.get("val_loss", logs["loss"]))
         else:

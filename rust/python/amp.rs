@@ -10,7 +10,7 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 use tch::{Device, Kind, Tensor};
 
 use super::errors::{raise, Exc, IntoPyResult};
-use super::optim::PyOptimizer;
+use super::optim::{core_of, PyOptimizer};
 use super::tensor::{tensor_arg, tensor_list, to_py};
 use crate::amp::{self, AutocastDevice, GradScaler, ScalerConfig, ScalerState, PARAMS_KEY};
 use crate::optim::Impl;
@@ -80,8 +80,8 @@ fn device_arg(ob: &Bound<'_, PyAny>) -> PyResult<Device> {
 /// Every parameter of an optimizer: a ferrotorch one, or any object with
 /// torch-style `param_groups` (a list of dicts with "params").
 fn optimizer_params(opt: &Bound<'_, PyAny>) -> PyResult<Vec<Tensor>> {
-    if let Ok(o) = opt.downcast::<PyOptimizer>() {
-        let inner = o.get().inner.lock().map_err(|_| poisoned())?;
+    if let Some(o) = core_of(opt) {
+        let inner = o.lock().map_err(|_| poisoned())?;
         return Ok(amp::all_params(&*inner));
     }
     let groups = opt.getattr("param_groups").map_err(|_| {
@@ -117,7 +117,7 @@ fn missing_step_fn() -> PyErr {
 }
 
 fn is_optimizer(ob: &Bound<'_, PyAny>) -> bool {
-    ob.downcast::<PyOptimizer>().is_ok() || ob.hasattr("param_groups").unwrap_or(false)
+    core_of(ob).is_some() || ob.hasattr("param_groups").unwrap_or(false)
 }
 
 /// Dynamic loss scaling, equal to `torch.amp.GradScaler` step by step
@@ -251,8 +251,7 @@ impl PyGradScaler {
             ));
         }
         let key = optimizer.as_ptr() as usize;
-        if let Ok(o) = optimizer.downcast::<PyOptimizer>() {
-            let arc = o.get().inner.clone();
+        if let Some(arc) = core_of(optimizer) {
             let fused = arc.lock().map_err(|_| poisoned())?.implementation() == Impl::Fused;
             if fused && args.is_empty() && kwargs.is_none_or(|k| k.is_empty()) {
                 let mut guard = self.lock()?;
@@ -264,6 +263,11 @@ impl PyGradScaler {
                     scaler.step_fused(key, &mut *opt)
                 })
                 .py()?;
+                // torch's lr schedulers check that the optimizer stepped (the
+                // fused path bypasses the step wrapper they install).
+                if !optimizer.is_instance_of::<PyOptimizer>() {
+                    optimizer.setattr(pyo3::intern!(py, "_opt_called"), true)?;
+                }
                 return Ok(py.None());
             }
         }

@@ -119,10 +119,26 @@ fn groups_arg(params: &Bound<'_, PyAny>) -> PyResult<Vec<ParamGroup>> {
     Ok(vec![ParamGroup::new(ts, Hyper::default()).py()?])
 }
 
-/// Base class of ferrotorch optimizers (see `ferrotorch.optim`).
-#[pyclass(name = "Optimizer", module = "ferrotorch._core", subclass, frozen)]
+/// The Rust optimizer of `ferrotorch.optim` (each class holds one as `_core`).
+#[pyclass(name = "Optimizer", module = "ferrotorch._core", frozen)]
 pub struct PyOptimizer {
     pub inner: Arc<Mutex<dyn Optimizer>>,
+}
+
+/// The Rust optimizer behind `ob`: a core optimizer itself, or an object
+/// whose `__dict__` holds one as `_core` (a `ferrotorch.optim` class, or a
+/// wrapper that re-classed one and copied its `__dict__`, as Lightning's
+/// and Fabric's do). Read from the instance dict only, so no property or
+/// `__getattr__` of a wrapper runs.
+pub fn core_of(ob: &Bound<'_, PyAny>) -> Option<Arc<Mutex<dyn Optimizer>>> {
+    if let Ok(o) = ob.downcast::<PyOptimizer>() {
+        return Some(o.get().inner.clone());
+    }
+    let d = ob.getattr(pyo3::intern!(ob.py(), "__dict__")).ok()?;
+    let core = d.downcast::<PyDict>().ok()?.get_item("_core").ok()??;
+    core.downcast::<PyOptimizer>()
+        .ok()
+        .map(|o| o.get().inner.clone())
 }
 
 impl PyOptimizer {

@@ -10,7 +10,7 @@ use super::amp::PyGradScaler;
 use super::data::PyDataLoader;
 use super::errors::{raise, stash, Exc, IntoPyResult};
 use super::loss::PyLoss;
-use super::optim::PyOptimizer;
+use super::optim::core_of;
 use super::tensor::{tensor_arg, to_py};
 use super::torch_optim::TorchOptimizer;
 use crate::amp::AutocastDevice;
@@ -175,8 +175,8 @@ fn state_from(d: &Bound<'_, PyDict>) -> PyResult<LoopState> {
 /// A ferrotorch optimizer (its Rust core), or a torch.optim.Optimizer driven
 /// through its Python `step` / `zero_grad` / `param_groups` under the GIL.
 fn optimizer_arg(ob: &Bound<'_, PyAny>) -> PyResult<Arc<Mutex<dyn Optimizer>>> {
-    if let Ok(o) = ob.downcast::<PyOptimizer>() {
-        return Ok(o.get().inner.clone());
+    if let Some(o) = core_of(ob) {
+        return Ok(o);
     }
     let torch_opt = ob.py().import("torch.optim")?.getattr("Optimizer")?;
     if ob.is_instance(&torch_opt)? {

@@ -243,15 +243,13 @@ impl PyGraph {
 
     /// Attaches an optimizer for `step()` (floDl's Trainer.setup does this).
     fn set_optimizer(&self, optimizer: &Bound<'_, PyAny>) -> PyResult<()> {
-        let o = optimizer
-            .downcast::<crate::python::optim::PyOptimizer>()
-            .map_err(|_| {
-                raise(
-                    Exc::InputType,
-                    "set_optimizer: expected a ferrotorch optimizer".into(),
-                )
-            })?;
-        self.inner.set_optimizer(o.get().inner.clone());
+        let o = crate::python::optim::core_of(optimizer).ok_or_else(|| {
+            raise(
+                Exc::InputType,
+                "set_optimizer: expected a ferrotorch optimizer".into(),
+            )
+        })?;
+        self.inner.set_optimizer(o);
         Ok(())
     }
 
