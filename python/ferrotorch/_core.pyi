@@ -1063,9 +1063,8 @@ def is_autocast_enabled(device_type: Optional[str] = None) -> bool: ...
 def cast_parameters(params: Union[torch.Tensor, Iterable[torch.Tensor]], dtype: _DTypeLike) -> None:
     """Casts parameters (and their gradients) to ``dtype`` in place, keeping identity."""
 
-@disjoint_base
-class Optimizer:
-    """The Rust optimizer core (``ferrotorch.optim.Optimizer`` builds on it)."""
+class Optimizer(metaclass=_Constructor):
+    """The Rust optimizer core (each ``ferrotorch.optim`` optimizer holds one as ``_core``)."""
 
     def __new__(
         cls, algorithm: str, params: Any, defaults: Dict[str, Any], implementation: str = "auto"

@@ -128,7 +128,7 @@ class _Checked(type):
     def __signature__(cls) -> inspect.Signature:
         """``__init__``'s parameters after ``self`` (``help`` and ``inspect``
         would otherwise show the metaclass's ``*args, **kwargs``)."""
-        sig = inspect.signature(cls.__init__)
+        sig = inspect.signature(getattr(cls, "__init__"))
         return sig.replace(parameters=list(sig.parameters.values())[1:])
 
 
@@ -153,12 +153,16 @@ def _split_named(params: Any) -> tuple:
     names per group or None)."""
     if isinstance(params, torch.Tensor):
         return params, None
-    items = list(params)
+    try:
+        items = list(params)
+    except TypeError:
+        return params, None  # the core names the argument
     named = lambda x: isinstance(x, tuple) and len(x) == 2 and isinstance(x[0], str)  # noqa: E731
     if items and all(named(i) for i in items):
         return [t for _, t in items], [[n for n, _ in items]]
     if items and all(isinstance(g, dict) for g in items):
-        groups, names = [], []
+        groups: list = []
+        names: list = []
         for g in items:
             ps = g.get("params")
             ps = list(ps) if ps is not None and not isinstance(ps, torch.Tensor) else ps
@@ -188,6 +192,8 @@ class Optimizer(torch.optim.Optimizer, metaclass=_Checked):
     (no Python call per step), so hooks do not run there."""
 
     _algorithm = ""
+    _core: _CoreOptimizer
+    _group_extras: list
 
     def __init__(self, params: Any, defaults: dict, implementation: str = "auto") -> None:
         """Builds the Rust optimizer ``self._algorithm`` over ``params`` with
@@ -758,5 +764,5 @@ def by_name(name: str, params: Iterable[Any], lr: float, **options: Any) -> Opti
     if key not in optimizer_names():
         raise ConfigError(f"unknown optimizer '{name}'; valid names are {optimizer_names()}")
     # Each class names its algorithm; the core's registry holds the names.
-    cls = next(c for c in Optimizer.__subclasses__() if c._algorithm == key)
+    cls: Any = next(c for c in Optimizer.__subclasses__() if c._algorithm == key)
     return cls(params, lr, **options)
