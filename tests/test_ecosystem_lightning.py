@@ -54,6 +54,7 @@ class Module(L.LightningModule):
     def training_step(self, batch, _i):
         x, y = batch
         loss = torch.nn.functional.mse_loss(self.net(x).float(), y)
+        self.log("train_loss", loss, on_step=False, on_epoch=True)
         if self.automatic_optimization:
             return loss
         opt = self.optimizers()
@@ -68,7 +69,8 @@ class Module(L.LightningModule):
         if self.sched is None:
             return opt
         sched, interval = self.sched(opt)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": interval}}
+        config = {"scheduler": sched, "interval": interval, "monitor": "train_loss"}
+        return {"optimizer": opt, "lr_scheduler": config}
 
 
 def _trainer(tmp_path=None, **kw):
@@ -115,6 +117,39 @@ SCHEDULERS = {
     "torch_onecycle_step": lambda o: (torch.optim.lr_scheduler.OneCycleLR(o, 0.05, total_steps=14), "step"),
     "torch_cosine_step": lambda o: (torch.optim.lr_scheduler.CosineAnnealingLR(o, 10), "step"),
 }
+
+
+# ferrotorch's torch-style schedulers are torch LRSchedulers: Lightning takes them
+# as it takes torch's (no lr_scheduler_step override), with the same lrs.
+FT_SCHEDULERS = {
+    "step_epoch": (
+        lambda o: (ft.sched.StepLR(o, 1, 0.5), "epoch"),
+        lambda o: (torch.optim.lr_scheduler.StepLR(o, 1, 0.5), "epoch"),
+    ),
+    "onecycle_step": (
+        lambda o: (ft.sched.OneCycleLR(o, 0.05, total_steps=21), "step"),
+        lambda o: (torch.optim.lr_scheduler.OneCycleLR(o, 0.05, total_steps=21), "step"),
+    ),
+    "plateau_epoch": (
+        lambda o: (ft.sched.ReduceLROnPlateau(o, patience=0, factor=0.5, threshold=10.0), "epoch"),
+        lambda o: (
+            torch.optim.lr_scheduler.ReduceLROnPlateau(o, patience=0, factor=0.5, threshold=10.0),
+            "epoch",
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("sched", sorted(FT_SCHEDULERS))
+@pytest.mark.parametrize("algo", ["adam", "sgd"])
+def test_ferrotorch_schedulers_equal_torch(algo, sched):
+    mine, ref = PAIRS[algo]
+    ft_sched, torch_sched = FT_SCHEDULERS[sched]
+    a, b = _fit(mine, ft_sched, max_epochs=3), _fit(ref, torch_sched, max_epochs=3)
+    assert isinstance(a.trainer.lr_scheduler_configs[0].scheduler, ft.sched.LRScheduler)
+    assert _lrs(a) == _lrs(b)
+    assert _lrs(a) != [0.02]  # the schedule moved the lr
+    _same(a, b)
 
 
 @pytest.mark.parametrize("sched", sorted(SCHEDULERS))

@@ -151,7 +151,10 @@ def test_torch_path_keywords():
         fo.Adam([p], fused=True, implementation="reference")
     # torch's Adam(decoupled_weight_decay=True) is AdamW, as in torch.
     a, b = torch.nn.Parameter(torch.ones(3)), torch.nn.Parameter(torch.ones(3))
-    mine, ref = fo.Adam([a], 0.1, weight_decay=0.1, decoupled_weight_decay=True), torch.optim.AdamW([b], 0.1, weight_decay=0.1)
+    mine, ref = (
+        fo.Adam([a], 0.1, weight_decay=0.1, decoupled_weight_decay=True),
+        torch.optim.AdamW([b], 0.1, weight_decay=0.1),
+    )
     a.grad, b.grad = torch.ones(3), torch.ones(3)
     mine.step()
     ref.step()

@@ -66,6 +66,8 @@ __all__ = [
 
 # torch's constructor keywords that pick torch's code path, not a hyperparameter.
 TORCH_PATH_KEYS = ("foreach", "fused", "capturable", "differentiable")
+
+
 class _GroupView(MutableMapping):
     """A live view of one parameter group: writes go to the optimizer, so
     ``opt.param_groups[0]["lr"] = 0.1`` works as in torch. Keys the algorithm
@@ -128,7 +130,7 @@ class _Checked(type):
     def __signature__(cls) -> inspect.Signature:
         """``__init__``'s parameters after ``self`` (``help`` and ``inspect``
         would otherwise show the metaclass's ``*args, **kwargs``)."""
-        sig = inspect.signature(getattr(cls, "__init__"))
+        sig = inspect.signature(cls.__init__)  # type: ignore[misc]
         return sig.replace(parameters=list(sig.parameters.values())[1:])
 
 
@@ -142,9 +144,7 @@ def _implementation(name: str, implementation: str, torch_keys: dict) -> str:
     if not chosen:
         return implementation
     if implementation not in ("auto", chosen[0]):
-        raise ConfigError(
-            f"{name}(): {chosen[0]}=True contradicts implementation={implementation!r}"
-        )
+        raise ConfigError(f"{name}(): {chosen[0]}=True contradicts implementation={implementation!r}")
     return chosen[0]
 
 
@@ -438,7 +438,9 @@ class SGD(Optimizer):
             nesterov=nesterov,
             maximize=maximize,
         )
-        super().__init__(params, _torch_keys(d, foreach, fused, differentiable=differentiable), implementation)
+        super().__init__(
+            params, _torch_keys(d, foreach, fused, differentiable=differentiable), implementation
+        )
 
     @classmethod
     def with_groups(cls, momentum: float = _d["momentum"], **defaults: Any) -> GroupBuilder:  # type: ignore[override]
@@ -597,7 +599,9 @@ class Adagrad(Optimizer):
             eps=eps,
             maximize=maximize,
         )
-        super().__init__(params, _torch_keys(d, foreach, fused, differentiable=differentiable), implementation)
+        super().__init__(
+            params, _torch_keys(d, foreach, fused, differentiable=differentiable), implementation
+        )
 
 
 class RAdam(Optimizer):

@@ -26,23 +26,18 @@ Any Python callable ``int -> float`` is accepted wherever a schedule is
 ``scale_fn``).
 """
 
+import inspect
 import numbers
+from typing import Any
+
+import torch
 
 from . import _core
 from ._core import (
-    CosineAnnealingLR,
-    CosineAnnealingWarmRestarts,
     CosineScheduler,
-    LambdaLR,
-    LinearLR,
-    LRScheduler,
     PlateauScheduler,
-    PolynomialLR,
-    ReduceLROnPlateau,
     Schedule,
-    SequentialLR,
     StepDecay,
-    StepLR,
     WarmupScheduler,
 )
 
@@ -66,6 +61,122 @@ __all__ = [
     "StepDecay",
     "PlateauScheduler",
 ]
+
+
+class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
+    """Base of the torch-style schedulers: a plain subclass of
+    ``torch.optim.lr_scheduler.LRScheduler`` (so Lightning, transformers and
+    accelerate take it as torch's) holding the Rust scheduler as ``_core``.
+    ``step(epoch=None)``, ``get_last_lr()``, ``last_epoch``, ``base_lrs``,
+    ``state_dict()`` / ``load_state_dict()`` are torch's, value by value."""
+
+    _core_cls: Any = None
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        core = cls.__dict__.get("_core_cls")
+        if core is not None:
+            cls.__doc__ = cls.__doc__ or core.__doc__
+            cls.__name__ = cls.__qualname__ = core.__name__  # _MultiStepLR shows as MultiStepLR
+            cls.__signature__ = inspect.signature(core)  # type: ignore[attr-defined]
+
+    def __init__(self, optimizer: Any, *args: Any, **kwargs: Any) -> None:
+        # torch's __init__ is not run: the Rust core binds to the optimizer's groups.
+        self.__dict__["_core"] = self._core_cls(optimizer, *args, **kwargs)
+        self.__dict__["optimizer"] = optimizer
+
+    def __getattr__(self, name: str) -> Any:
+        # Attributes torch keeps on the instance (last_epoch, base_lrs, best, ...) live in the core.
+        core = self.__dict__.get("_core")
+        if core is None or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(core, name)
+
+    def step(self, epoch: Any = None) -> None:  # type: ignore[override]
+        """Advances one step and sets the optimizer's lrs."""
+        self._core.step(epoch)
+
+    def get_last_lr(self) -> list:  # type: ignore[override]
+        """The lrs set by the last step, one per param group."""
+        return self._core.get_last_lr()
+
+    def get_lr(self) -> list:  # type: ignore[override]
+        return self._core.get_last_lr()
+
+    def state_dict(self) -> dict:
+        """The scheduler's state, with torch's key names."""
+        return self._core.state_dict()
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restores a state from ``state_dict()`` (torch's own dicts load too)."""
+        self._core.load_state_dict(state_dict)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(last_epoch={self._core.last_epoch})"
+
+
+class StepLR(LRScheduler):
+    _core_cls = _core.StepLR
+
+
+class _MultiStepLR(LRScheduler):
+    _core_cls = _core.MultiStepLR
+
+
+class _ExponentialLR(LRScheduler):
+    _core_cls = _core.ExponentialLR
+
+
+class LinearLR(LRScheduler):
+    _core_cls = _core.LinearLR
+
+
+class PolynomialLR(LRScheduler):
+    _core_cls = _core.PolynomialLR
+
+
+class CosineAnnealingLR(LRScheduler):
+    _core_cls = _core.CosineAnnealingLR
+
+
+class CosineAnnealingWarmRestarts(LRScheduler):
+    _core_cls = _core.CosineAnnealingWarmRestarts
+
+
+class LambdaLR(LRScheduler):
+    _core_cls = _core.LambdaLR
+
+
+class _OneCycleLR(LRScheduler):
+    _core_cls = _core.OneCycleLR
+
+
+class _CyclicLR(LRScheduler):
+    _core_cls = _core.CyclicLR
+
+
+class SequentialLR(LRScheduler):
+    _core_cls = _core.SequentialLR
+
+    def __init__(self, optimizer: Any, schedulers: Any, *args: Any, **kwargs: Any) -> None:
+        cores = [s.__dict__.get("_core", s) for s in schedulers]
+        super().__init__(optimizer, cores, *args, **kwargs)
+        self.__dict__["_schedulers"] = list(schedulers)
+
+
+class ReduceLROnPlateau(LRScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):  # type: ignore[misc]
+    """torch's ``ReduceLROnPlateau`` (a subclass of it), stepped with the
+    monitored metric: ``step(metrics)``."""
+
+    _core_cls = _core.ReduceLROnPlateau
+
+    def step(self, metrics: Any, epoch: Any = None) -> None:  # type: ignore[override]
+        """Records ``metrics`` and reduces the lrs after ``patience`` bad epochs."""
+        self._core.step(metrics, epoch)
+
+    @property
+    def in_cooldown(self) -> bool:  # type: ignore[override]
+        return self._core.in_cooldown
 
 
 def _is_number(x):
@@ -98,7 +209,7 @@ class MultiStepLR(metaclass=_Dispatch):
     (``.milestones``).
     """
 
-    _torch = _core.MultiStepLR
+    _torch = _MultiStepLR
     _flodl = _core.MultiStepSchedule
 
 
@@ -108,7 +219,7 @@ class ExponentialLR(metaclass=_Dispatch):
     ``ExponentialLR(base, gamma)``: floDl's calculator, ``base * gamma ** step``.
     """
 
-    _torch = _core.ExponentialLR
+    _torch = _ExponentialLR
     _flodl = _core.ExponentialSchedule
 
 
@@ -126,7 +237,7 @@ class OneCycleLR(metaclass=_Dispatch):
     max_lr, total, frac)`` sets the warmup fraction (clamped to [0, 1]).
     """
 
-    _torch = _core.OneCycleLR
+    _torch = _OneCycleLR
     _flodl = _core.OneCycleSchedule
 
     @staticmethod
@@ -147,7 +258,7 @@ class CyclicLR(metaclass=_Dispatch):
     up, down)`` for different lengths.
     """
 
-    _torch = _core.CyclicLR
+    _torch = _CyclicLR
     _flodl = _core.CyclicSchedule
 
     @staticmethod
