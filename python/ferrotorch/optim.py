@@ -229,8 +229,14 @@ class Optimizer(torch.optim.Optimizer, metaclass=_Checked):
         d["_warned_capturable_if_run_uncaptured"] = True
         # torch's wrapper around the class's step: profiler range and step hooks.
         self._patch_step_function()
+        # Dynamo does not trace the wrapper either (it would only log that the
+        # profiler range is ignored): the whole step is one intended graph break.
+        cls = type(self)
+        if not getattr(cls.step, "_ft_opaque", False):
+            opaque = torch.compiler.disable(cls.step)
+            opaque._ft_opaque = True  # type: ignore[attr-defined]
+            cls.step = opaque  # type: ignore[method-assign]
 
-    @torch.compiler.disable
     def step(self, closure: Any = None) -> Any:
         """One update of every parameter with a gradient (Rust, GIL released).
         ``closure`` (torch's) is called first, with grad enabled, and its
