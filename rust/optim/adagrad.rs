@@ -3,7 +3,7 @@
 
 use tch::Tensor;
 
-use super::common::{prep_grad, Decay};
+use super::common::{addcdiv_, prep_grad, Decay};
 use super::driver::{
     bump_steps, refs, step_tensor, undo_skipped_step, Algorithm, Amp, Bucket, State,
 };
@@ -127,7 +127,7 @@ impl Algorithm for Adagrad {
             }
             Impl::Reference => {
                 for k in 0..b.params.len() {
-                    let mut p = b.params[k].shallow_clone();
+                    let p = b.params[k].shallow_clone();
                     let mut st = steps[k].shallow_clone();
                     let _ = st.f_add_scalar_(1.0)?;
                     let step = st.f_double_value(&[])?;
@@ -136,7 +136,8 @@ impl Algorithm for Adagrad {
                     let mut sum = sums[k].shallow_clone();
                     let _ = sum.f_addcmul_(&g, &g)?;
                     let std = sum.f_sqrt()?.f_add_scalar(h.eps)?;
-                    let _ = p.f_addcdiv_(&g.f_mul_scalar(-clr)?, &std)?;
+                    // torch: param.addcdiv_(grad, std, value=-clr)
+                    addcdiv_(&p, &g, &std, -clr)?;
                 }
                 Ok(())
             }

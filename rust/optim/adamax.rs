@@ -2,7 +2,7 @@
 
 use tch::Tensor;
 
-use super::common::{bump_steps, prep_grad, prep_grads, Decay};
+use super::common::{addcdiv_, bump_steps, mul_, prep_grad, prep_grads, Decay};
 use super::driver::{refs, step_tensor, Algorithm, Amp, Bucket, State};
 use super::hyper::{check_betas, check_nonneg, HValue, Hyper};
 use super::Impl;
@@ -68,17 +68,18 @@ impl Algorithm for Adamax {
             }
             Impl::Reference => {
                 for k in 0..b.params.len() {
-                    let mut p = b.params[k].shallow_clone();
+                    let p = b.params[k].shallow_clone();
                     let mut st = steps[k].shallow_clone();
                     let _ = st.f_add_scalar_(1.0)?;
                     let step = st.f_double_value(&[])?;
                     let g = prep_grad(&p, &b.grads[k], maximize, decay)?;
                     let _ = m[k].shallow_clone().f_lerp_(&g, 1.0 - b1)?;
                     let mut uk = u[k].shallow_clone();
-                    let _ = uk.f_mul_scalar_(b2)?;
+                    mul_(&uk, b2)?;
                     uk.f_copy_(&uk.f_maximum(&g.f_abs()?.f_add_scalar(eps)?)?)?;
                     let clr = lr / (1.0 - b1.powf(step));
-                    let _ = p.f_addcdiv_(&m[k].f_mul_scalar(-clr)?, &uk)?;
+                    // torch: param.addcdiv_(exp_avg, exp_inf, value=-clr)
+                    addcdiv_(&p, &m[k], &uk, -clr)?;
                 }
                 Ok(())
             }

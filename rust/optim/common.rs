@@ -2,7 +2,7 @@
 //! decoupled weight decay) and the first/second moment updates, in both the
 //! foreach and per-tensor forms, op for op as torch.optim writes them.
 
-use tch::Tensor;
+use tch::{Device, Kind, Tensor};
 
 use super::driver::{handles, refs};
 use crate::{shim, Result};
@@ -74,7 +74,7 @@ pub fn prep_grad(p: &Tensor, g: &Tensor, maximize: bool, decay: Decay) -> Result
         Decay::None => g,
         Decay::L2(wd) => add_alpha(&g, p, wd)?,
         Decay::Decoupled { lr, wd } => {
-            let _ = p.shallow_clone().f_mul_scalar_(1.0 - lr * wd)?;
+            mul_(p, 1.0 - lr * wd)?;
             g
         }
     })
@@ -83,8 +83,19 @@ pub fn prep_grad(p: &Tensor, g: &Tensor, maximize: bool, decay: Decay) -> Result
 /// Per tensor: the moment updates.
 pub fn moment(m: &Tensor, v: &Tensor, g: &Tensor, b1: f64, b2: f64) -> Result<()> {
     let _ = m.shallow_clone().f_lerp_(g, 1.0 - b1)?;
-    let _ = v.shallow_clone().f_mul_scalar_(b2)?;
+    mul_(v, b2)?;
     addcmul_(v, g, g, 1.0 - b2)
+}
+
+/// `t.mul_(x)` as torch.optim's per-tensor loops write it (a Python float:
+/// `mul_.Tensor` with a CPU scalar, read in the compute type). tch's
+/// `mul_scalar_` (`mul_.Scalar`, like `_foreach_mul_`) first rounds `x` to
+/// the tensor's dtype: for bfloat16, 0.9 becomes 0.8984375 and 0.999
+/// becomes 1.0, so the per-tensor paths would drift from torch's.
+pub fn mul_(t: &Tensor, x: f64) -> Result<()> {
+    let x = Tensor::f_scalar_tensor(x, (Kind::Double, Device::Cpu))?;
+    let _ = t.shallow_clone().f_mul_(&x)?;
+    Ok(())
 }
 
 /// `s.addcmul_(t1, t2, value=v)` for one tensor (tch's lacks `value`; the

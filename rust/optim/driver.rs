@@ -66,8 +66,8 @@ pub struct Amp<'a> {
     pub lr: Option<&'a Tensor>,
 }
 
-/// The distinct tensors of `steps`: on the fused path the parameters of a
-/// bucket share one step counter (see `share_steps`), bumped once.
+/// The distinct tensors of `steps`: on the fused path parameters of a bucket
+/// may share one step counter (see `share_steps`), bumped once.
 fn distinct(steps: &[Tensor]) -> Vec<&Tensor> {
     let mut out: Vec<&Tensor> = Vec::new();
     for s in steps {
@@ -299,8 +299,19 @@ impl<A: Algorithm> Optim<A> {
                 }
                 keyed.push(((p.device(), p.f_kind()?), (i, g)));
             }
-            if imp == Impl::Fused && fresh.len() > 1 {
-                share_steps(self.algo.state_names(), group, &mut self.state[gi], &fresh)?;
+            if imp == Impl::Fused {
+                let names = self.algo.state_names();
+                if fresh.len() > 1 {
+                    share_steps(names, group, &mut self.state[gi], &fresh)?;
+                }
+                if keyed.len() < group.params.len() {
+                    let mut stepping = vec![false; group.params.len()];
+                    keyed.iter().for_each(|(_, (i, _))| stepping[*i] = true);
+                    if unshare_idle_steps(names, &mut self.state[gi], &stepping)? {
+                        // New counter tensors: a captured step holds the old.
+                        self.generation += 1;
+                    }
+                }
             }
             let lr_ts: Vec<(Device, Tensor)> = if self.capturable {
                 let devs: Vec<Device> = keyed.iter().map(|((d, _), _)| *d).collect();
@@ -348,10 +359,18 @@ impl<A: Algorithm> Optim<A> {
     }
 }
 
-/// The fused kernels only read the step counters, and every parameter that
-/// starts together counts the same steps: one counter per device instead of
-/// one per parameter saves a `_foreach_add_` over N scalars (N add/copy/
-/// empty ops on the CPU) every step. State dicts still get one copy each.
+/// The fused kernels only read the step counters, and parameters of one
+/// (device, dtype) bucket that start together count the same steps: one
+/// counter per bucket instead of one per parameter saves a `_foreach_add_`
+/// over N scalars (N add/copy/empty ops on the CPU) every step. State dicts
+/// still get one copy each.
+///
+/// A counter is shared only within a bucket: the driver bumps each bucket's
+/// distinct counters once per step (`bump_steps`), so a counter shared by two
+/// buckets (say float32 and bfloat16 parameters of one group) would count
+/// every step twice. And it stays shared only while its parameters step
+/// together: `unshare_idle_steps` gives a parameter that has no gradient on
+/// a step its own copy before its neighbours' counter moves on.
 fn share_steps(
     names: &[&str],
     group: &ParamGroup,
@@ -361,23 +380,58 @@ fn share_steps(
     let Some(k) = names.iter().position(|n| *n == "step") else {
         return Ok(());
     };
-    let mut firsts: Vec<(Device, Tensor, f64)> = Vec::new();
+    let mut firsts: Vec<((Device, Kind), Tensor, f64)> = Vec::new();
     for &i in members {
-        let dev = group.params[i].device();
+        let p = &group.params[i];
+        let key = (p.device(), p.f_kind()?);
         let Some(Some(t)) = state[i].as_ref().and_then(|s| s.get(k)) else {
             continue;
         };
         let v = t.f_double_value(&[])?;
-        match firsts.iter().find(|(d, _, fv)| *d == dev && *fv == v) {
+        match firsts.iter().find(|(kk, _, fv)| *kk == key && *fv == v) {
             Some((_, shared, _)) => {
                 if let Some(st) = state[i].as_mut() {
                     st[k] = Some(shared.shallow_clone());
                 }
             }
-            None => firsts.push((dev, t.shallow_clone(), v)),
+            None => firsts.push((key, t.shallow_clone(), v)),
         }
     }
     Ok(())
+}
+
+/// Before a fused step: a parameter that does not step now (no gradient)
+/// but shares its step counter with one that does gets a private copy, so
+/// its count stays where torch's per-parameter counter would. True when a
+/// counter was split. O(n): counters are compared by their storage.
+fn unshare_idle_steps(
+    names: &[&str],
+    state: &mut [Option<State>],
+    stepping: &[bool],
+) -> Result<bool> {
+    let Some(k) = names.iter().position(|n| *n == "step") else {
+        return Ok(false);
+    };
+    let counter = |st: &Option<State>| -> Option<usize> {
+        st.as_ref()?.get(k)?.as_ref().map(|t| t.data_ptr() as usize)
+    };
+    let live: std::collections::HashSet<usize> = state
+        .iter()
+        .zip(stepping)
+        .filter(|(_, on)| **on)
+        .filter_map(|(st, _)| counter(st))
+        .collect();
+    let mut split = false;
+    for (st, on) in state.iter_mut().zip(stepping) {
+        if *on || !counter(st).is_some_and(|ptr| live.contains(&ptr)) {
+            continue;
+        }
+        if let Some(Some(t)) = st.as_mut().and_then(|s| s.get_mut(k)) {
+            *t = deep_copy(t)?;
+            split = true;
+        }
+    }
+    Ok(split)
 }
 
 impl<A: Algorithm> Optimizer for Optim<A> {

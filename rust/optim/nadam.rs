@@ -3,7 +3,7 @@
 
 use tch::{Kind, Tensor};
 
-use super::common::{bump_steps, moment, moments, prep_grad, prep_grads, Decay};
+use super::common::{addcdiv_, bump_steps, moment, moments, mul_, prep_grad, prep_grads, Decay};
 use super::driver::{refs, step_tensor, Algorithm, Amp, Bucket, State};
 use super::hyper::{check_betas, check_nonneg, HValue, Hyper};
 use super::Impl;
@@ -101,22 +101,22 @@ impl Algorithm for NAdam {
             }
             Impl::Reference => {
                 for k in 0..b.params.len() {
-                    let mut p = b.params[k].shallow_clone();
+                    let p = b.params[k].shallow_clone();
                     let mut st = steps[k].shallow_clone();
                     let _ = st.f_add_scalar_(1.0)?;
                     let step = st.f_double_value(&[])?;
                     let bc2 = 1.0 - b2.powf(step);
                     let g = prep_grad(&p, &b.grads[k], maximize, decay)?;
                     let (mu, mn) = (mu_at(step), mu_at(step + 1.0));
-                    let mut mp = mu_p[k].shallow_clone();
-                    let _ = mp.f_mul_scalar_(mu)?;
+                    let mp = mu_p[k].shallow_clone();
+                    mul_(&mp, mu)?;
                     moment(&m[k], &v[k], &g, b1, b2)?;
                     let denom = v[k].f_div_scalar(bc2)?.f_sqrt()?.f_add_scalar(eps)?;
                     let prod = mp.f_double_value(&[])?;
-                    let _ =
-                        p.f_addcdiv_(&g.f_mul_scalar(-(lr * (1.0 - mu) / (1.0 - prod)))?, &denom)?;
-                    let _ =
-                        p.f_addcdiv_(&m[k].f_mul_scalar(-(lr * mn / (1.0 - prod * mn)))?, &denom)?;
+                    // torch: param.addcdiv_(grad, denom, value=...), the
+                    // scalar inside the kernel, not a pre-scaled numerator.
+                    addcdiv_(&p, &g, &denom, -(lr * (1.0 - mu) / (1.0 - prod)))?;
+                    addcdiv_(&p, &m[k], &denom, -(lr * mn / (1.0 - prod * mn)))?;
                 }
                 Ok(())
             }

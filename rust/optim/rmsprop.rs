@@ -2,7 +2,7 @@
 
 use tch::Tensor;
 
-use super::common::{add_, addcdiv_, addcmul_, prep_grad, prep_grads, Decay};
+use super::common::{add_, addcdiv_, addcmul_, mul_, prep_grad, prep_grads, Decay};
 use super::driver::{refs, step_tensor, Algorithm, Amp, Bucket, State};
 use super::hyper::{check_nonneg, HValue, Hyper};
 use super::Impl;
@@ -127,8 +127,8 @@ impl Algorithm for RMSprop {
                     let p = b.params[k].shallow_clone();
                     let _ = steps[k].shallow_clone().f_add_scalar_(1.0)?;
                     let g = prep_grad(&p, &b.grads[k], h.maximize, Decay::new(h.wd, false, h.lr))?;
-                    let mut s = sq[k].shallow_clone();
-                    let _ = s.f_mul_scalar_(h.alpha)?;
+                    let s = sq[k].shallow_clone();
+                    mul_(&s, h.alpha)?;
                     addcmul_(&s, &g, &g, 1.0 - h.alpha)?;
                     let avg = if h.centered {
                         let mut ga = b.states[k][3]
@@ -144,11 +144,11 @@ impl Algorithm for RMSprop {
                     }
                     .f_add_scalar(h.eps)?;
                     if h.momentum > 0.0 {
-                        let mut buf = b.states[k][2]
+                        let buf = b.states[k][2]
                             .as_ref()
                             .map(|t| t.shallow_clone())
                             .ok_or_else(|| Error::Torch("momentum_buffer missing".into()))?;
-                        let _ = buf.f_mul_scalar_(h.momentum)?;
+                        mul_(&buf, h.momentum)?;
                         addcdiv_(&buf, &g, &avg, 1.0)?;
                         add_(&p, &buf, -h.lr)?;
                     } else {

@@ -4,7 +4,7 @@
 
 use tch::Tensor;
 
-use super::common::{prep_grad, prep_grads, Decay};
+use super::common::{add_, add_alpha, mul_, prep_grad, prep_grads, Decay};
 use super::driver::{refs, Algorithm, Amp, Bucket, State};
 use super::hyper::{check_nonneg, HValue, Hyper};
 use super::Impl;
@@ -111,35 +111,43 @@ fn fused(h: &H, b: &mut Bucket, amp: Amp) -> Result<()> {
             amp.lr,
         );
     }
-    let fresh = b.states.iter().filter(|s| s[0].is_none()).count();
-    if fresh != 0 && fresh != b.states.len() {
-        // Some buffers exist and some not (a parameter got its first gradient
-        // late): the kernel's is_first_step is all-or-nothing.
-        if amp.grad_scale.is_some() || amp.found_inf.is_some() {
-            return Err(Error::Value(
-                "SGD: fused AMP step with partially initialised momentum; step once without the scaler".into(),
-            ));
-        }
-        return reference(h, b);
-    }
+    // torch's `is_first_step` (the kernel copies the gradient into the new
+    // buffer) is all-or-nothing per call. Where a parameter got its first
+    // gradient late, the bucket holds both kinds: one kernel call each. The
+    // kernel is elementwise per tensor, so splitting the list changes no bit.
+    let fresh: Vec<bool> = b.states.iter().map(|s| s[0].is_none()).collect();
     for (s, p) in b.states.iter_mut().zip(&b.params) {
         if s[0].is_none() {
             s[0] = Some(p.f_empty_like()?);
         }
     }
     let bufs = b.slot(0, "momentum_buffer")?;
-    shim::fused_sgd_(
-        &b.params,
-        &b.grads,
-        &bufs,
-        SgdHyper {
-            is_first_step: fresh != 0,
-            ..sh
-        },
-        amp.grad_scale,
-        amp.found_inf,
-        amp.lr,
-    )
+    for first in [false, true] {
+        let pick = |v: &[Tensor]| -> Vec<Tensor> {
+            v.iter()
+                .zip(&fresh)
+                .filter(|(_, f)| **f == first)
+                .map(|(t, _)| t.shallow_clone())
+                .collect()
+        };
+        let params = pick(&b.params);
+        if params.is_empty() {
+            continue;
+        }
+        shim::fused_sgd_(
+            &params,
+            &pick(&b.grads),
+            &pick(&bufs),
+            SgdHyper {
+                is_first_step: first,
+                ..sh
+            },
+            amp.grad_scale,
+            amp.found_inf,
+            amp.lr,
+        )?;
+    }
+    Ok(())
 }
 
 fn foreach(h: &H, b: &mut Bucket) -> Result<()> {
@@ -161,8 +169,9 @@ fn foreach(h: &H, b: &mut Bucket) -> Result<()> {
             for (s, g) in b.states.iter_mut().zip(&grads) {
                 let buf = match &mut s[0] {
                     Some(buf) => {
-                        let _ = buf.f_mul_scalar_(h.momentum)?;
-                        let _ = buf.f_add_(&g.f_mul_scalar(1.0 - h.dampening)?)?;
+                        // torch: buf.mul_(momentum).add_(grad, alpha=1 - dampening)
+                        mul_(buf, h.momentum)?;
+                        add_(buf, g, 1.0 - h.dampening)?;
                         buf.shallow_clone()
                     }
                     None => {
@@ -184,15 +193,18 @@ fn foreach(h: &H, b: &mut Bucket) -> Result<()> {
     shim::foreach_add_list_(&params, &refs(&grads), -h.lr)
 }
 
+/// torch's `_single_tensor_sgd`, op for op: `add_(x, alpha=a)` is one fused
+/// multiply-add (never a separate `x * a`), and `mul_(python float)` keeps
+/// the scalar in the compute type (see `common::mul_`).
 fn reference(h: &H, b: &mut Bucket) -> Result<()> {
     for (k, st) in b.states.iter_mut().enumerate() {
-        let mut p = b.params[k].shallow_clone();
+        let p = b.params[k].shallow_clone();
         let mut g = prep_grad(&p, &b.grads[k], h.maximize, Decay::new(h.wd, false, h.lr))?;
         if h.momentum != 0.0 {
             let buf = match &mut st[0] {
                 Some(buf) => {
-                    let _ = buf.f_mul_scalar_(h.momentum)?;
-                    let _ = buf.f_add_(&g.f_mul_scalar(1.0 - h.dampening)?)?;
+                    mul_(buf, h.momentum)?;
+                    add_(buf, &g, 1.0 - h.dampening)?;
                     buf.shallow_clone()
                 }
                 None => {
@@ -202,12 +214,12 @@ fn reference(h: &H, b: &mut Bucket) -> Result<()> {
                 }
             };
             g = if h.nesterov {
-                g.f_add(&buf.f_mul_scalar(h.momentum)?)?
+                add_alpha(&g, &buf, h.momentum)?
             } else {
                 buf
             };
         }
-        let _ = p.f_add_(&g.f_mul_scalar(-h.lr)?)?;
+        add_(&p, &g, -h.lr)?;
     }
     Ok(())
 }
