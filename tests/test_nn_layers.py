@@ -409,7 +409,10 @@ def test_lstmcell():
     (h2.sum() + 2 * c2.sum()).backward()
     for p, q in zip(ours.parameters(), ref.parameters()):
         torch.testing.assert_close(p.grad, q.grad)
-    torch.testing.assert_close(ours.forward(x), ref(x)[0])
+    # forward is __call__ (torch's contract); as a graph node the cell returns h alone.
+    torch.testing.assert_close(ours.forward(x), ref(x))
+    node = ft.FlowBuilder.from_(ours).build()
+    torch.testing.assert_close(node(x), ref(x)[0])
     packed = ours.forward_step(x, torch.cat([h, c], 1))  # floDl's packed state
     torch.testing.assert_close(packed, torch.cat(ref(x, (h, c)), 1))
     with pytest.raises(ft.ShapeError, match=r"packed state.*\[4, 10\]"):
@@ -452,7 +455,9 @@ def test_lstmcell_finite_difference():
 def test_gru_layers(batch_first):
     ours = nn.GRU(3, 4, num_layers=2, batch_first=batch_first)
     ref = torch.nn.GRU(3, 4, num_layers=2, batch_first=batch_first)
-    assert [n for n, _ in ours.named_parameters()] == ["w_ih", "w_hh", "b_ih", "b_hh"] * 2
+    # floDl's raw names, a repeated name numbered per occurrence (as floDl names a node's parameters).
+    names = [f"{n}_{i}" for i in range(2) for n in ("w_ih", "w_hh", "b_ih", "b_hh")]
+    assert [n for n, _ in ours.named_parameters()] == names
     x = torch.randn((2, 5, 3) if batch_first else (5, 2, 3), dtype=D)
     h0 = torch.randn(2, 2, 4, dtype=D)
     _check(

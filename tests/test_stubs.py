@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 import ferrotorch as ft
 from ferrotorch import _boundary, _core
@@ -58,11 +59,11 @@ def test_classes_without_a_constructor_are_not_proxied():
             cls()
 
 
-def test_proxy_builds_the_extension_type_and_translates_errors():
+def test_layer_is_a_torch_module_over_the_extension_type_and_translates_errors():
     lin = ft.nn.Linear(3, 4, bias=False)
-    assert type(lin) is ft.nn.Linear._ft_cls
-    assert isinstance(lin, ft.nn.Linear) and isinstance(lin, _core.Module)
-    assert issubclass(type(lin), ft.nn.Linear)
+    assert type(lin) is ft.nn.Linear and isinstance(lin, torch.nn.Module)
+    assert issubclass(ft.nn.Linear, ft.nn.Module) and issubclass(ft.nn.Module, torch.nn.Module)
+    assert type(lin._core) is _core.Linear._ft_cls and isinstance(lin._core, _core.Module)
     with pytest.raises(ft.InputTypeError, match=r"Linear\(\): argument 'in_features'.*\(got 'a'\)"):
         ft.nn.Linear("a", 4)
     with pytest.raises(ft.ConfigError, match=r"argument 'out_features' must be an integer below 2\*\*64"):

@@ -108,6 +108,9 @@ class Module:
 
     @property
     def name(self) -> str: ...
+    @property
+    def training(self) -> Optional[bool]:
+        """The training mode of a module that has one (dropout, batch norm), else None."""
     def __call__(self, x: _TensorLike) -> torch.Tensor: ...
     def forward(self, x: _TensorLike) -> torch.Tensor: ...
     def parameters(self) -> List[torch.Tensor]: ...
@@ -1088,6 +1091,16 @@ class Optimizer(metaclass=_Constructor):
     def state_dict(self) -> Dict[str, Any]: ...
     def load_state_dict(self, sd: Dict[str, Any]) -> None: ...
     def param_state(self, index: int) -> Optional[Dict[str, torch.Tensor]]: ...
+
+def call_with_substitutes(
+    originals: List[torch.Tensor],
+    substitutes: List[torch.Tensor],
+    fn_: Callable[..., Any],
+    *args: Any,
+    **kwargs: Any,
+) -> Any:
+    """Calls ``fn_(*args, **kwargs)`` with each ``originals[i]`` read as
+    ``substitutes[i]`` by every ferrotorch module, on this thread only."""
 
 def optimizer_names() -> List[str]:
     """Every optimizer name, lower case (the core's registry)."""

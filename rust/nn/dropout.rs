@@ -83,4 +83,7 @@ impl Module for Dropout {
         self.training.set(on);
         Ok(())
     }
+    fn training_mode(&self) -> Option<bool> {
+        Some(self.training.get())
+    }
 }

@@ -65,6 +65,10 @@ pub trait Module: Send + Sync {
     fn set_training(&self, _on: bool) -> Result<()> {
         Ok(())
     }
+    /// The training mode of a module that has one (dropout, batch norm).
+    fn training_mode(&self) -> Option<bool> {
+        None
+    }
     /// Detaches carried state from the autograd graph (recurrent state, refs).
     fn detach_state(&self) {}
     /// Called once after each optimizer step (floDl's `end_step`).

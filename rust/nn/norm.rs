@@ -150,6 +150,9 @@ impl Module for BatchNorm {
         self.training.set(on);
         Ok(())
     }
+    fn training_mode(&self) -> Option<bool> {
+        Some(self.training.get())
+    }
 }
 
 /// GroupNorm(groups, channels) over [N, C, *] (floDl name `groupnorm`).

@@ -14,6 +14,7 @@ mod metrics;
 mod nn;
 mod optim;
 mod sched;
+mod substitute;
 mod tensor;
 mod torch_optim;
 mod train;
@@ -48,5 +49,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     train::register(m)?;
     checkpoint::register(m)?;
     grad_checkpoint::register(m)?;
+    substitute::register(m)?;
     Ok(())
 }

@@ -25,7 +25,8 @@ Notes on floDl-specific forms:
 - ``Bilinear(x1, x2)``; as a one-input node it computes bilinear(x, x).
 """
 
-from .._core import (
+from . import init
+from .layers import (
     ELU,
     GELU,
     GRU,
@@ -65,7 +66,6 @@ from .._core import (
     MaxPool1d,
     MaxPool2d,
     Mish,
-    Module,
     MultiheadAttention,
     PixelShuffle,
     PixelUnshuffle,
@@ -82,7 +82,7 @@ from .._core import (
     Upsample,
     ZeroPad2d,
 )
-from . import init
+from .module import Module
 
 #: torch's name for the 1-d batch norm.
 BatchNorm1d = BatchNorm

@@ -109,6 +109,15 @@ pub fn module_arg(ob: &Bound<'_, PyAny>, what: &str) -> PyResult<Arc<dyn Module>
     if let Ok(m) = ob.downcast::<PyModuleBase>() {
         return Ok(m.get().inner.clone());
     }
+    // A `ferrotorch.nn` layer (a torch.nn.Module holding its core): the core
+    // itself unless Python must run (an overridden forward, hooks); then a
+    // Python node. `_ft_node` decides (python/ferrotorch/nn/module.py).
+    if let Ok(node) = ob.getattr(pyo3::intern!(ob.py(), "_ft_node")) {
+        let core = node.call0()?;
+        if let Ok(m) = core.downcast::<PyModuleBase>() {
+            return Ok(m.get().inner.clone());
+        }
+    }
     if ob.is_callable() {
         return Ok(Arc::new(PyCallable::new(ob)?));
     }

@@ -267,6 +267,12 @@ impl PyModuleBase {
         self.inner.end_step();
     }
 
+    /// The training mode of a module that has one (dropout, batch norm), else None.
+    #[getter]
+    fn training(&self) -> Option<bool> {
+        self.inner.training_mode()
+    }
+
     /// floDl's module name: the prefix of graph node ids.
     #[getter]
     fn name(&self) -> String {
