@@ -13,6 +13,7 @@ loops (``step(closure)``, ``step_loss(loss)``) drive the same engine.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import signal
@@ -20,6 +21,7 @@ import sys
 import threading
 import time
 import warnings
+from collections.abc import Mapping
 from typing import Any, Callable, Iterable, Iterator, List, Literal, Optional, Sequence, Tuple, overload
 
 import torch
@@ -99,6 +101,276 @@ def _split(batch: Any) -> Tuple[Any, Any]:
     return (xs[0] if len(xs) == 1 else tuple(xs)), y
 
 
+# --- a Python model's batches and outputs (the GIL path) --------------------------
+
+_TARGET_KEYS = ("labels", "label")
+
+
+def _runs_in_rust(model: Any) -> bool:
+    """Whether the engine runs ``model`` as its Rust module (a ferrotorch
+    module or graph), as ``_core.Engine`` decides (``module_arg``); else it
+    is a Python model, called back under the GIL."""
+    if isinstance(model, _core.Module):
+        return True
+    node = getattr(model, "_ft_node", None)
+    return callable(node) and isinstance(node(), _core.Module)
+
+
+def _output_loss(pred: Any, target: Any) -> Any:
+    """The engine's loss under ``Trainer(loss=None)``: never called, the
+    model's output carries the loss (``_PyStep.loss`` reads it)."""
+    raise ConfigError("Trainer(loss=None): the loss comes from the model's output")
+
+
+def _model_name(model: Any) -> str:
+    return type(model).__name__
+
+
+def _describe(batch: Any) -> str:
+    """A batch's structure for messages: ``dict with keys [...]``, ``tuple of 3``..."""
+    if isinstance(batch, Mapping):
+        return f"{type(batch).__name__} with keys {list(batch.keys())}"
+    if isinstance(batch, (tuple, list)):
+        return f"{type(batch).__name__} of {len(batch)}"
+    if isinstance(batch, torch.Tensor):
+        return f"tensor of shape {list(batch.shape)}"
+    return type(batch).__name__
+
+
+def _is_loss_fn(v: Any) -> bool:
+    """Kaun's per-batch ``loss_fn`` (callable of the prediction)."""
+    return callable(v) and not isinstance(v, (torch.Tensor, Mapping))
+
+
+def _keys(out: Any) -> str:
+    return f" (keys {list(out.keys())})" if isinstance(out, Mapping) else ""
+
+
+def _logits(out: Any, model: Any, has_loss: bool = False) -> torch.Tensor:
+    """The prediction in a model's output: the output itself if a tensor;
+    ``logits`` of a dict / ``ModelOutput`` (else its first entry other than
+    ``loss``); a tuple's first element (its second when the first is the
+    model's loss, ``has_loss``)."""
+    if isinstance(out, torch.Tensor):
+        return out
+    pick: Any = None
+    if isinstance(out, Mapping):
+        pick = out.get("logits")
+        if pick is None:
+            pick = next((v for k, v in out.items() if k != "loss" and v is not None), None)
+    elif isinstance(out, (tuple, list)):
+        items = list(out[1:] if has_loss and len(out) > 1 else out)
+        pick = items[0] if items else None
+    else:
+        pick = getattr(out, "logits", None)
+    if not isinstance(pick, torch.Tensor):
+        raise InputTypeError(
+            f"output of {_model_name(model)}: expected a torch.Tensor, or a tuple, dict or ModelOutput "
+            f"whose logits (or first entry) is one; got {type(out).__name__}{_keys(out)}"
+        )
+    return pick
+
+
+def _model_loss(out: Any, model: Any) -> torch.Tensor:
+    """The loss a model's output carries (``Trainer(loss=None)``), as Hugging
+    Face's Trainer reads it: ``loss`` of a dict / ``ModelOutput``, a tuple's
+    first element, or a scalar tensor output itself."""
+    if isinstance(out, Mapping):
+        loss = out.get("loss")
+    elif isinstance(out, (tuple, list)):
+        loss = out[0] if len(out) else None
+    elif isinstance(out, torch.Tensor):
+        loss = out
+    else:
+        loss = getattr(out, "loss", None)
+    if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+        what = (
+            f"a tensor of shape {list(loss.shape)}, not a scalar loss"
+            if isinstance(loss, torch.Tensor)
+            else "no loss"
+        )
+        raise ConfigError(
+            f"Trainer(loss=None) trains on the loss the model's output carries; the output of "
+            f"{_model_name(model)} ({type(out).__name__}{_keys(out)}) has {what}. A Hugging Face "
+            "model returns one when the batch has 'labels'; otherwise give Trainer(loss=...)"
+        )
+    return loss
+
+
+def _float32(out: Any) -> Any:
+    """``out`` with its float16/bfloat16 tensors (top level) in float32: under
+    ``amp`` the loss sees float32 outputs, as autocast's fp32 list would."""
+    low = (torch.float16, torch.bfloat16)
+    if isinstance(out, torch.Tensor):
+        return out.float() if out.dtype in low else out
+    if isinstance(out, (tuple, list)):
+        items = [_float32(v) if isinstance(v, torch.Tensor) else v for v in out]
+        if hasattr(out, "_make"):  # a namedtuple
+            return out._make(items)  # type: ignore[union-attr]
+        return type(out)(items) if type(out) in (tuple, list) else tuple(items)
+    if isinstance(out, dict):
+        d = {k: (_float32(v) if isinstance(v, torch.Tensor) else v) for k, v in out.items()}
+        try:
+            return type(out)(**d)  # a ModelOutput keeps its class (and attributes)
+        except Exception:  # noqa: BLE001 - any dict subclass that cannot be built so
+            return d
+    return out
+
+
+class _PyStep:
+    """The batch rule and the output rule of a Python model (any
+    ``torch.nn.Module`` or callable that is not a ferrotorch module): what
+    the engine's forward and loss callbacks do on the GIL path. The engine
+    runs ``forward`` under ``amp`` and ``loss`` outside it, then the rest of
+    the step. See :class:`Trainer` for the rules."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.model = trainer.model
+        self.engine = trainer._engine
+        self.user_loss = trainer.loss
+        self.mode = (
+            "model" if trainer.loss is None else "builtin" if trainer._engine.builtin_loss else "callable"
+        )
+        self.amp = trainer.amp is not None
+        self.move = trainer.device is not None
+
+    def _to_device(self, v: Any) -> Any:
+        if isinstance(v, torch.Tensor):
+            return self.engine.to_device(v)
+        if isinstance(v, Mapping):
+            return {k: self._to_device(t) for k, t in v.items()}
+        if isinstance(v, (tuple, list)):
+            return type(v)(self._to_device(t) for t in v) if type(v) in (tuple, list) else v
+        return v
+
+    def parts(self, batch: Any, predict: bool = False) -> Tuple[tuple, dict, Any]:
+        """(positional inputs, keyword inputs, target) of one batch."""
+        needs_target = self.mode != "model" and not predict
+        if isinstance(batch, Mapping):
+            keys = [k for k in _TARGET_KEYS if k in batch]
+            if len(keys) > 1 and needs_target:
+                raise ConfigError(
+                    f"Trainer: the batch is a {_describe(batch)}: both 'labels' and 'label' could be the "
+                    "target; keep one"
+                )
+            if predict or needs_target:
+                inputs = {k: v for k, v in batch.items() if k not in keys}
+            else:
+                inputs = dict(batch)
+            if not needs_target:
+                return (), inputs, None
+            if keys:
+                return (), inputs, batch[keys[0]]
+            if self.mode == "builtin":
+                raise ConfigError(
+                    f"Trainer: the batch is a {_describe(batch)}; the loss '{self.user_loss}' needs a target: "
+                    "a 'labels' (or 'label') key, or batches (inputs..., target)"
+                )
+            return (), inputs, batch  # a loss callable gets (output, batch)
+        if isinstance(batch, (tuple, list)):
+            items = list(batch)
+            if _is_kaun_pair(batch) and not predict:
+                xs, y = items[:1], items[1]
+            elif needs_target:
+                if len(items) < 2:
+                    raise ConfigError(
+                        f"Trainer: the batch is a {_describe(batch)}; the loss needs (inputs..., target)"
+                    )
+                xs, y = items[:-1], items[-1]
+            else:
+                xs, y = items, None
+            if len(xs) == 1 and isinstance(xs[0], Mapping):
+                return (), dict(xs[0]), y
+            return tuple(xs), {}, y
+        if needs_target:
+            raise ConfigError(
+                f"Trainer: the batch is a {_describe(batch)}; the loss needs a target: batches "
+                "(inputs..., target), a dict with 'labels', or step(x, y)"
+            )
+        return (batch,), {}, None
+
+    @staticmethod
+    def _check_not_empty(args: tuple, kwargs: dict, target: Any) -> None:
+        named = [(f"input {i}", t) for i, t in enumerate(args)]
+        named += [(f"input '{k}'", t) for k, t in kwargs.items()]
+        named.append(("target", target))
+        for what, t in named:
+            if isinstance(t, torch.Tensor) and t.dim() > 0 and t.shape[0] == 0:
+                raise ConfigError(
+                    f"Trainer.step: the batch is empty ({what} has shape {list(t.shape)}); "
+                    "a batch needs at least one sample"
+                )
+
+    def forward(self, batch: Any) -> Tuple[Any, Any]:
+        """The engine's forward callback: (the model's output, the target)."""
+        if self.move:
+            batch = self._to_device(batch)
+        args, kwargs, target = self.parts(batch)
+        self._check_not_empty(args, kwargs, target)
+        return self.model(*args, **kwargs), target
+
+    def loader_forward(self, loader: Any) -> Callable[[Any], Tuple[Any, Any]]:
+        """``forward`` for a ferrotorch DataLoader's batches, whose structure
+        is fixed (and never empty): a tuple of fields is split by the rule
+        without its per-batch checks; named fields (dict batches), a device
+        move or too few fields take ``forward``."""
+        model = self.model
+        if _loader_names(loader) is not None or self.move:
+            return self.forward
+        if self.mode == "model":
+            return lambda b: (model(*b), None)
+        if len(loader.names) < 2:
+            return self.forward  # raises the rule's ConfigError
+        return lambda b: (model(*b[:-1]), b[-1])
+
+    def loss(self, state: Tuple[Any, Any]) -> torch.Tensor:
+        """The engine's loss callback (outside autocast): the batch's loss."""
+        out, target = state
+        if self.mode == "model":
+            return _model_loss(out, self.model)
+        if _is_loss_fn(target):  # Kaun's (x, loss_fn)
+            return target(self._cast(_logits(out, self.model)))
+        if self.mode == "builtin":
+            return self.engine.compute_loss(self._cast(_logits(out, self.model)), target)
+        return self.user_loss(self._cast(out), target)
+
+    def _cast(self, out: Any) -> Any:
+        return _float32(out) if self.amp else out
+
+    def labels(self, batch: Any, target: Any) -> Any:
+        """The target tensor a batch's metrics compare with (loss=None: its labels)."""
+        if isinstance(target, torch.Tensor):
+            return target
+        if self.mode == "model" and isinstance(batch, Mapping):
+            for k in _TARGET_KEYS:
+                if isinstance(batch.get(k), torch.Tensor):
+                    return batch[k]
+        return None
+
+    def eval_batch(self, batch: Any) -> Tuple[torch.Tensor, torch.Tensor, Any]:
+        """(loss, logits, target for metrics) of one batch; run under ``eval_call``."""
+        if self.move:
+            batch = self._to_device(batch)
+        args, kwargs, target = self.parts(batch)
+        out = self.model(*args, **kwargs)
+        loss = self.loss((out, target)).detach()
+        return loss, _logits(out, self.model, self.mode == "model"), self.labels(batch, target)
+
+    def predict(self, x: Any) -> torch.Tensor:
+        """The logits of ``x`` (inputs only: a dict's 'labels'/'label' are dropped)."""
+        if self.move:
+            x = self._to_device(x)
+        args, kwargs, _ = self.parts(x, predict=True)
+        return _logits(self.model(*args, **kwargs), self.model)
+
+
+def _loader_names(loader: Any) -> Optional[List[str]]:
+    """A loader's field names when they were given (a dict of fields or
+    ``names=``): a Python model then gets its batches as dicts."""
+    names = list(loader.names)
+    return None if names == [str(i) for i in range(len(names))] else names
+
+
 class _Interrupts:
     """Defers Ctrl-C inside ``fit`` to the next step boundary: the first
     SIGINT sets a flag that ``fit`` checks between engine calls (so counters,
@@ -145,16 +417,57 @@ class Trainer:
 
     ``loss`` by name or as a ``ferrotorch.losses`` class keeps the whole step in
     Rust with the GIL released; a callable ``loss(pred, target)`` costs one
-    Python call per step. ``scheduler``: a schedule (``ferrotorch.schedule``
+    Python call per step. ``loss=None`` (Python models only) trains on the
+    loss the model's output carries, as Hugging Face's Trainer does.
+
+    Batches and outputs of a Python model (any ``torch.nn.Module`` or
+    callable that is not a ferrotorch module: Hugging Face, timm...) are read
+    in Python, by one rule on every path (``fit``, ``step``, ``evaluate``):
+
+    - a dict batch (any mapping, e.g. ``BatchEncoding``) is passed as keyword
+      arguments, ``model(**batch)``. With a loss given, the target is its
+      ``'labels'`` (or ``'label'``) entry, taken out of the model's inputs (as
+      Hugging Face's Trainer does with a ``compute_loss_func``); a dict with
+      both keys is ambiguous (``ConfigError``); with neither, a built-in loss
+      raises ``ConfigError`` naming the keys and a loss callable gets
+      ``(output, batch)`` (the model got the whole batch). With
+      ``loss=None`` the whole dict, labels included, goes to the model.
+    - a tuple or list batch is ``(inputs..., target)`` when a loss needs a
+      target (``model(*inputs)``; a single input that is a dict goes as
+      keywords), and all inputs when ``loss=None``; Kaun's ``(x, loss_fn)``
+      pairs are ``loss_fn(logits)``. A tensor batch is one input, so it
+      needs ``loss=None``. Anything else raises ``ConfigError`` naming the
+      batch structure. ``step(x, y)`` is the batch ``(x..., y)`` and
+      ``step(batch)`` one batch; a ferrotorch ``DataLoader`` with field names
+      (built from a dict, or ``names=``) yields dict batches, else tuples.
+    - the output may be a tensor, tuple, dict or ``ModelOutput``. Its loss
+      (``loss=None``): ``output.loss`` / ``output["loss"]``, a tuple's first
+      element, or a scalar tensor output itself; ``ConfigError`` when there
+      is none. Its logits: the output itself if a tensor, ``.logits`` (else
+      the first entry other than ``loss``) of a dict or ``ModelOutput``, a
+      tuple's first element (the second when the first is the loss). A
+      built-in loss (name or ``ferrotorch.losses`` class) applies to the
+      logits; a loss callable gets the output as the model returned it.
+
+    ferrotorch modules and graphs take tensor batches ``(inputs..., target)``
+    and run the whole step in Rust, as before. ``scheduler``: a schedule (``ferrotorch.schedule``
     function, floDl calculator, or ``int -> float`` callable) sets the lr before
     every optimizer step from the step count (``schedule_unit="epoch"``: from
     the epoch count); floDl calculators and callables see 0-based counts, Kaun's
     ``ferrotorch.schedule`` functions 1-based ones, as in Kaun. A torch-style
     scheduler (with ``.step()``) is stepped once per epoch by ``fit``
     (``ReduceLROnPlateau`` with ``val_loss``, else ``loss``).
-    ``amp=torch.bfloat16 | torch.float16`` runs forward and loss under autocast
-    (a GradScaler is created for float16 unless given); gradients are unscaled
-    before clipping. ``grad_accumulation=k``: k batches per optimizer update
+    ``amp=torch.bfloat16 | torch.float16`` runs the forward under autocast on
+    every step path (a GradScaler is created for float16 unless given);
+    gradients are unscaled before clipping. ``fit`` and ``step(x, y)``: the
+    model's forward runs under autocast and the loss outside it on the output
+    cast to float32 (as autocast's fp32 list would; a model's own loss,
+    ``loss=None``, is computed inside its forward, so under autocast).
+    ``step(closure)``: the whole closure (forward and loss) runs under
+    autocast, as in a torch ``with torch.autocast(...)`` loop.
+    ``step_loss(loss)`` raises ``ConfigError`` with ``amp``: its forward ran
+    before the call, where amp cannot apply. ``evaluate`` and ``predict`` run
+    without autocast. ``grad_accumulation=k``: k batches per optimizer update
     (steps, ``report``, ``log_every`` and ``steps=`` count updates, as
     Lightning does; the last window of an epoch updates on what it has).
     ``on_nonfinite``: a non-finite loss or gradient raises ``TrainingError``
@@ -209,7 +522,15 @@ class Trainer:
     ) -> None:
         _count("Trainer: grad_accumulation", grad_accumulation, 1)
         graph_mode = _graph_mode(cuda_graph)
+        python_model = not _runs_in_rust(model)
+        if loss is None and not python_model:
+            raise ConfigError(
+                f"Trainer(loss=None) trains on the loss a model's output carries (a torch model such as a "
+                f"Hugging Face one given 'labels'); {type(model).__name__} is a ferrotorch module, whose "
+                "output is its prediction: give loss="
+            )
         self.model, self.optimizer, self.loss = model, optimizer, loss
+        self.amp = amp
         self.device = None if device is None else str(device)
         if self.device is not None:
             model.to(self.device)
@@ -228,7 +549,7 @@ class Trainer:
         self._engine = _core.Engine(
             model,
             optimizer,
-            loss,
+            _output_loss if loss is None else loss,
             clip_grad_norm,
             clip_grad_value,
             schedule,
@@ -243,6 +564,9 @@ class Trainer:
             graph_mode,
             loss_reads,
         )
+        # A Python model's steps run its forward and loss from Python (the
+        # batch and output rules); a ferrotorch model's run in the engine.
+        self._py: Optional[_PyStep] = _PyStep(self) if python_model else None
         status = self._engine.cuda_graph_status()
         if status["warn"]:
             warnings.warn(
@@ -381,56 +705,110 @@ class Trainer:
         ``pred -> loss`` (Kaun). ``step(closure)``: ``closure()`` runs the
         forward and returns the loss; the engine does the rest.
 
+        A Python model reads ``x`` and ``y`` by the batch rule (see the class
+        docs): ``step(batch)`` takes one whole batch, e.g. a Hugging Face
+        dict with ``'labels'``; ``step(x, y)`` is the batch ``(x..., y)``.
+        With ``amp``, ``step(x, y)`` runs the forward under autocast and
+        ``step(closure)`` the whole closure.
+
         ``lazy=True`` (``step(x, y)`` form only) returns the loss as a
         detached 0-dim tensor on the device instead of a float: with batched
         ``loss_reads`` nothing is read to the host until someone asks
         (``.item()``, or the engine's next batched read), as in a torch loop."""
-        if y is None and callable(x) and not isinstance(x, torch.Tensor):
+        if y is None and callable(x) and not isinstance(x, (torch.Tensor, Mapping)):
             if lazy:
                 raise ConfigError("Trainer.step(closure): lazy=True needs the step(x, y) form")
             return self._engine.step_closure(x)[0]
+        py = self._py
+        if py is not None:
+            batch = self._step_batch(x, y)
+            if lazy:
+                return self._engine.step_batch_lazy(batch, py.forward, py.loss, False)[0]
+            return self._engine.step_batch(batch, py.forward, py.loss)[0]
         if lazy:
             return self._engine.step_lazy(x, y, False)[0]
         return self._engine.step(x, y)[0]
 
+    def _step_batch(self, x: Any, y: Any) -> Any:
+        """``step(x, y)``'s arguments as one batch of the batch rule."""
+        if y is None:
+            return x  # step(batch)
+        if self.loss is None:
+            raise ConfigError(
+                "Trainer.step(x, y): with loss=None the loss comes from the model's output; pass the "
+                "whole batch, step(batch) (a dict with 'labels' for a Hugging Face model)"
+            )
+        return (*x, y) if isinstance(x, (tuple, list)) else (x, y)
+
     def step_loss(self, loss: torch.Tensor) -> float:
         """A torch-style manual loop: ``loss`` was computed by the caller;
         the engine runs backward, the checks, clipping, the update and
-        ``end_step``, counting the step."""
+        ``end_step``, counting the step.
+
+        With ``amp=`` this raises ``ConfigError``: the forward already ran,
+        before the call and outside the engine's autocast, so amp cannot
+        apply to it (and silently training in float32 would be wrong). Use
+        ``step(closure)``, whose closure runs under autocast, or run the
+        forward under ``torch.autocast`` yourself with ``Trainer(scaler=...)``
+        (float16) and no ``amp=``."""
         return self._engine.step_loss(loss)[0]
 
     def predict(self, x: Any, batch_size: Optional[int] = 4096) -> torch.Tensor:
         """The model's output in eval mode without gradient tracking, on the
-        Trainer's device; inputs larger than ``batch_size`` rows go through in
-        batches (None: at once)."""
+        Trainer's device; tensor inputs larger than ``batch_size`` rows go
+        through in batches (None: at once).
+
+        A Python model gets ``x`` as a batch of inputs (a tensor, a tuple of
+        positional inputs, or a dict of keyword inputs whose ``'labels'`` /
+        ``'label'`` entries are left out) and ``predict`` returns the logits
+        of its output: the output itself if a tensor, ``.logits`` of a
+        ``ModelOutput`` or dict (else its first entry other than ``loss``),
+        a tuple's first element (see the class docs)."""
         if batch_size is not None:
             _count("predict: batch_size", batch_size, 1)
         was_training = getattr(self.model, "training", True)
+        py = self._py
+        if py is not None and not isinstance(x, torch.Tensor):
+            return self._engine.eval_call(lambda: py.predict(x), was_training)
         if isinstance(x, (tuple, list)):
             return self._engine.predict(tuple(x), was_training)
         x = torch.as_tensor(x) if not isinstance(x, torch.Tensor) else x
-        if batch_size is None or x.shape[0] <= batch_size:
-            return self._engine.predict(x, was_training)
-        return torch.cat(
-            [
-                self._engine.predict(x[i : i + batch_size], was_training)
-                for i in range(0, x.shape[0], batch_size)
-            ]
-        )
+
+        def run(xb: torch.Tensor) -> torch.Tensor:
+            if py is not None:
+                return self._engine.eval_call(lambda: py.predict(xb), was_training)
+            return self._engine.predict(xb, was_training)
+
+        if batch_size is None or x.dim() == 0 or x.shape[0] <= batch_size:
+            return run(x)
+        return torch.cat([run(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)])
 
     def evaluate(self, data: Iterable[Any], metrics: Optional[Sequence[Any]] = None) -> dict:
         """Mean loss and metrics over ``data`` (eval mode, no grad, on the
         Trainer's device). Metrics are names from ``ferrotorch.metrics``
         (``"accuracy"``, ``"f1"``...) or callables ``(pred, target) -> float``,
-        computed over all predictions."""
+        computed over all predictions. The mean weighs each batch by its
+        target's rows.
+
+        A Python model's batches follow the batch rule (see the class docs);
+        the loss is the Trainer's (``loss=None``: the output's own), and the
+        metrics compare the output's logits with the target (``loss=None``:
+        the batch's ``'labels'``)."""
         was_training = getattr(self.model, "training", True)
         data = self._as_data(data, None)
         if hasattr(data, "reset"):
             data.reset()
         total, n, preds, targets = 0.0, 0, [], []
-        for batch in data.epoch(0) if isinstance(data, _core.DataLoader) else data:
-            x, y = _split(batch)
-            loss, pred = self._engine.eval_batch(x, y, was_training)
+        py = self._py
+        for batch in _batches(data, 0, py is not None):
+            if py is not None:
+                loss_t, pred, y = self._engine.eval_call(
+                    functools.partial(py.eval_batch, batch), was_training
+                )
+                loss = float(loss_t)
+            else:
+                x, y = _split(batch)
+                loss, pred = self._engine.eval_batch(x, y, was_training)
             k = y.shape[0] if isinstance(y, torch.Tensor) and y.dim() else 1
             total += loss * k
             n += k
@@ -485,7 +863,9 @@ class Trainer:
         ``data``: a DataLoader (whole runs of batches in Rust), tensors or a
         tuple of tensors (batched by ``batch_size``, default 32, shuffled), or
         any iterable of ``(x, y)`` / ``(x1, ..., y)`` batches, or Kaun's
-        ``(x, loss_fn)`` pairs (e.g. ``Data.repeat(n, (x, loss_fn))``).
+        ``(x, loss_fn)`` pairs (e.g. ``Data.repeat(n, (x, loss_fn))``); a
+        Python model also takes dict batches, e.g. a torch DataLoader over a
+        Hugging Face data set (the batch rule in the class docs).
         ``report(k, loss[, trainer])`` runs after each epoch (k = epoch from 1,
         loss = epoch mean) or, with ``log_every=N``, every N optimizer steps
         (k = global step, loss = that step's); over Kaun pairs it runs after
@@ -707,8 +1087,13 @@ class _Run:
 
     def _loader_epoch(self, target_steps: Optional[int]) -> bool:
         every = [v for v in (self.log_every, self.checkpoint_every) if v]
+        py = self.t._py
+        extra: dict = {}
+        if py is not None:  # a Python model: its forward and loss from Python
+            names = _loader_names(self.data)
+            extra = {"forward": py.loader_forward(self.data), "loss": py.loss, "names": names}
         while True:
-            ups, _n, done = self.t._engine.run_loader(self.data, CHUNK, target_steps, every)
+            ups, _n, done = self.t._engine.run_loader(self.data, CHUNK, target_steps, every, **extra)
             self.updates(ups)
             self._boundary()
             if done:
@@ -725,13 +1110,17 @@ class _Run:
         every = [v for v in (self.log_every, self.checkpoint_every) if v]
         if self.bar is not None:
             every.append(1)  # a live bar shows every step's loss
+        py = self.t._py
         for i, batch in enumerate(_batches(data, epoch)):
             if i < skip:
                 continue
             seen += 1
             self.kaun = self.kaun or _is_kaun_pair(batch)
-            x, y = _split(batch)
-            _loss, k = self.t._engine.step_lazy(x, y, True)
+            if py is not None:
+                _loss, k = self.t._engine.step_batch_lazy(batch, py.forward, py.loss, True)
+            else:
+                x, y = _split(batch)
+                _loss, k = self.t._engine.step_lazy(x, y, True)
             pending += 1
             stop = k is not None and target_steps is not None and k >= target_steps
             if k is not None and (stop or pending >= CHUNK or self.kaun or any(k % e == 0 for e in every)):
@@ -756,8 +1145,13 @@ def _call(cb: Any, hook: str, *args: Any) -> None:
         fn(*args)
 
 
-def _batches(data: Any, epoch: int) -> Iterator[Any]:
+def _batches(data: Any, epoch: int, named: bool = False) -> Iterator[Any]:
+    """The batches of ``data``'s epoch ``epoch``; ``named``: a loader with
+    field names yields dicts (a Python model's batches)."""
     if isinstance(data, _core.DataLoader):
+        names = _loader_names(data) if named else None
+        if names is not None:
+            return (dict(zip(names, b)) for b in data.epoch(epoch))
         return iter(data.epoch(epoch))
     return iter(data)
 

@@ -103,6 +103,48 @@ fn target_arg(y: &Bound<'_, PyAny>) -> PyResult<Target> {
     Ok(Target::Tensor(tensor_arg(y, "y")?))
 }
 
+/// A Python callable of one batch (`forward(batch) -> out`) as the core's
+/// forward; its result stays a Python object for `loss_fn`.
+fn py_forward(f: &PyObject, batch: PyObject) -> crate::Result<PyObject> {
+    Python::with_gil(|py| {
+        f.call1(py, (batch,))
+            .map_err(|e| stash(e, "the model's forward"))
+    })
+}
+
+/// A Python callable of a forward's result (`loss(out) -> Tensor`) as the core's loss.
+fn py_loss(f: &PyObject, out: PyObject) -> crate::Result<tch::Tensor> {
+    Python::with_gil(|py| {
+        let call = || -> PyResult<tch::Tensor> {
+            let l = f.call1(py, (out,))?;
+            tensor_arg(l.bind(py), "the batch's loss")
+        };
+        call().map_err(|e| stash(e, "the batch's loss"))
+    })
+}
+
+/// A batch's fields as Python sees them: a tuple, or a dict keyed by `names`.
+fn fields_py(
+    py: Python<'_>,
+    fields: &[tch::Tensor],
+    names: Option<&[String]>,
+) -> PyResult<PyObject> {
+    let ts = fields
+        .iter()
+        .map(|t| to_py(py, t))
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok(match names {
+        Some(ns) => {
+            let d = PyDict::new(py);
+            for (n, t) in ns.iter().zip(ts) {
+                d.set_item(n, t)?;
+            }
+            d.into_any().unbind()
+        }
+        None => PyTuple::new(py, ts)?.into_any().unbind(),
+    })
+}
+
 type PyUpdate = (u64, f64, bool);
 
 fn update_py(u: UpdateReport) -> PyUpdate {
@@ -340,7 +382,7 @@ impl PyEngine {
         let f: PyObject = compute.clone().unbind();
         let e = self.inner.clone();
         let r = py.allow_threads(move || {
-            e.micro_step(|| {
+            e.closure_step(|| {
                 Python::with_gil(|py| {
                     let out = f.call0(py).map_err(|e| stash(e, "the step function"))?;
                     tensor_arg(out.bind(py), "the step function's result")
@@ -360,13 +402,96 @@ impl PyEngine {
     ) -> PyResult<(f64, Option<PyUpdate>)> {
         let loss = tensor_arg(loss, "loss")?;
         let e = self.inner.clone();
-        let r = py.allow_threads(move || e.micro_step(|| Ok(loss))).py()?;
+        let r = py.allow_threads(move || e.loss_step(loss)).py()?;
         Ok(report_py(r))
     }
 
+    /// One batch of a model run from Python (`Engine::model_step`):
+    /// `forward(batch)` under the trainer's autocast, then `loss(out)`;
+    /// the engine does the rest of the step. Returns (loss, update or None).
+    fn step_batch(
+        &self,
+        py: Python<'_>,
+        batch: &Bound<'_, PyAny>,
+        forward: &Bound<'_, PyAny>,
+        loss: &Bound<'_, PyAny>,
+    ) -> PyResult<(f64, Option<PyUpdate>)> {
+        let (b, f, l): (PyObject, PyObject, PyObject) = (
+            batch.clone().unbind(),
+            forward.clone().unbind(),
+            loss.clone().unbind(),
+        );
+        let e = self.inner.clone();
+        let r = py
+            .allow_threads(move || e.model_step(|| py_forward(&f, b), |out| py_loss(&l, out)))
+            .py()?;
+        Ok(report_py(r))
+    }
+
+    /// `step_batch` with the loss left on the device where reads are
+    /// batched: (the detached loss, its update's step number or None).
+    #[pyo3(signature = (batch, forward, loss, report = false))]
+    fn step_batch_lazy(
+        &self,
+        py: Python<'_>,
+        batch: &Bound<'_, PyAny>,
+        forward: &Bound<'_, PyAny>,
+        loss: &Bound<'_, PyAny>,
+        report: bool,
+    ) -> PyResult<(PyObject, Option<u64>)> {
+        let (b, f, l): (PyObject, PyObject, PyObject) = (
+            batch.clone().unbind(),
+            forward.clone().unbind(),
+            loss.clone().unbind(),
+        );
+        let e = self.inner.clone();
+        let (loss, r) = py
+            .allow_threads(move || {
+                e.model_step_lazy(|| py_forward(&f, b), |out| py_loss(&l, out), report)
+            })
+            .py()?;
+        let loss = loss.f_detach().map_err(crate::Error::from).py()?;
+        Ok((to_py(py, &loss)?, r.update.map(|u| u.step)))
+    }
+
+    /// `f()` in eval mode without grad (the mode is restored): evaluate and
+    /// predict of a model run from Python.
+    #[pyo3(signature = (f, was_training = true))]
+    fn eval_call(
+        &self,
+        py: Python<'_>,
+        f: &Bound<'_, PyAny>,
+        was_training: bool,
+    ) -> PyResult<PyObject> {
+        let f: PyObject = f.clone().unbind();
+        let e = self.inner.clone();
+        py.allow_threads(move || {
+            e.in_eval(was_training, || {
+                Python::with_gil(|py| f.call0(py).map_err(|e| stash(e, "the evaluation")))
+            })
+        })
+        .py()
+    }
+
+    /// The trainer's loss of (pred, target), attached to the graph.
+    fn compute_loss(
+        &self,
+        py: Python<'_>,
+        pred: &Bound<'_, PyAny>,
+        target: &Bound<'_, PyAny>,
+    ) -> PyResult<PyObject> {
+        let (p, t) = (tensor_arg(pred, "pred")?, tensor_arg(target, "target")?);
+        let l = self.inner.loss().compute(&p, &t).py()?;
+        to_py(py, &l)
+    }
+
     /// Trains on `loader` from the current (epoch, batch) position. Returns
-    /// (updates, batches run, epoch done).
-    #[pyo3(signature = (loader, max_batches, until_step = None, every = Vec::new()))]
+    /// (updates, batches run, epoch done). With `forward` and `loss` (a
+    /// model run from Python, as `step_batch`), each batch goes to
+    /// `forward` as a tuple of its fields, or as a dict keyed by `names`.
+    #[pyo3(signature = (loader, max_batches, until_step = None, every = Vec::new(), forward = None,
+                        loss = None, names = None))]
+    #[allow(clippy::too_many_arguments)]
     fn run_loader(
         &self,
         py: Python<'_>,
@@ -374,6 +499,9 @@ impl PyEngine {
         max_batches: usize,
         until_step: Option<u64>,
         every: Vec<u64>,
+        forward: Option<&Bound<'_, PyAny>>,
+        loss: Option<&Bound<'_, PyAny>>,
+        names: Option<Vec<String>>,
     ) -> PyResult<(Vec<PyUpdate>, usize, bool)> {
         let (e, l) = (self.inner.clone(), loader.get().inner.clone());
         let limits = RunLimits {
@@ -381,7 +509,30 @@ impl PyEngine {
             until_step,
             every,
         };
-        let r = py.allow_threads(move || e.run_loader(&l, &limits)).py()?;
+        let r = match (forward, loss) {
+            (None, None) => py.allow_threads(move || e.run_loader(&l, &limits)).py()?,
+            (Some(f), Some(lf)) => {
+                let (f, lf): (PyObject, PyObject) = (f.clone().unbind(), lf.clone().unbind());
+                let batch = move |fields: Vec<tch::Tensor>| -> crate::Result<PyObject> {
+                    Python::with_gil(|py| {
+                        let b = fields_py(py, &fields, names.as_deref())
+                            .map_err(|e| stash(e, "the loader's batch"))?;
+                        f.call1(py, (b,))
+                            .map_err(|e| stash(e, "the model's forward"))
+                    })
+                };
+                py.allow_threads(move || {
+                    e.run_loader_with(&l, &limits, batch, |out| py_loss(&lf, out))
+                })
+                .py()?
+            }
+            _ => {
+                return Err(raise(
+                    Exc::Config,
+                    "Engine.run_loader: forward and loss go together".into(),
+                ))
+            }
+        };
         Ok((
             r.updates.into_iter().map(update_py).collect(),
             r.batches,

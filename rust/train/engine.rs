@@ -245,21 +245,26 @@ impl Engine {
         }
     }
 
-    fn forward_loss(&self, inputs: &[Tensor], target: &Target) -> Result<Tensor> {
-        let forward = || self.forward_inputs(inputs);
-        let pred = match self.opts.autocast {
+    /// `f` under the trainer's autocast (`amp`), or as it is without one.
+    fn autocast<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        match self.opts.autocast {
             Some((dev, kind)) => {
                 let _guard = AutocastGuard::new(dev, kind, true)?;
-                let p = forward()?;
-                // Losses run in float32, as autocast's fp32 list would.
-                if matches!(p.f_kind()?, Kind::Half | Kind::BFloat16) {
-                    p.f_to_kind(Kind::Float)?
-                } else {
-                    p
-                }
+                f()
             }
-            None => forward()?,
-        };
+            None => f(),
+        }
+    }
+
+    fn forward_loss(&self, inputs: &[Tensor], target: &Target) -> Result<Tensor> {
+        let p = self.autocast(|| self.forward_inputs(inputs))?;
+        // Losses run in float32, as autocast's fp32 list would.
+        let pred =
+            if self.opts.autocast.is_some() && matches!(p.f_kind()?, Kind::Half | Kind::BFloat16) {
+                p.f_to_kind(Kind::Float)?
+            } else {
+                p
+            };
         match target {
             Target::Tensor(y) => self.loss.compute(&pred, &self.to_device(y)?),
             Target::Loss(f) => f(&pred),
@@ -412,10 +417,68 @@ impl Engine {
         }
     }
 
-    /// One batch whose loss `compute` returns (it runs the forward itself:
-    /// floDl's `step_fn`, a torch-style closure). The loss is read.
+    /// One batch whose loss `compute` returns, as it returns it (no
+    /// autocast region here). The loss is read.
     pub fn micro_step(&self, compute: impl FnOnce() -> Result<Tensor>) -> Result<StepReport> {
         let (_, r) = self.micro_step_lazy(compute, false)?;
+        self.settle(r)
+    }
+
+    /// One batch whose loss `compute` returns (it runs the forward itself:
+    /// floDl's `step_fn`, a torch-style closure `step(closure)`): `compute`
+    /// runs whole under the trainer's autocast (`amp`), as a torch loop's
+    /// `with torch.autocast(...)` holds forward and loss. The loss is read.
+    pub fn closure_step(&self, compute: impl FnOnce() -> Result<Tensor>) -> Result<StepReport> {
+        self.model_step(compute, Ok)
+    }
+
+    /// One batch whose loss the caller computed before the call (a
+    /// torch-style manual loop's `step_loss(loss)`): backward and the rest
+    /// of the step. With `amp` this is refused: the forward already ran,
+    /// outside the engine's autocast, so amp could not apply to it.
+    pub fn loss_step(&self, loss: Tensor) -> Result<StepReport> {
+        if let Some((dev, kind)) = self.opts.autocast {
+            return Err(Error::Value(format!(
+                "Trainer.step_loss: amp={} cannot apply to a forward that already ran (the loss was \
+                 computed before the call, outside autocast); use step(closure), whose closure runs \
+                 under autocast, or run the forward under torch.autocast('{}', {}) yourself and give \
+                 the Trainer scaler= (float16) without amp=",
+                amp_name(kind),
+                dev.name(),
+                amp_name(kind)
+            )));
+        }
+        self.micro_step(|| Ok(loss))
+    }
+
+    /// One batch of a model the caller runs itself (a Python model on the
+    /// GIL path, whose batches and outputs only Python can read): `forward`
+    /// runs under the trainer's autocast (`amp`) and returns what `loss`
+    /// turns into the batch's loss outside autocast, as the engine's own
+    /// forward and loss run. Counters, checks, backward and the update are
+    /// the engine's, as in [`Engine::step_lazy`]: the loss (attached) and a
+    /// report whose values are NaN until read; `report` keeps the update for
+    /// [`Engine::take_updates`].
+    pub fn model_step_lazy<O>(
+        &self,
+        forward: impl FnOnce() -> Result<O>,
+        loss: impl FnOnce(O) -> Result<Tensor>,
+        report: bool,
+    ) -> Result<(Tensor, StepReport)> {
+        let (l, r) = self.micro_step_lazy(|| loss(self.autocast(forward)?), report)?;
+        if let (false, true, Some(u)) = (self.batched, report, r.update) {
+            lock(&self.reads, "trainer")?.keep(u); // read already
+        }
+        Ok((l, r))
+    }
+
+    /// [`Engine::model_step_lazy`] with the loss read.
+    pub fn model_step<O>(
+        &self,
+        forward: impl FnOnce() -> Result<O>,
+        loss: impl FnOnce(O) -> Result<Tensor>,
+    ) -> Result<StepReport> {
+        let (_, r) = self.model_step_lazy(forward, loss, false)?;
         self.settle(r)
     }
 
@@ -664,6 +727,35 @@ impl Engine {
                 loader.num_fields()
             )));
         }
+        self.run_batches(loader, limits, |mut batch| {
+            let y = batch
+                .pop()
+                .ok_or_else(|| Error::Value("empty batch".into()))?;
+            Ok(self.step_lazy(&batch, &Target::Tensor(y), true)?.1)
+        })
+    }
+
+    /// [`Engine::run_loader`] for a model the caller runs itself (see
+    /// [`Engine::model_step_lazy`]): `forward` gets each batch's fields.
+    pub fn run_loader_with<O>(
+        &self,
+        loader: &DataLoader,
+        limits: &RunLimits,
+        forward: impl Fn(Vec<Tensor>) -> Result<O>,
+        loss: impl Fn(O) -> Result<Tensor>,
+    ) -> Result<RunReport> {
+        self.run_batches(loader, limits, |batch| {
+            Ok(self.model_step_lazy(|| forward(batch), &loss, true)?.1)
+        })
+    }
+
+    /// The loop of a run over `loader`: `step` trains one batch.
+    fn run_batches(
+        &self,
+        loader: &DataLoader,
+        limits: &RunLimits,
+        mut step: impl FnMut(Vec<Tensor>) -> Result<StepReport>,
+    ) -> Result<RunReport> {
         self.model.set_training(true)?;
         let n = loader.num_batches() as u64;
         let epoch = self.position()?.epoch;
@@ -678,11 +770,7 @@ impl Engine {
             if out.batches >= limits.max_batches {
                 break;
             }
-            let mut batch = loader.batch(&order, b as usize)?;
-            let y = batch
-                .pop()
-                .ok_or_else(|| Error::Value("empty batch".into()))?;
-            let (_, r) = self.step_lazy(&batch, &Target::Tensor(y), true)?;
+            let r = step(loader.batch(&order, b as usize)?)?;
             out.batches += 1;
             if r.update.is_some_and(|u| limits.stops_after(u.step)) {
                 break;
@@ -693,8 +781,10 @@ impl Engine {
         Ok(out)
     }
 
-    /// Runs `f` in eval mode without grad; the training mode is restored.
-    fn in_eval<T>(&self, was_training: bool, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    /// Runs `f` in eval mode without grad; the training mode is restored
+    /// (also when `f` fails). `evaluate`/`predict` of a model the caller
+    /// runs itself go through this.
+    pub fn in_eval<T>(&self, was_training: bool, f: impl FnOnce() -> Result<T>) -> Result<T> {
         self.model.set_training(false)?;
         let out = {
             let _g = tch::no_grad_guard();
@@ -734,6 +824,14 @@ impl Engine {
     /// The device batches are moved to, if any.
     pub fn device(&self) -> Option<Device> {
         self.opts.device
+    }
+}
+
+/// An autocast dtype as torch names it, for messages.
+fn amp_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Half => "torch.float16",
+        _ => "torch.bfloat16",
     }
 }
 
