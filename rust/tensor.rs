@@ -2,25 +2,47 @@
 //! produce messages naming the argument and its shape or dtype.
 
 use std::ops::Deref;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 
 use tch::{Kind, Tensor};
 
 use crate::{Error, Result};
 
-/// A tensor handle that may be shared between threads.
+/// A tensor handle that may be shared between threads, and rebound: when a
+/// library puts a new tensor where a module or optimizer had this one
+/// (accelerate, `load_state_dict(assign=True)`, a new `nn.Parameter` set by
+/// hand), [`rebind`] points every live handle on the old tensor at the new
+/// one, so one copy of each parameter is what every holder computes with.
 ///
 /// `tch::Tensor` is `Send` but not `Sync`. An `at::Tensor` handle is an
 /// intrusive pointer with an atomic refcount; reading it from several threads
 /// is what PyTorch itself does for module parameters. In-place math on the
-/// data is serialised by the caller (the optimizer's mutex, the GIL).
-pub struct SharedTensor(Tensor);
+/// data is serialised by the caller (the optimizer's mutex, the GIL); a
+/// rebind happens from Python, between steps.
+pub struct SharedTensor(Arc<Tensor>);
 
 // SAFETY: see the type's doc: only the handle is shared, never a `&mut`.
 unsafe impl Sync for SharedTensor {}
+unsafe impl Send for SharedTensor {}
+
+struct Live(Weak<Tensor>);
+// SAFETY: the registry only compares handles and reassigns them under its lock (see `rebind`).
+unsafe impl Send for Live {}
+
+/// Every SharedTensor alive (weakly), for `rebind`.
+static LIVE: Mutex<Vec<Live>> = Mutex::new(Vec::new());
 
 impl SharedTensor {
     pub fn new(t: Tensor) -> Self {
-        SharedTensor(t)
+        let cell = Arc::new(t);
+        if let Ok(mut live) = LIVE.lock() {
+            if live.len() >= 64 && live.len().is_power_of_two() {
+                live.retain(|w| w.0.strong_count() > 0); // amortised pruning
+            }
+            live.push(Live(Arc::downgrade(&cell)));
+        }
+        SharedTensor(cell)
     }
     /// A new handle on the same tensor (same storage, same grad), or on its
     /// substitute inside [`crate::substitute::with_substitutes`].
@@ -37,9 +59,43 @@ impl SharedTensor {
 impl Deref for SharedTensor {
     type Target = Tensor;
     fn deref(&self) -> &Tensor {
-        crate::substitute::lookup(&self.0).unwrap_or(&self.0)
+        crate::substitute::lookup(&self.0).unwrap_or(&*self.0)
     }
 }
+
+/// Points every live [`SharedTensor`] on `old` (modules, graphs, optimizer
+/// groups) at `new` instead; returns how many followed. The shapes must
+/// agree, so a module's computation stays valid.
+pub fn rebind(old: &Tensor, new: &Tensor) -> Result<usize> {
+    if !old.defined() || !new.defined() {
+        return Err(Error::Value("rebind: an undefined tensor".into()));
+    }
+    if old.size() != new.size() {
+        return Err(Error::Shape(format!(
+            "cannot replace a tensor of shape {} with one of shape {}",
+            shape_str(old),
+            shape_str(new)
+        )));
+    }
+    let live = LIVE
+        .lock()
+        .map_err(|_| Error::Torch("tensor registry poisoned".into()))?;
+    let mut n = 0;
+    for w in live.iter() {
+        if let Some(t) = w.0.upgrade() {
+            if crate::shim::is_same(&t, old) {
+                crate::shim::assign(&t, new);
+                n += 1;
+            }
+        }
+    }
+    REBINDS.fetch_add(1, Ordering::Relaxed);
+    Ok(n)
+}
+
+/// Counts rebinds: anything keyed by tensor addresses (a captured CUDA graph)
+/// is stale once it moves.
+pub static REBINDS: AtomicU64 = AtomicU64::new(0);
 
 /// `[2, 3]`-style shape text for messages.
 pub fn shape_str(t: &Tensor) -> String {

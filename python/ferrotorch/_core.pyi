@@ -1102,6 +1102,10 @@ def call_with_substitutes(
     """Calls ``fn_(*args, **kwargs)`` with each ``originals[i]`` read as
     ``substitutes[i]`` by every ferrotorch module, on this thread only."""
 
+def rebind(old: torch.Tensor, new: torch.Tensor) -> int:
+    """Points every ferrotorch module, graph and optimizer holding ``old`` at
+    ``new`` (same shape); returns how many handles followed."""
+
 def optimizer_names() -> List[str]:
     """Every optimizer name, lower case (the core's registry)."""
 

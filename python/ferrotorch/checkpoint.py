@@ -57,7 +57,11 @@ Target = Union[Graph, Mapping[str, torch.Tensor], Iterable[Tuple[str, torch.Tens
 
 
 def _target(obj: Any) -> Any:
-    # A Graph is a torch.nn.Module too: keep it whole (its hash is written).
+    # A Graph is a torch.nn.Module too: keep it whole (its hash is written),
+    # with any tensor that replaced one of its own adopted first.
+    sync = getattr(obj, "_ft_sync", None) if isinstance(obj, Graph) else None
+    if sync is not None:
+        sync()
     if isinstance(obj, torch.nn.Module) and not isinstance(obj, Graph):
         return obj.state_dict(keep_vars=True)
     return obj

@@ -18,9 +18,10 @@ force (on the calling thread only).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterable, List, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Tuple
 
 import torch
+from torch.nn.modules.module import _IncompatibleKeys
 
 from . import _core
 
@@ -40,18 +41,48 @@ class _Slots(dict):  # type: ignore[type-arg]
 
     def __setitem__(self, name: str, value: Any) -> None:
         super().__setitem__(name, value)
-        if value is self.core.get(name):
+        core = self.core.get(name)
+        if value is core:
+            self.changed.discard(name)
+        elif isinstance(value, torch.nn.Parameter) and core is not None:
+            # A new Parameter is a permanent replacement (setattr,
+            # register_parameter, load_state_dict(assign=True), accelerate):
+            # the Rust graph and every optimizer holding the old one adopt it.
+            _core.rebind(core, value)
+            self.core[name] = value
             self.changed.discard(name)
         else:
-            self.changed.add(name)
+            self.changed.add(name)  # a substitute for forward (functional_call), or a new buffer
+
+    def adopt(self) -> None:
+        """Makes every replacement permanent (see :meth:`Graph._ft_sync`)."""
+        for name in list(self.changed):
+            if name not in self:
+                continue  # parametrized: computed at each forward
+            value, core = self.get(name), self.core.get(name)
+            if value is not None and core is not None and isinstance(value, torch.Tensor):
+                _core.rebind(core, value)
+                self.core[name] = value
+            self.changed.discard(name)
 
     def __delitem__(self, name: str) -> None:
         super().__delitem__(name)
-        self.changed.discard(name)
+        if name in self.core:  # torch.nn.utils.parametrize moves it to a property
+            self.changed.add(name)
 
-    def substitutes(self) -> Tuple[list, list]:
-        names = [n for n in self.changed if n in self.core and self.get(n) is not None]
-        return [self.core[n] for n in names], [self[n] for n in names]
+    def substitutes(self, owner: Any) -> Tuple[list, list]:
+        originals, subs = [], []
+        for n in self.changed:
+            if n not in self.core:
+                continue
+            cur = self.get(n) if n in self else getattr(owner, n, None)
+            if cur is None:
+                raise _core.ConfigError(
+                    f"graph: '{n}' was removed from its registry; the Rust graph needs a tensor there"
+                )
+            originals.append(self.core[n])
+            subs.append(cur)
+        return originals, subs
 
 
 def _as_parameter(t: torch.Tensor) -> torch.Tensor:
@@ -83,6 +114,23 @@ class Graph(_core.Graph, torch.nn.Module):  # type: ignore[misc]
         object.__setattr__(self, "_buffers", _Slots(buffers))
         object.__setattr__(self, "_ft_ready", True)
 
+    def _ft_sync(self) -> None:
+        """Before the Rust side uses the graph outside a forward (Trainer,
+        checkpoint files): tensors that replaced the graph's own in its
+        registry (a buffer set by accelerate, say) become the graph's own."""
+        self._parameters.adopt()  # type: ignore[attr-defined]
+        self._buffers.adopt()  # type: ignore[attr-defined]
+
+    def save_checkpoint(self, path: Any) -> None:
+        """floDl's ``.fdl`` file of the graph's parameters and buffers (atomic write)."""
+        self._ft_sync()
+        _core.Graph.save_checkpoint(self, path)
+
+    def load_checkpoint(self, path: Any, strict_hash: bool = True) -> Any:
+        """Loads a floDl ``.fdl`` file into the graph's tensors (validated first)."""
+        self._ft_sync()
+        return _core.Graph.load_checkpoint(self, path, strict_hash)
+
     @property  # type: ignore[override]
     def training(self) -> bool:
         """Training mode of the Rust graph (dropout on, batch statistics)."""
@@ -101,8 +149,8 @@ class Graph(_core.Graph, torch.nn.Module):  # type: ignore[misc]
         p, b = self._parameters, self._buffers
         if not (p.changed or b.changed):  # type: ignore[attr-defined]
             return _core.Graph.forward(self, *inputs)
-        po, ps = p.substitutes()  # type: ignore[attr-defined]
-        bo, bs = b.substitutes()  # type: ignore[attr-defined]
+        po, ps = p.substitutes(self)  # type: ignore[attr-defined]
+        bo, bs = b.substitutes(self)  # type: ignore[attr-defined]
         return _core.Graph._forward_with(self, po + bo, ps + bs, *inputs)
 
     def train(self, mode: bool = True) -> "Graph":
@@ -115,6 +163,32 @@ class Graph(_core.Graph, torch.nn.Module):  # type: ignore[misc]
     def eval(self) -> "Graph":
         """Evaluation mode (``train(False)``)."""
         return self.train(False)
+
+    def parameters(self, recurse: bool = True) -> List[torch.Tensor]:  # type: ignore[override]
+        """Every parameter in floDl's order (torch's signature; a list).
+        ``recurse=False``: none, as for a torch container (the nodes own them)."""
+        return _core.Graph.parameters(self) if recurse else []
+
+    def buffers(self, recurse: bool = True) -> List[torch.Tensor]:  # type: ignore[override]
+        """Every buffer (running statistics); ``recurse=False``: none."""
+        return _core.Graph.buffers(self) if recurse else []
+
+    def load_state_dict(  # type: ignore[override]
+        self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
+    ) -> Any:
+        """Copies values by floDl name into the graph's own tensors and
+        returns torch's ``_IncompatibleKeys(missing_keys, unexpected_keys)``.
+        ``strict``: a missing or unexpected name is a ``TagError`` and nothing
+        changes; a shape mismatch is a ``ShapeError``. ``assign=True`` is
+        accepted and still copies (new tensors would leave the Rust graph
+        computing with the old ones)."""
+        if not isinstance(state_dict, Mapping):
+            raise _core.InputTypeError(
+                f"Graph.load_state_dict: expected a mapping of names to tensors, got {type(state_dict).__name__}"
+            )
+        del assign
+        missing, unexpected = _core.Graph.load_state_dict(self, dict(state_dict), strict)
+        return _IncompatibleKeys(list(missing), list(unexpected))
 
     def named_buffers(  # type: ignore[override]
         self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True

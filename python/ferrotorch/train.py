@@ -29,6 +29,7 @@ import torch
 from . import _core, training_state
 from . import distributed as _dist
 from .errors import ConfigError, EarlyStop, InputTypeError
+from .graph_module import Graph as _Graph
 from .history import History
 from .monitor import format_duration, format_number
 
@@ -55,6 +56,11 @@ def _lr(opt: Any) -> float:
     if lr is None or callable(lr):
         lr = opt.param_groups[0]["lr"]
     return float(lr)
+
+
+def _modules(model: Any) -> list:
+    """The model and its submodules (itself alone for a callable)."""
+    return list(model.modules()) if isinstance(model, torch.nn.Module) else [model]
 
 
 def _is_step_scheduler(s: Any) -> bool:
@@ -546,6 +552,9 @@ class Trainer:
         schedule = None if scheduler is None or _is_step_scheduler(scheduler) else scheduler
         amp_device = "cuda" if self.device and self.device.startswith("cuda") else "cpu"
         self.metrics = list(metrics or [])
+        # Graphs in the model: tensors that replaced theirs are adopted before each Rust use.
+        self._graphs = [m for m in _modules(model) if isinstance(m, _Graph)]
+        self._sync()
         self._engine = _core.Engine(
             model,
             optimizer,
@@ -692,6 +701,12 @@ class Trainer:
 
     # --- single steps -----------------------------------------------------------
 
+    def _sync(self) -> None:
+        """Tensors that replaced a graph's own in its registry become its own
+        before the Rust side uses it (see ``Graph._ft_sync``)."""
+        for g in self._graphs:
+            g._ft_sync()
+
     @overload
     def step(self, x: Any, y: Any = None, *, lazy: Literal[False] = False) -> float: ...
     @overload
@@ -715,6 +730,7 @@ class Trainer:
         detached 0-dim tensor on the device instead of a float: with batched
         ``loss_reads`` nothing is read to the host until someone asks
         (``.item()``, or the engine's next batched read), as in a torch loop."""
+        self._sync()
         if y is None and callable(x) and not isinstance(x, (torch.Tensor, Mapping)):
             if lazy:
                 raise ConfigError("Trainer.step(closure): lazy=True needs the step(x, y) form")
@@ -751,6 +767,7 @@ class Trainer:
         ``step(closure)``, whose closure runs under autocast, or run the
         forward under ``torch.autocast`` yourself with ``Trainer(scaler=...)``
         (float16) and no ``amp=``."""
+        self._sync()
         return self._engine.step_loss(loss)[0]
 
     def predict(self, x: Any, batch_size: Optional[int] = 4096) -> torch.Tensor:
@@ -764,6 +781,7 @@ class Trainer:
         of its output: the output itself if a tensor, ``.logits`` of a
         ``ModelOutput`` or dict (else its first entry other than ``loss``),
         a tuple's first element (see the class docs)."""
+        self._sync()
         if batch_size is not None:
             _count("predict: batch_size", batch_size, 1)
         was_training = getattr(self.model, "training", True)
@@ -794,6 +812,7 @@ class Trainer:
         the loss is the Trainer's (``loss=None``: the output's own), and the
         metrics compare the output's logits with the target (``loss=None``:
         the batch's ``'labels'``)."""
+        self._sync()
         was_training = getattr(self.model, "training", True)
         data = self._as_data(data, None)
         if hasattr(data, "reset"):
@@ -878,6 +897,7 @@ class Trainer:
         step boundary and returns (``history.interrupted``). ``monitor``: a
         :class:`ferrotorch.Monitor` that gets every epoch's logs.
         """
+        self._sync()
         if epochs is None and steps is None:
             epochs = 1
         if epochs is not None:

@@ -1,10 +1,11 @@
-//! `crate::substitute` for Python: a call with parameters read as
-//! substitutes (torch's `functional_call` on a ferrotorch layer).
+//! `crate::substitute` and `crate::tensor::rebind` for Python: a call with
+//! parameters read as substitutes (torch's `functional_call` on a ferrotorch
+//! layer), and the permanent replacement of one tensor by another.
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
-use super::errors::{raise, Exc};
+use super::errors::{raise, Exc, IntoPyResult};
 use super::tensor::tensor_arg;
 
 /// Calls `fn_(*args, **kwargs)` with each `originals[i]` read as
@@ -40,7 +41,16 @@ fn call_with_substitutes(
     crate::substitute::with_substitutes(&pairs, || fn_.call(args, kwargs).map(|o| o.unbind()))
 }
 
+/// Points every ferrotorch module, graph and optimizer holding `old` at
+/// `new` (same shape); returns how many handles followed.
+#[pyfunction]
+fn rebind(old: &Bound<'_, PyAny>, new: &Bound<'_, PyAny>) -> PyResult<usize> {
+    let (o, n) = (tensor_arg(old, "old")?, tensor_arg(new, "new")?);
+    crate::tensor::rebind(&o, &n).py()
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(call_with_substitutes, m)?)?;
+    m.add_function(wrap_pyfunction!(rebind, m)?)?;
     Ok(())
 }

@@ -35,20 +35,59 @@ def _as_parameter(t: torch.Tensor) -> torch.Tensor:
     return t
 
 
+class _Registry(OrderedDict):  # type: ignore[type-arg]
+    """A layer's ``_parameters`` / ``_buffers``: remembers the Rust layer's
+    tensor of each name. A new ``nn.Parameter`` put in a parameter's place
+    (setattr, ``register_parameter``, ``load_state_dict(assign=True)``,
+    accelerate) is a permanent replacement: the Rust layer, its graphs and
+    every optimizer holding the old tensor adopt it (``_core.rebind``). Any
+    other tensor is a substitute the forward uses (``functional_call``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.core: Dict[str, torch.Tensor] = {}
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        core = self.__dict__.get("core", {}).get(name)
+        if core is not None and value is not core and isinstance(value, torch.nn.Parameter):
+            _core.rebind(core, value)
+            self.core[name] = value
+        super().__setitem__(name, value)
+
+
 class _Slot:
-    """Where one core tensor is registered: the holder module, the leaf name,
-    whether it is a parameter, and the core's own tensor."""
+    """Where one core tensor is registered: the holder module, its path, the
+    leaf name and whether it is a parameter."""
 
-    __slots__ = ("holder", "path", "name", "param", "core")
+    __slots__ = ("holder", "path", "name", "param")
 
-    def __init__(
-        self, holder: torch.nn.Module, path: Tuple[str, ...], name: str, param: bool, core: torch.Tensor
-    ) -> None:
-        self.holder, self.path, self.name, self.param, self.core = holder, path, name, param, core
+    def __init__(self, holder: torch.nn.Module, path: Tuple[str, ...], name: str, param: bool) -> None:
+        self.holder, self.path, self.name, self.param = holder, path, name, param
+
+    def table(self) -> Any:
+        return self.holder._parameters if self.param else self.holder._buffers
+
+    @property
+    def core(self) -> torch.Tensor:
+        return self.table().core[self.name]
 
     def current(self) -> Optional[torch.Tensor]:
-        table = self.holder._parameters if self.param else self.holder._buffers
-        return table.get(self.name)
+        t = self.table().get(self.name)
+        if t is None and self.name not in self.table():
+            # torch.nn.utils.parametrize moved it: the holder computes it.
+            t = getattr(self.holder, self.name, None)
+        return t
+
+
+def _registries(m: torch.nn.Module) -> None:
+    if not isinstance(m._parameters, _Registry):
+        reg = _Registry()
+        reg.update(m._parameters)
+        m.__dict__["_parameters"] = reg
+    if not isinstance(m._buffers, _Registry):
+        reg = _Registry()
+        reg.update(m._buffers)
+        m.__dict__["_buffers"] = reg
 
 
 class Module(torch.nn.Module):
@@ -92,6 +131,7 @@ class Module(torch.nn.Module):
         d["_core"] = core
         d["_ft_spec"] = spec
         slots: List[_Slot] = []
+        _registries(self)
         for param, items in ((True, core.named_parameters()), (False, core.named_buffers())):
             for name, t in _unique(items):
                 holder: torch.nn.Module = self
@@ -100,13 +140,13 @@ class Module(torch.nn.Module):
                     child = holder._modules.get(part)
                     if child is None:
                         child = torch.nn.Module()
+                        _registries(child)
                         holder._modules[part] = child
                     holder = child
-                if param:
-                    holder._parameters[leaf] = _as_parameter(t)  # type: ignore[assignment]
-                else:
-                    holder._buffers[leaf] = t
-                slots.append(_Slot(holder, tuple(path), leaf, param, t))
+                table: Any = holder._parameters if param else holder._buffers
+                table.core[leaf] = _as_parameter(t) if param else t
+                table[leaf] = t
+                slots.append(_Slot(holder, tuple(path), leaf, param))
         if type(self)._bias_slot and "bias" not in self._parameters:
             self._parameters["bias"] = None  # torch's layers built with bias=False
         d["_ft_slots"] = slots
@@ -185,7 +225,12 @@ class Module(torch.nn.Module):
             return torch.nn.Module.__getattr__(self, name)
         except AttributeError:
             core = self.__dict__.get("_core")
-            if core is None or name.startswith("_"):
+            # The Rust layer's methods (forward_seq, end_step, name...), never
+            # its tensors: those live in the registries (parametrize relies on it).
+            tensors = {s.name for s in self.__dict__.get("_ft_slots", ())}
+            if core is not None and name in ("weight", "bias") and name not in tensors:
+                return None  # as torch's layers built without one (affine=False, bias=False)
+            if core is None or name.startswith("_") or name in tensors or not hasattr(type(core), name):
                 raise
         return getattr(core, name)
 
