@@ -28,6 +28,7 @@ import torch
 
 from . import _core, training_state
 from . import distributed as _dist
+from .data_position import Position, is_torch_loader
 from .errors import ConfigError, EarlyStop, InputTypeError
 from .graph_module import Graph as _Graph
 from .history import History
@@ -552,6 +553,7 @@ class Trainer:
         schedule = None if scheduler is None or _is_step_scheduler(scheduler) else scheduler
         amp_device = "cuda" if self.device and self.device.startswith("cuda") else "cpu"
         self.metrics = list(metrics or [])
+        self._data_pos = Position()
         # Graphs in the model: tensors that replaced theirs are adopted before each Rust use.
         self._graphs = [m for m in _modules(model) if isinstance(m, _Graph)]
         self._sync()
@@ -847,6 +849,15 @@ class Trainer:
 
     # --- fit --------------------------------------------------------------------------
 
+    def _end_partial_epoch(self) -> None:
+        """``fit`` over another data source than the partial epoch's: that
+        epoch ends here (its last window updates on what it has), and the new
+        source starts a new epoch (see :mod:`ferrotorch.data_position`)."""
+        st = self._engine.state
+        if st["batch"] or st["micro"]:
+            self._engine.end_epoch()
+        self._data_pos.epoch_rng = None
+
     def _as_data(self, data: Any, batch_size: Optional[int]) -> Any:
         """A DataLoader for tensors, a tuple of tensors or a dataset exposing
         ``fields()``; any other iterable as it is."""
@@ -909,17 +920,22 @@ class Trainer:
                 _count(f"fit: {name}", v, 1)
         if resume and checkpoint_dir is None:
             raise ConfigError("fit: resume=True needs checkpoint_dir")
+        source = data
         data = self._as_data(data, batch_size)
         if self.distributed and isinstance(data, _core.DataLoader) and data.shard_of is None:
             data = data.shard(_dist.rank(), _dist.world_size())
-        st = self._engine.state
-        history = History(start_step=int(st["step"]), start_epoch=int(st["epoch"]))
         state_path = None
         if checkpoint_dir is not None:
             os.makedirs(checkpoint_dir, exist_ok=True)
             state_path = os.path.join(checkpoint_dir, "last.pt")
-            if resume and os.path.exists(state_path):
-                history = self.load_state(state_path)
+        resuming = resume and state_path is not None and os.path.exists(state_path)
+        if not resuming and not self._data_pos.same_source(source):
+            self._end_partial_epoch()
+        st = self._engine.state
+        history = History(start_step=int(st["step"]), start_epoch=int(st["epoch"]))
+        if resuming and state_path is not None:
+            history = self.load_state(state_path)
+        self._data_pos.set_source(source)
         run = _Run(self, data, history, report, log_every, checkpoint_every, state_path, progress, epochs)
         target_steps = None if steps is None else history.start_step + steps
         total_epochs = None if epochs is None else history.start_epoch + epochs
@@ -1131,7 +1147,11 @@ class _Run:
         if self.bar is not None:
             every.append(1)  # a live bar shows every step's loss
         py = self.t._py
-        for i, batch in enumerate(_batches(data, epoch)):
+        if is_torch_loader(data):  # the remainder of its epoch (its order replayed on resume)
+            batches, start = self.t._data_pos.epoch_iter(data, epoch, skip), skip
+        else:
+            batches, start = _batches(data, epoch), 0
+        for i, batch in enumerate(batches, start):
             if i < skip:
                 continue
             seen += 1

@@ -22,6 +22,7 @@ import torch
 from . import _core
 from . import distributed as _dist
 from ._io import read_checked, save_checked
+from .data_position import Position
 from .errors import CheckpointError
 from .history import History
 
@@ -49,6 +50,7 @@ def collect(trainer: Any, history: Optional[History] = None) -> Dict[str, Any]:
         "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         "engine": engine,
         "grads": grads,
+        "data": trainer._data_pos.state(),
     }
     if history is not None:
         st["history"] = history.to_dict()
@@ -135,6 +137,9 @@ def _check(trainer: Any, st: Dict[str, Any], path: str) -> None:
                 raise bad("grads", f"entry {i} does not fit parameter shape {tuple(p.shape)}")
     if st.get("history") is not None and not isinstance(st["history"], dict):
         raise bad("history", "not a dict")
+    why = Position.check(st.get("data"))
+    if why is not None:
+        raise bad("data", why)
 
 
 def _snapshot(trainer: Any) -> Dict[str, Any]:
@@ -148,6 +153,7 @@ def _snapshot(trainer: Any) -> Dict[str, Any]:
         "rng_cpu": torch.get_rng_state(),
         "engine": dict(trainer._engine.state),
         "grads": [None if p.grad is None else p.grad.detach().clone() for p in _params(trainer)],
+        "data": trainer._data_pos.state(),
     }
 
 
@@ -166,6 +172,7 @@ def _apply(trainer: Any, st: Dict[str, Any], engine: Dict[str, Any], grads: Opti
         for p, g in zip(_params(trainer), grads or [None] * len(_params(trainer))):
             p.grad = None if g is None else g.to(device=p.device, dtype=p.dtype).clone()
     trainer._engine.set_state(engine)
+    trainer._data_pos.load(st.get("data"))
 
 
 def load(trainer: Any, path: str) -> History:
