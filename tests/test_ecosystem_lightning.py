@@ -180,6 +180,16 @@ def test_bf16_mixed_equals_torch():
     assert not torch.equal(a.net[0].weight, _fit(mine).net[0].weight)
 
 
+@pytest.mark.parametrize("algo", ["adam", "sgd"])
+def test_16_mixed_equals_torch(algo):
+    """float16 autocast with Lightning's GradScaler (on the CPU here): the
+    scaler unscales through param_groups and steps the ferrotorch optimizer."""
+    mine, ref = PAIRS[algo]
+    a, b = _fit(mine, precision="16-mixed"), _fit(ref, precision="16-mixed")
+    assert not torch.equal(a.net[0].weight, _fit(mine).net[0].weight)  # autocast ran
+    _same(a, b)
+
+
 @pytest.mark.parametrize("k", [2, 3])
 def test_accumulate_grad_batches_equals_torch(k):
     mine, ref = PAIRS["sgd"]

@@ -20,7 +20,7 @@ def _snippets():
 
 
 def test_the_section_has_its_snippets():
-    assert len(_snippets()) == 3
+    assert len(_snippets()) == 4
 
 
 def test_readme_ecosystem_snippets_run(tmp_path, monkeypatch):
@@ -32,4 +32,5 @@ def test_readme_ecosystem_snippets_run(tmp_path, monkeypatch):
         exec(compile(code, str(README), "exec"), ns)
     opt = ns["opt"]
     assert opt.param_groups[0]["lr"] != 0.05  # timm's schedule moved the lr
+    assert ns["history"].steps == 4 and ns["logits"].shape == (1, 2)  # the Trainer snippet
     assert ns["trainer"].global_step == 4  # Lightning: 2 epochs x 4 batches / accumulation 2
