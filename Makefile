@@ -77,6 +77,7 @@ bench: develop
 	$(VPY) benches/ddp_bench.py
 	$(VPY) benches/torch_pieces_bench.py
 	$(VPY) benches/grad_checkpoint_bench.py
+	$(VPY) benches/compile_graph_bench.py
 	cargo bench --bench fused_adam
 	cargo bench --bench optimizers
 	cargo bench --bench graph_dispatch

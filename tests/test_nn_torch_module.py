@@ -215,3 +215,40 @@ def test_module_subclass_without_a_rust_layer_is_a_plain_torch_module():
     assert torch.equal(g(x), 2 * x)
     with pytest.raises(ft.InputTypeError, match="takes no arguments"):
         Twice(3)
+
+
+def test_torch_compile_of_a_model_holding_graphs_and_layers_is_clean_and_equal(caplog):
+    """Graphs and layers are intended graph breaks under torch.compile: the
+    torch code around them compiles, nothing warns or logs, and outputs and
+    gradients equal eager's."""
+    import logging
+    import warnings
+
+    torch.manual_seed(0)
+    g = ft.FlowBuilder.from_(ft.nn.Linear(4, 8)).through(ft.nn.GELU()).through(ft.nn.Linear(8, 2)).build()
+
+    class Holder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pre, self.g, self.post = torch.nn.Linear(3, 4), g, ft.nn.Linear(2, 2)
+
+        def forward(self, x):
+            return self.post(self.g(torch.relu(self.pre(x)))) * 2
+
+    h = Holder()
+    x = torch.randn(5, 3)
+    torch._dynamo.reset()
+    with caplog.at_level(logging.WARNING), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        compiled = torch.compile(h, backend="aot_eager")
+        out = compiled(x)
+        out.sum().backward()
+        alone = torch.compile(g, backend="aot_eager")(torch.randn(2, 4))
+    assert not caught, [str(w.message) for w in caught]
+    assert not [r for r in caplog.records if r.name.startswith("torch")]
+    grads = [p.grad.clone() for p in h.parameters()]
+    h.zero_grad()
+    ref = h(x)
+    ref.sum().backward()
+    assert torch.equal(out, ref) and alone.shape == (2, 2)
+    assert all(torch.equal(a, p.grad) for a, p in zip(grads, h.parameters()))

@@ -142,6 +142,9 @@ class Graph(_core.Graph, torch.nn.Module):  # type: ignore[misc]
         if self.__dict__.get("_ft_ready"):
             _core.Graph.train(self, bool(mode))
 
+    # Under torch.compile the Rust forward is one intended graph break: Dynamo
+    # runs it as an opaque call and compiles the torch code around it.
+    @torch.compiler.disable
     def forward(self, *inputs: Any) -> torch.Tensor:  # type: ignore[override]
         """Runs the graph (one tensor per declared input). Entries of
         ``_parameters`` / ``_buffers`` replaced by ``functional_call`` are

@@ -184,6 +184,7 @@ class Module(torch.nn.Module):
             return None
         return core
 
+    @torch.compiler.disable  # one opaque call under torch.compile (the Rust layer)
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """Runs the Rust layer (tensors with the layer's own signature)."""
         core = self.__dict__.get("_core")
