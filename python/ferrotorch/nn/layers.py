@@ -16,10 +16,12 @@ class GELU(Module):
 
 class GRU(Module):
     _core_cls = _core.GRU
+    _ft_call = "forward_seq"
 
 
 class LSTM(Module):
     _core_cls = _core.LSTM
+    _ft_call = "forward_seq"
 
 
 class SELU(Module):

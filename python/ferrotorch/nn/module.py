@@ -153,6 +153,9 @@ class Module(torch.nn.Module):
 
     #: Layers whose torch counterpart has ``bias = None`` when built without one.
     _bias_slot = False
+    #: The Rust method a direct call runs when it is not the node's forward
+    #: (GRU and LSTM return torch's ``(output, h_n)``; as nodes, the output).
+    _ft_call: Optional[str] = None
 
     # --- the Rust side -------------------------------------------------------
 
@@ -190,10 +193,11 @@ class Module(torch.nn.Module):
         core = self.__dict__.get("_core")
         if core is None:
             raise NotImplementedError(f"{type(self).__name__} has no forward (subclass ferrotorch.nn.Module)")
+        call = core if self._ft_call is None else getattr(core, self._ft_call)
         originals, subs = self._ft_substitutes()
         if not originals:
-            return core(*args, **kwargs)
-        return _core.call_with_substitutes(originals, subs, core, *args, **kwargs)
+            return call(*args, **kwargs)
+        return _core.call_with_substitutes(originals, subs, call, *args, **kwargs)
 
     @property  # type: ignore[override]
     def training(self) -> bool:
