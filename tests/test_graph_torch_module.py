@@ -249,11 +249,17 @@ def test_call_goes_through_torch_module_call_and_runs_hooks():
     assert len(seen) == 1
 
 
-def test_pickling_a_graph_is_a_clear_error():
-    g = graph()
+def test_a_built_graph_copies_and_pickles_a_subgraph_is_a_clear_error():
+    g = graph().eval()
+    x = torch.randn(3, 4)
+    for copy_it in (copy.deepcopy, lambda m: pickle.loads(pickle.dumps(m))):
+        assert torch.equal(copy_it(g).eval()(x), g(x))  # replayed from its FlowBuilder recipe
+    child = (
+        ft.FlowBuilder.from_(ft.FlowBuilder.from_(Linear(4, 4)).label("enc").build()).build().subgraph("enc")
+    )
     for copy_it in (copy.deepcopy, pickle.dumps):
         with pytest.raises(ft.InputTypeError, match="cannot be pickled"):
-            copy_it(g)
+            copy_it(child)
 
 
 # --- 3. the graph's own keywords ------------------------------------------------

@@ -42,18 +42,9 @@ from . import (  # noqa: E402
     styles,
 )
 from ._core import (  # noqa: E402
-    ArgmaxSelector,
-    FixedSelector,
-    FlowBuilder,
-    LearnedHalt,
     MergeOp,
     Profile,
     Reduce,
-    Reshape,
-    SigmoidRouter,
-    SoftmaxRouter,
-    StateAdd,
-    ThresholdHalt,
     Trend,
     TrendGroup,
     clip_by_global_norm,
@@ -69,6 +60,17 @@ from .amp import (  # noqa: E402
     cast_parameters,
     is_autocast_enabled,
     no_grad,
+)
+from .builder import FlowBuilder  # noqa: E402
+from .builtins import (  # noqa: E402
+    ArgmaxSelector,
+    FixedSelector,
+    LearnedHalt,
+    Reshape,
+    SigmoidRouter,
+    SoftmaxRouter,
+    StateAdd,
+    ThresholdHalt,
 )
 from .errors import (  # noqa: E402
     CheckpointError,

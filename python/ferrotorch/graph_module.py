@@ -24,6 +24,7 @@ import torch
 from torch.nn.modules.module import _IncompatibleKeys
 
 from . import _core
+from .nn.module import Tensors
 
 
 class _Slots(dict):  # type: ignore[type-arg]
@@ -170,11 +171,18 @@ class Graph(_core.Graph, torch.nn.Module):  # type: ignore[misc]
     def parameters(self, recurse: bool = True) -> List[torch.Tensor]:  # type: ignore[override]
         """Every parameter in floDl's order (torch's signature; a list).
         ``recurse=False``: none, as for a torch container (the nodes own them)."""
-        return _core.Graph.parameters(self) if recurse else []
+        return Tensors(_core.Graph.parameters(self) if recurse else [])
+
+    def named_parameters(  # type: ignore[override]
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> List[Tuple[str, torch.Tensor]]:
+        """[(floDl name, parameter)] with torch's keywords (``prefix`` joins
+        with '.'; ``recurse=False``: none, as for a torch container)."""
+        return Tensors(_core.Graph.named_parameters(self, prefix, recurse, remove_duplicate))
 
     def buffers(self, recurse: bool = True) -> List[torch.Tensor]:  # type: ignore[override]
         """Every buffer (running statistics); ``recurse=False``: none."""
-        return _core.Graph.buffers(self) if recurse else []
+        return Tensors(_core.Graph.buffers(self) if recurse else [])
 
     def load_state_dict(  # type: ignore[override]
         self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
@@ -199,8 +207,8 @@ class Graph(_core.Graph, torch.nn.Module):  # type: ignore[misc]
         """[(name, buffer)] with floDl names and torch's keywords (as
         :meth:`named_parameters`: ``recurse=False`` lists none)."""
         if not recurse:
-            return []
-        return list(torch.nn.Module.named_buffers(self, prefix, True, remove_duplicate))
+            return Tensors()
+        return Tensors(torch.nn.Module.named_buffers(self, prefix, True, remove_duplicate))
 
     def state_dict(  # type: ignore[override]
         self, *args: Any, destination: Any = None, prefix: str = "", keep_vars: bool = False
@@ -219,12 +227,17 @@ class Graph(_core.Graph, torch.nn.Module):  # type: ignore[misc]
         torch.nn.Module._load_from_state_dict(self, state_dict, prefix, local_metadata, *args)
 
     def __reduce_ex__(self, protocol: Any) -> Any:
-        # The Rust graph cannot be rebuilt from pickled state: say so at
-        # pickling time rather than failing at load.
-        raise _core.InputTypeError(
-            "a ferrotorch Graph cannot be pickled or deep-copied: rebuild it and load "
-            "its weights (state_dict(), save_checkpoint or safetensors)"
-        )
+        # A graph built by FlowBuilder keeps its recipe: a copy (deepcopy,
+        # pickle) replays it over copies of its modules and loads its state.
+        recipe = self.__dict__.get("_ft_recipe")
+        if recipe is None:
+            raise _core.InputTypeError(
+                "this ferrotorch Graph cannot be pickled or deep-copied (it was not built by "
+                "ferrotorch.FlowBuilder, e.g. a subgraph): rebuild it and load its weights "
+                "(state_dict(), save_checkpoint or safetensors)"
+            )
+        state = {k: v.detach() for k, v in self.state_dict().items()}
+        return (_rebuild, (recipe, state, self.training))
 
     def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> "Graph":
         # torch's .to()/.half()/.cuda() (directly or from a holding module):
@@ -245,6 +258,16 @@ class Graph(_core.Graph, torch.nn.Module):  # type: ignore[misc]
         if any(t.device != d for t, d in zip(tensors, devices)):
             _core.Graph.reset_state(self)  # carried state lives on the old device
         return self
+
+
+def _rebuild(recipe: Any, state: Dict[str, torch.Tensor], training: bool) -> Graph:
+    """A graph from its recipe (``copy``/``pickle``), with ``state`` loaded."""
+    from .builder import replay
+
+    g = replay(recipe)
+    with torch.no_grad():
+        g.load_state_dict(state)
+    return g.train(training)
 
 
 _core._set_graph_type(Graph)

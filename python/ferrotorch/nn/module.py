@@ -27,6 +27,19 @@ import torch
 from .. import _core
 
 
+class Tensors(list):  # type: ignore[type-arg]
+    """What ``parameters()`` and friends return: a list (floDl's ``Vec``:
+    ``len``, indexing) that is also an iterator, as torch's generators are,
+    so ``next(model.parameters())`` works."""
+
+    def __next__(self) -> Any:
+        pos = self.__dict__.get("_pos", 0)
+        if pos >= len(self):
+            raise StopIteration
+        self.__dict__["_pos"] = pos + 1
+        return self[pos]
+
+
 def _as_parameter(t: torch.Tensor) -> torch.Tensor:
     # In place, so the core keeps the same tensor (torch keeps the Python
     # object, and its class, while the core holds the tensor).
@@ -110,7 +123,7 @@ class Module(torch.nn.Module):
         if core is not None:  # a layer: the Rust class's signature and doc
             cls.__signature__ = inspect.signature(core)  # type: ignore[attr-defined]
             cls.__doc__ = cls.__doc__ or core.__doc__
-            cls.__module__ = "ferrotorch.nn"
+            cls.__module__ = "ferrotorch" if cls.__module__ == "ferrotorch.builtins" else "ferrotorch.nn"
         elif "__init__" in cls.__dict__:  # a user subclass: its own signature
             cls.__signature__ = None  # type: ignore[attr-defined]
 
@@ -242,20 +255,20 @@ class Module(torch.nn.Module):
     # --- torch's API, with floDl's lists --------------------------------------
 
     def parameters(self, recurse: bool = True) -> List[torch.nn.Parameter]:  # type: ignore[override]
-        return list(super().parameters(recurse))
+        return Tensors(super().parameters(recurse))
 
     def named_parameters(  # type: ignore[override]
         self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
     ) -> List[Tuple[str, torch.nn.Parameter]]:
-        return list(super().named_parameters(prefix, recurse, remove_duplicate))
+        return Tensors(super().named_parameters(prefix, recurse, remove_duplicate))
 
     def buffers(self, recurse: bool = True) -> List[torch.Tensor]:  # type: ignore[override]
-        return list(super().buffers(recurse))
+        return Tensors(super().buffers(recurse))
 
     def named_buffers(  # type: ignore[override]
         self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
     ) -> List[Tuple[str, torch.Tensor]]:
-        return list(super().named_buffers(prefix, recurse, remove_duplicate))
+        return Tensors(super().named_buffers(prefix, recurse, remove_duplicate))
 
     def __repr__(self) -> str:
         core = self.__dict__.get("_core")
