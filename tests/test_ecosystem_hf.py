@@ -59,13 +59,16 @@ def _same(a, b):
         assert torch.equal(sa[k], sb[k]), k
 
 
-def _hf_train(make_opt, out, max_steps=6, resume=None, ft_sched=False):
+def _hf_train(make_opt, out, max_steps=6, resume=None, schedule="hf"):
+    """A tiny BERT trained by transformers' Trainer with ``make_opt``'s
+    optimizer and a linear schedule: HF's, ferrotorch's or torch's LinearLR."""
     model = _bert()
     opt = make_opt(model.parameters())
-    if ft_sched:
-        sched = ft.sched.LinearLR(opt, 1.0, 0.1, max_steps)
-    else:
-        sched = transformers.get_linear_schedule_with_warmup(opt, 2, max_steps)
+    sched = {
+        "hf": lambda: transformers.get_linear_schedule_with_warmup(opt, 2, max_steps),
+        "ft": lambda: ft.sched.LinearLR(opt, 1.0, 0.1, max_steps),
+        "torch": lambda: torch.optim.lr_scheduler.LinearLR(opt, 1.0, 0.1, max_steps),
+    }[schedule]()
     args = transformers.TrainingArguments(
         output_dir=str(out),
         max_steps=max_steps,
@@ -86,28 +89,9 @@ def _hf_train(make_opt, out, max_steps=6, resume=None, ft_sched=False):
 
 @pytest.mark.parametrize("ft_sched", [False, True], ids=["hf_schedule", "ft_schedule"])
 def test_hf_trainer_equals_torch(tmp_path, ft_sched):
-    a, oa = _hf_train(MINE, tmp_path / "a", ft_sched=ft_sched)
-    if ft_sched:
-        # the same schedule written with torch's LinearLR on torch's optimizer
-        model = _bert()
-        opt = THEIRS(model.parameters())
-        args = transformers.TrainingArguments(
-            output_dir=str(tmp_path / "b"),
-            max_steps=6,
-            per_device_train_batch_size=4,
-            save_strategy="no",
-            logging_strategy="no",
-            report_to=[],
-            use_cpu=True,
-            seed=0,
-            data_seed=0,
-            disable_tqdm=True,
-        )
-        sched = torch.optim.lr_scheduler.LinearLR(opt, 1.0, 0.1, 6)
-        transformers.Trainer(model=model, args=args, train_dataset=_Rows(), optimizers=(opt, sched)).train()
-        b = model
-    else:
-        b, _ = _hf_train(THEIRS, tmp_path / "b")
+    # ferrotorch's LinearLR on ours against torch's LinearLR on torch's optimizer.
+    a, oa = _hf_train(MINE, tmp_path / "a", schedule="ft" if ft_sched else "hf")
+    b, _ = _hf_train(THEIRS, tmp_path / "b", schedule="torch" if ft_sched else "hf")
     assert isinstance(oa, ft.optim.Optimizer)
     assert not torch.equal(a.classifier.weight, _bert().classifier.weight)
     _same(a, b)

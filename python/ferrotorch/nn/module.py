@@ -107,8 +107,8 @@ class Module(torch.nn.Module):
     """Base of every ferrotorch layer (see the module docstring).
 
     ``parameters()`` / ``named_parameters()`` / ``buffers()`` /
-    ``named_buffers()`` take torch's arguments and return lists (floDl's
-    ``Vec``; iterating them is torch's use). floDl's per-layer methods
+    ``named_buffers()`` take torch's arguments and return :class:`Tensors`
+    (a list, floDl's ``Vec``, that is also an iterator, as torch's are). floDl's per-layer methods
     (``forward_seq``, ``forward_step``, ``forward_ext``, ``forward_bag``,
     ``end_step``, ``name``) are the Rust module's."""
 
