@@ -490,7 +490,7 @@ impl GradScaler {
         self.growth_tracker
             .as_ref()
             .map(|t| t.shallow_clone())
-            .ok_or_else(|| Error::Torch("GradScaler: no growth tracker yet".into()))
+            .ok_or_else(|| Error::Internal("GradScaler: no growth tracker yet".into()))
     }
 
     /// The current scale (a host sync once the scale exists); 1.0 if disabled.

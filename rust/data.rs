@@ -5,6 +5,7 @@
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tch::{Device, Tensor};
 
 use crate::tensor::SharedTensor;
@@ -18,7 +19,17 @@ pub fn permutation(n: usize, seed: u64) -> Vec<i64> {
     idx
 }
 
+/// The next loader's generation id (ids are never reused in a process).
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
 pub struct DataLoader {
+    /// This loader's identity for caches keyed by loader (its address is
+    /// not one: a new loader may be allocated where a dropped one lived).
+    id: u64,
     fields: Vec<SharedTensor>,
     names: Vec<String>,
     len: usize,
@@ -105,6 +116,7 @@ impl DataLoader {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(DataLoader {
+            id: next_id(),
             fields,
             names,
             len,
@@ -132,6 +144,7 @@ impl DataLoader {
             )));
         }
         let out = DataLoader {
+            id: next_id(),
             fields: self
                 .fields
                 .iter()
@@ -181,6 +194,11 @@ impl DataLoader {
                 }
             }
         }
+    }
+
+    /// This loader's generation id: unique in the process, for as long as it runs.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     pub fn len(&self) -> usize {

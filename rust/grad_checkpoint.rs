@@ -47,7 +47,7 @@ pub fn checkpoint_module(m: Arc<dyn Module>, xs: &[Tensor], preserve_rng: bool) 
 fn single(mut outs: Vec<Tensor>) -> Result<Tensor> {
     match (outs.pop(), outs.is_empty()) {
         (Some(t), true) => Ok(t),
-        _ => Err(Error::Torch(
+        _ => Err(Error::Internal(
             "grad_checkpoint: expected exactly one output".into(),
         )),
     }

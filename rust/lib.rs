@@ -49,10 +49,11 @@ pub enum Error {
     /// A failure reported by libtorch itself (TorchError, a RuntimeError).
     #[error("{0}")]
     Torch(String),
-    /// User code called back from the core (a Python node or loss) failed;
-    /// the bindings keep the original exception and re-raise it.
-    #[error("{0}")]
-    External(String),
+    /// User code called back from the core (a Python node or loss) failed.
+    /// The error carries what it raised (`cause`, opaque to the core), so
+    /// the bindings re-raise that exception itself and no other.
+    #[error("{message}")]
+    External { message: String, cause: Cause },
     /// A checkpoint file that is truncated, corrupt or does not fit the model
     /// (CheckpointError, a ValueError); the message names the file.
     #[error("{0}")]
@@ -69,6 +70,43 @@ pub enum Error {
     /// ValueError); the message names the node and both devices.
     #[error("{0}")]
     Device(String),
+    /// ferrotorch's own state is broken (a lock poisoned by an earlier
+    /// panic, optimizer state that should exist, an internal call out of
+    /// order): a bug in ferrotorch, not in the caller's code or data
+    /// (InternalError, a RuntimeError).
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// What a failed callback raised, carried through the core unread: the
+/// bindings put their language's exception in and take it back out where
+/// the error leaves the core.
+pub struct Cause(Option<Box<dyn std::any::Any + Send + Sync>>);
+
+impl Cause {
+    pub fn new<T: std::any::Any + Send + Sync>(payload: T) -> Self {
+        Cause(Some(Box::new(payload)))
+    }
+
+    /// No payload: the message is all there is.
+    pub fn none() -> Self {
+        Cause(None)
+    }
+
+    /// The payload, if it is a `T`.
+    pub fn take<T: std::any::Any>(self) -> Option<T> {
+        self.0?.downcast::<T>().ok().map(|b| *b)
+    }
+}
+
+impl std::fmt::Debug for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Cause(..)"
+        } else {
+            "Cause(none)"
+        })
+    }
 }
 
 impl Error {
@@ -82,11 +120,15 @@ impl Error {
             Error::Graph(m) => Error::Graph(wrap(m)),
             Error::Key(m) => Error::Key(wrap(m)),
             Error::Torch(m) => Error::Torch(wrap(m)),
-            Error::External(m) => Error::External(wrap(m)),
+            Error::External { message, cause } => Error::External {
+                message: wrap(message),
+                cause,
+            },
             Error::Checkpoint(m) => Error::Checkpoint(wrap(m)),
             Error::Io(m) => Error::Io(wrap(m)),
             Error::Training(m) => Error::Training(wrap(m)),
             Error::Device(m) => Error::Device(wrap(m)),
+            Error::Internal(m) => Error::Internal(wrap(m)),
         }
     }
 }
@@ -104,3 +146,28 @@ impl From<tch::TchError> for Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_keeps_the_variant_and_an_external_error_its_cause() {
+        let e = Error::External {
+            message: "loss raised".into(),
+            cause: Cause::new(7u32),
+        }
+        .context("node 'a'");
+        let Error::External { message, cause } = e else {
+            panic!("variant changed");
+        };
+        assert_eq!(message, "node 'a': loss raised");
+        assert_eq!(cause.take::<u32>(), Some(7));
+        assert!(matches!(
+            Error::Internal("x".into()).context("at"),
+            Error::Internal(m) if m == "at: x"
+        ));
+        assert_eq!(Cause::new(1u8).take::<u32>(), None);
+        assert_eq!(Cause::none().take::<u8>(), None);
+    }
+}

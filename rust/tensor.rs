@@ -79,7 +79,7 @@ pub fn rebind(old: &Tensor, new: &Tensor) -> Result<usize> {
     }
     let live = LIVE
         .lock()
-        .map_err(|_| Error::Torch("tensor registry poisoned".into()))?;
+        .map_err(|_| Error::Internal("tensor registry poisoned".into()))?;
     let mut n = 0;
     for w in live.iter() {
         if let Some(t) = w.0.upgrade() {

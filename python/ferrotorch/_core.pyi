@@ -102,6 +102,9 @@ def _grad_checkpoint_sequential(
 def _panic_for_tests(msg: str) -> None:
     """Panics inside the extension (tests check it surfaces as InternalError)."""
 
+def _core_error_for_tests(variant: str, msg: str) -> None:
+    """Raises what the core error ``variant`` becomes in Python (tests check the mapping)."""
+
 @disjoint_base
 class Module:
     """Base class of every ferrotorch module."""
@@ -1232,6 +1235,9 @@ class Engine(metaclass=_Constructor):
     def end_epoch(self) -> Tuple[Optional[_Update], Tuple[int, float, int]]: ...
     @property
     def state(self) -> Dict[str, Any]: ...
+    def position(self) -> Tuple[int, int, int, int]: ...
+    @property
+    def pending_reads(self) -> int: ...
     @staticmethod
     def check_state(state: Dict[str, Any]) -> None: ...
     def set_state(self, state: Dict[str, Any]) -> None: ...

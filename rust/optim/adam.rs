@@ -186,7 +186,7 @@ impl Adam {
         for (k, st) in b.states.iter_mut().enumerate() {
             let param = b.params[k].shallow_clone();
             let [Some(step_t), Some(m), Some(v), mx] = st.as_mut_slice() else {
-                return Err(crate::Error::Torch("Adam state is incomplete".into()));
+                return Err(crate::Error::Internal("Adam state is incomplete".into()));
             };
             let _ = step_t.f_add_scalar_(1.0)?;
             let step = step_t.f_double_value(&[])?;

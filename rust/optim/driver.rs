@@ -31,7 +31,7 @@ impl Bucket<'_> {
                 s.get(k)
                     .and_then(|t| t.as_ref())
                     .map(|t| t.shallow_clone())
-                    .ok_or_else(|| Error::Torch(format!("optimizer state '{name}' missing")))
+                    .ok_or_else(|| Error::Internal(format!("optimizer state '{name}' missing")))
             })
             .collect()
     }

@@ -134,7 +134,7 @@ impl Algorithm for RMSprop {
                         let mut ga = b.states[k][3]
                             .as_ref()
                             .map(|t| t.shallow_clone())
-                            .ok_or_else(|| Error::Torch("grad_avg missing".into()))?;
+                            .ok_or_else(|| Error::Internal("grad_avg missing".into()))?;
                         let _ = ga.f_lerp_(&g, 1.0 - h.alpha)?;
                         let avg = deep_copy(&s)?;
                         addcmul_(&avg, &ga, &ga, -1.0)?;
@@ -147,7 +147,7 @@ impl Algorithm for RMSprop {
                         let buf = b.states[k][2]
                             .as_ref()
                             .map(|t| t.shallow_clone())
-                            .ok_or_else(|| Error::Torch("momentum_buffer missing".into()))?;
+                            .ok_or_else(|| Error::Internal("momentum_buffer missing".into()))?;
                         mul_(&buf, h.momentum)?;
                         addcdiv_(&buf, &g, &avg, 1.0)?;
                         add_(&p, &buf, -h.lr)?;

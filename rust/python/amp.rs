@@ -259,7 +259,7 @@ impl PyGradScaler {
                 py.allow_threads(|| {
                     let mut opt = arc
                         .lock()
-                        .map_err(|_| crate::Error::Torch("optimizer poisoned".into()))?;
+                        .map_err(|_| crate::Error::Internal("optimizer poisoned".into()))?;
                     scaler.step_fused(key, &mut *opt)
                 })
                 .py()?;

@@ -3,9 +3,8 @@
 //! each also deriving from the builtin that fits (ConfigError is a
 //! ValueError...). Raising is typed (`Exc::Config.err(msg)`); core errors map
 //! through one exhaustive `match`. Python exceptions raised inside callbacks
-//! are carried back out unchanged.
-
-use std::cell::RefCell;
+//! travel inside the core's error ([`crate::Error::External`]'s cause) and
+//! are re-raised unchanged.
 
 use pyo3::exceptions::{
     PyBaseException, PyException, PyIndexError, PyKeyError, PyOSError, PyRuntimeError, PyTypeError,
@@ -15,7 +14,7 @@ use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyDict, PyTuple, PyType};
 
-use crate::Error;
+use crate::{Cause, Error};
 
 /// One exception class of the hierarchy (besides the base `Error`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,7 +120,8 @@ impl Exc {
             Exc::Internal => (
                 "InternalError",
                 py.get_type::<PyRuntimeError>(),
-                "A bug in ferrotorch itself (a Rust panic caught at the boundary); please report it.",
+                "A bug in ferrotorch itself (a Rust panic caught at the boundary, or its own state \
+                 broken: a poisoned lock, missing optimizer state); please report it.",
             ),
         }
     }
@@ -207,6 +207,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         py.get_type::<pyo3::panic::PanicException>(),
     )?;
     m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;
+    m.add_function(wrap_pyfunction!(_core_error_for_tests, m)?)?;
     Ok(())
 }
 
@@ -217,17 +218,39 @@ fn _panic_for_tests(msg: String) {
     panic!("{msg}");
 }
 
-thread_local! {
-    /// The exception a Python callback raised while the core was running.
-    static PENDING: RefCell<Option<PyErr>> = const { RefCell::new(None) };
+#[pyfunction]
+/// Raises what the core error `variant` (its Rust name: "Value", "Internal",
+/// ...) with `msg` becomes in Python, so tests can check the mapping.
+fn _core_error_for_tests(variant: &str, msg: String) -> PyResult<()> {
+    let e = match variant {
+        "Value" => Error::Value(msg),
+        "Shape" => Error::Shape(msg),
+        "DType" => Error::DType(msg),
+        "Graph" => Error::Graph(msg),
+        "Key" => Error::Key(msg),
+        "Torch" => Error::Torch(msg),
+        "External" => Error::External {
+            message: msg,
+            cause: Cause::none(),
+        },
+        "Checkpoint" => Error::Checkpoint(msg),
+        "Io" => Error::Io(msg),
+        "Training" => Error::Training(msg),
+        "Device" => Error::Device(msg),
+        "Internal" => Error::Internal(msg),
+        other => return Err(Exc::Config.err(format!("no core error variant '{other}'"))),
+    };
+    Err(to_py(e))
 }
 
-/// Turns a Python exception from a callback into a core error, keeping the
-/// exception so `to_py` can re-raise it as it was.
+/// Turns a Python exception from a callback into a core error that carries
+/// it, so `to_py` re-raises that exception as it was (`what` names the
+/// callback in the message, for Rust-side reports).
 pub fn stash(err: PyErr, what: &str) -> Error {
-    let msg = format!("{what} raised {err}");
-    PENDING.with(|p| *p.borrow_mut() = Some(err));
-    Error::External(msg)
+    Error::External {
+        message: format!("{what} raised {err}"),
+        cause: Cause::new(err),
+    }
 }
 
 /// The class for each core error: exhaustive, so a new variant must be mapped.
@@ -238,20 +261,22 @@ fn kind(e: &Error) -> Exc {
         Error::DType(_) => Exc::DType,
         Error::Graph(_) => Exc::Graph,
         Error::Key(_) => Exc::Tag,
-        Error::Torch(_) | Error::External(_) => Exc::Torch,
+        Error::Torch(_) | Error::External { .. } => Exc::Torch,
         Error::Checkpoint(_) => Exc::Checkpoint,
         Error::Io(_) => Exc::File,
         Error::Training(_) => Exc::Training,
         Error::Device(_) => Exc::Device,
+        Error::Internal(_) => Exc::Internal,
     }
 }
 
 pub fn to_py(e: Error) -> PyErr {
     match e {
-        Error::External(_) => {
-            if let Some(err) = PENDING.with(|p| p.borrow_mut().take()) {
-                return err;
-            }
+        Error::External { message, cause } => {
+            return match cause.take::<PyErr>() {
+                Some(err) => err,
+                None => Exc::Torch.err(message),
+            };
         }
         // A Python hook that libtorch called (saved-tensor hooks, tensor
         // hooks, __torch_function__) raised: libtorch throws a `python_error`

@@ -145,7 +145,7 @@ impl PyOptimizer {
     fn lock(&self) -> PyResult<MutexGuard<'_, dyn Optimizer + 'static>> {
         self.inner.lock().map_err(|_| {
             raise(
-                Exc::Torch,
+                Exc::Internal,
                 "optimizer unusable: an earlier step panicked".into(),
             )
         })
@@ -191,7 +191,7 @@ impl PyOptimizer {
         let inner = self.inner.clone();
         py.allow_threads(move || match inner.lock() {
             Ok(mut o) => o.step(),
-            Err(_) => Err(crate::Error::Torch(
+            Err(_) => Err(crate::Error::Internal(
                 "optimizer unusable: an earlier step panicked".into(),
             )),
         })

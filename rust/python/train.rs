@@ -570,6 +570,19 @@ impl PyEngine {
         state_dict(py, &self.inner.state().py()?)
     }
 
+    /// (step, micro, epoch, batch) without reading pending losses: no host
+    /// sync, so a loop can ask every batch (`state` reads them all first).
+    fn position(&self) -> PyResult<(u64, u64, u64, u64)> {
+        let s = self.inner.position().py()?;
+        Ok((s.step, s.micro, s.epoch, s.batch))
+    }
+
+    /// Losses not read yet (batched reads).
+    #[getter]
+    fn pending_reads(&self) -> PyResult<usize> {
+        self.inner.pending_reads().py()
+    }
+
     /// Checks a counters dict without applying it.
     #[staticmethod]
     fn check_state(state: &Bound<'_, PyDict>) -> PyResult<()> {

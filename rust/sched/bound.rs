@@ -23,7 +23,7 @@ pub struct BoundScheduler {
 }
 
 fn poisoned() -> Error {
-    Error::Torch("scheduler is poisoned".into())
+    Error::Internal("scheduler is poisoned".into())
 }
 
 fn lock<T: ?Sized>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>> {

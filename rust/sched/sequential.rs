@@ -19,7 +19,7 @@ pub struct SequentialLR {
 
 fn lock(s: &SharedScheduler) -> Result<MutexGuard<'_, dyn LrSchedulerCore + 'static>> {
     s.lock()
-        .map_err(|_| Error::Torch("SequentialLR: a child scheduler is poisoned".into()))
+        .map_err(|_| Error::Internal("SequentialLR: a child scheduler is poisoned".into()))
 }
 
 impl SequentialLR {

@@ -11,7 +11,6 @@ use tch::{Device, Kind, Tensor};
 use super::graph_cache::{CaptureKey, GraphCache, GraphMode, Plan, ShapeKey};
 use super::loss_fn::{LossFn, Target};
 use super::options::{NonFinite, TrainerOptions};
-use super::position::{StepReport, UpdateReport};
 use super::update::{clip, lock};
 use crate::amp::{all_params, unscale_grads};
 use crate::nn::Module;
@@ -342,7 +341,7 @@ impl GraphRuntime {
     fn capturer(&self) -> Result<&dyn Capturer> {
         self.capturer
             .as_deref()
-            .ok_or_else(|| Error::Torch("CUDA graph mode is not active".into()))
+            .ok_or_else(|| Error::Internal("CUDA graph mode is not active".into()))
     }
 
     /// Captures (when `plan` says so) and replays one step on (xs, y), both
@@ -364,9 +363,9 @@ impl GraphRuntime {
             };
             cache.insert(shape.clone(), captured);
         } else {
-            let c = cache
-                .get(&shape)
-                .ok_or_else(|| Error::Torch("CUDA graph mode: no graph for this shape".into()))?;
+            let c = cache.get(&shape).ok_or_else(|| {
+                Error::Internal("CUDA graph mode: no graph for this shape".into())
+            })?;
             let _g = tch::no_grad_guard();
             for (s, x) in c.inputs.iter().zip(xs) {
                 s.shallow_clone().f_copy_(x)?;
@@ -375,7 +374,7 @@ impl GraphRuntime {
         }
         let c = cache
             .get(&shape)
-            .ok_or_else(|| Error::Torch("CUDA graph mode: no graph for this shape".into()))?;
+            .ok_or_else(|| Error::Internal("CUDA graph mode: no graph for this shape".into()))?;
         if self.capturer()?.emulated() {
             captured_step(parts, &c.inputs, &c.target, &c.loss, &c.flag)?;
         } else {
@@ -475,17 +474,4 @@ fn captured_step(
     }
     drop(opt);
     crate::graph::pin_state(parts.model.as_ref())
-}
-
-/// The engine's report for a graph-mode step (the counters are advanced by
-/// the caller under its lock).
-pub fn report(loss: f64, step: u64, skipped: bool) -> StepReport {
-    StepReport {
-        loss,
-        update: Some(UpdateReport {
-            step,
-            loss,
-            skipped,
-        }),
-    }
 }

@@ -4,10 +4,15 @@
 //! the epoch), the data position, the per-epoch loss sums and the order of a
 //! step: schedule → forward → loss → check → backward → unscale → non-finite
 //! check → clip → optimizer → scaler update → `end_step`. `fit`, `evaluate`,
-//! `predict` and every training style drive it; [`update::Updater`] is the
-//! optimizer half, shared with floDl's `Graph::step`.
+//! `predict` and every training style drive it. By job: `engine.rs` (the
+//! parts and shared plumbing), `step.rs` (one batch, eager or captured),
+//! `run.rs` (a run over a loader), `eval.rs` (evaluation, prediction),
+//! `position.rs` (the books: [`LoopState::book`] is where counters and sums
+//! change), `reads.rs` (losses read later), `update.rs` (the optimizer half,
+//! shared with floDl's `Graph::step`).
 
 mod engine;
+mod eval;
 mod graph_cache;
 mod graph_driver;
 pub mod graph_step;
@@ -15,13 +20,18 @@ mod loss_fn;
 mod options;
 mod position;
 mod reads;
+mod run;
+mod step;
 pub mod update;
 
-pub use engine::{Engine, RunLimits, RunReport};
+pub use engine::Engine;
 pub use graph_cache::{CaptureKey, GraphMode, WARMUP_STEPS};
 pub use graph_driver::GraphDriver;
 pub use graph_step::{Blocker, GraphStatus};
 pub use loss_fn::{LossCallback, LossFn, StepFn, Target};
 pub use options::{NonFinite, ScheduleUnit, TrainerOptions};
-pub use position::{EpochSummary, LoopState, StepReport, UpdateReport};
+pub use position::{
+    Closed, Closes, EpochSummary, LoopState, Outcome, StepReport, Update, UpdateReport, WindowMean,
+};
 pub use reads::LossReads;
+pub use run::{OrderKey, RunLimits, RunReport};

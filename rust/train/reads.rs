@@ -7,7 +7,7 @@
 
 use tch::{Device, Kind, Tensor};
 
-use super::position::{LoopState, UpdateReport};
+use super::position::{Closes, LoopState, UpdateReport};
 use crate::Result;
 
 /// Entries above this are read at once, so a caller that never asks for a
@@ -37,13 +37,6 @@ impl LossReads {
             ))),
         }
     }
-}
-
-/// The update a batch closed: its number and the window's batch count.
-#[derive(Clone, Copy, Debug)]
-pub struct Closes {
-    pub step: u64,
-    pub micro: u64,
 }
 
 struct Entry {
@@ -101,8 +94,9 @@ impl Ledger {
     }
 
     /// Reads every pending value in one transfer and books them into `st`
-    /// in order, exactly as a per-step read would have: the window's loss
-    /// sum and mean, the epoch's finite sum and count, skipped updates.
+    /// in order ([`LoopState::book_read`]), exactly as a per-step read would
+    /// have: the window's loss sum and mean, the epoch's finite sum and
+    /// count, skipped updates.
     pub fn read(&mut self, st: &mut LoopState) -> Result<Read> {
         let mut out = Read::default();
         if self.is_empty() {
@@ -126,22 +120,8 @@ impl Ledger {
         let mut flags = flags.iter();
         for (e, &v) in self.entries.drain(..).zip(losses) {
             let skipped = e.flag.is_some() && flags.next().is_some_and(|&f| f != 0.0);
-            st.window_loss_sum += v;
-            if v.is_finite() {
-                st.epoch_loss_sum += v;
-                st.epoch_batches += 1;
-            }
-            if skipped {
-                st.skipped += 1;
-            }
             out.last_loss = Some(v);
-            if let Some(c) = e.closes {
-                let u = UpdateReport {
-                    step: c.step,
-                    loss: st.window_loss_sum / c.micro.max(1) as f64,
-                    skipped,
-                };
-                st.window_loss_sum = 0.0;
+            if let Some(u) = st.book_read(v, skipped, e.closes) {
                 if e.report {
                     self.kept.push(u);
                 }

@@ -27,7 +27,7 @@ pub(crate) fn lock<'a, T: ?Sized>(
     what: &str,
 ) -> Result<std::sync::MutexGuard<'a, T>> {
     m.lock().map_err(|_| {
-        Error::Torch(format!(
+        Error::Internal(format!(
             "the {what} is unusable: an earlier step failed while holding it"
         ))
     })
@@ -107,4 +107,25 @@ pub fn apply(
         None => opt.step()?,
     }
     Ok(Outcome::Stepped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_poisoned_lock_is_an_internal_error() {
+        let m = std::sync::Arc::new(Mutex::new(0u8));
+        let held = m.clone();
+        let _ = std::thread::spawn(move || {
+            let _g = held.lock();
+            panic!("poisons the lock");
+        })
+        .join();
+        let got = lock(&m, "optimizer").map(|_| ());
+        match got {
+            Err(Error::Internal(msg)) => assert!(msg.contains("optimizer is unusable"), "{msg}"),
+            other => panic!("expected an internal error, got {other:?}"),
+        }
+    }
 }

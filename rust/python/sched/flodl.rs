@@ -148,7 +148,7 @@ impl PyPlateauScheduler {
     fn lock(&self) -> PyResult<MutexGuard<'_, flodl::PlateauScheduler>> {
         self.0
             .lock()
-            .map_err(|_| raise(Exc::Torch, "PlateauScheduler is poisoned".into()))
+            .map_err(|_| raise(Exc::Internal, "PlateauScheduler is poisoned".into()))
     }
 }
 

@@ -58,7 +58,7 @@ impl PyGroups {
     fn extras(&self) -> Result<std::sync::MutexGuard<'_, BTreeMap<String, f64>>> {
         self.extras
             .lock()
-            .map_err(|_| Error::Torch("scheduler is poisoned".into()))
+            .map_err(|_| Error::Internal("scheduler is poisoned".into()))
     }
 }
 
