@@ -35,6 +35,9 @@ static LIVE: Mutex<Vec<Live>> = Mutex::new(Vec::new());
 
 impl SharedTensor {
     pub fn new(t: Tensor) -> Self {
+        // The Arc is shared between threads on the terms of the type's doc
+        // (Send/Sync are implemented for SharedTensor, not derived from Tensor).
+        #[allow(clippy::arc_with_non_send_sync)]
         let cell = Arc::new(t);
         if let Ok(mut live) = LIVE.lock() {
             if live.len() >= 64 && live.len().is_power_of_two() {

@@ -54,9 +54,15 @@ CASES = {
         dict(lr=0.05, lr_decay=0.1, weight_decay=0.1, initial_accumulator_value=0.1),
     ),
     "radam": ("RAdam", dict(lr=0.05, betas=(0.8, 0.9))),
-    "radam_decoupled": ("RAdam", dict(lr=0.05, betas=(0.8, 0.9), weight_decay=0.1, decoupled_weight_decay=True)),
+    "radam_decoupled": (
+        "RAdam",
+        dict(lr=0.05, betas=(0.8, 0.9), weight_decay=0.1, decoupled_weight_decay=True),
+    ),
     "nadam": ("NAdam", dict(lr=0.05, betas=(0.8, 0.9))),
-    "nadam_decoupled": ("NAdam", dict(lr=0.05, betas=(0.8, 0.9), weight_decay=0.1, decoupled_weight_decay=True)),
+    "nadam_decoupled": (
+        "NAdam",
+        dict(lr=0.05, betas=(0.8, 0.9), weight_decay=0.1, decoupled_weight_decay=True),
+    ),
     "adamax_wd": ("Adamax", dict(lr=0.05, betas=(0.8, 0.9), weight_decay=0.1)),
 }
 FUSED = {"SGD", "Adam", "AdamW", "Adagrad"}
@@ -83,7 +89,9 @@ def _chosen(name, impl):
 
 
 def _torch_path(chosen):
-    return {"fused": dict(fused=True), "foreach": dict(foreach=True), "reference": dict(foreach=False)}[chosen]
+    return {"fused": dict(fused=True), "foreach": dict(foreach=True), "reference": dict(foreach=False)}[
+        chosen
+    ]
 
 
 def _weights(layout=LAYOUT, seed=0):
@@ -161,7 +169,9 @@ def _assert_equal_state(ours, theirs, where):
     sb = {k: v for k, v in sb.items() if v}
     assert sorted(sa) == sorted(sb), f"{where}: state for params {sorted(sa)} vs torch {sorted(sb)}"
     for k in sb:
-        assert sorted(sa[k]) == sorted(sb[k]), f"{where}: param {k} state keys {sorted(sa[k])} vs {sorted(sb[k])}"
+        assert sorted(sa[k]) == sorted(sb[k]), (
+            f"{where}: param {k} state keys {sorted(sa[k])} vs {sorted(sb[k])}"
+        )
         for n, t in sb[k].items():
             mine = sa[k][n]
             if n == "step":

@@ -504,8 +504,9 @@ class Trainer:
     on the device), with "skip" in eager mode (graph mode skips on the
     device), and under a process group. Batched losses are read when a
     number is needed: ``step()``'s float, every 64 batches of ``fit`` and
-    its ``log_every`` / ``checkpoint_every`` points, ``global_step`` and the
-    other counters, the epoch's end, ``save_state``.
+    its ``log_every`` / ``checkpoint_every`` points, ``skipped_steps``, the
+    epoch's end, ``save_state``; ``global_step``, ``epoch`` and ``batch`` are
+    read without waiting for them.
     """
 
     def __init__(
@@ -678,18 +679,19 @@ class Trainer:
 
     @property
     def global_step(self) -> int:
-        """Optimizer updates taken so far (skipped ones included)."""
-        return int(self._engine.state["step"])
+        """Optimizer updates taken so far (skipped ones included); read
+        without waiting for pending device losses."""
+        return int(self._engine.position()[0])
 
     @property
     def epoch(self) -> int:
         """Epochs completed."""
-        return int(self._engine.state["epoch"])
+        return int(self._engine.position()[2])
 
     @property
     def batch(self) -> int:
         """Batches consumed in the current epoch (the data position)."""
-        return int(self._engine.state["batch"])
+        return int(self._engine.position()[3])
 
     @property
     def builtin_loss(self) -> bool:
@@ -853,8 +855,8 @@ class Trainer:
         """``fit`` over another data source than the partial epoch's: that
         epoch ends here (its last window updates on what it has), and the new
         source starts a new epoch (see :mod:`ferrotorch.data_position`)."""
-        st = self._engine.state
-        if st["batch"] or st["micro"]:
+        _step, micro, _epoch, batch = self._engine.position()
+        if batch or micro:
             self._engine.end_epoch()
         self._data_pos.epoch_rng = None
 
@@ -931,8 +933,8 @@ class Trainer:
         resuming = resume and state_path is not None and os.path.exists(state_path)
         if not resuming and not self._data_pos.same_source(source):
             self._end_partial_epoch()
-        st = self._engine.state
-        history = History(start_step=int(st["step"]), start_epoch=int(st["epoch"]))
+        step, _micro, epoch, _batch = self._engine.position()
+        history = History(start_step=int(step), start_epoch=int(epoch))
         if resuming and state_path is not None:
             history = self.load_state(state_path)
         self._data_pos.set_source(source)
@@ -952,7 +954,7 @@ class Trainer:
                     if target_steps is not None and self.global_step >= target_steps:
                         break
                     epoch = self.epoch
-                    if self.batch == 0 and self._engine.state["micro"] == 0:
+                    if self.batch == 0 and self._engine.position()[1] == 0:
                         for cb in callbacks:
                             _call(cb, "on_epoch_begin", epoch + 1, self)
                     t0 = time.perf_counter()

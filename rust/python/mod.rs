@@ -14,7 +14,7 @@ mod metrics;
 mod nn;
 mod optim;
 mod sched;
-mod substitute;
+pub(crate) mod substitute;
 mod tensor;
 mod torch_optim;
 mod train;

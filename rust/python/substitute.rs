@@ -8,6 +8,35 @@ use pyo3::types::{PyDict, PyTuple};
 use super::errors::{raise, Exc, IntoPyResult};
 use super::tensor::tensor_arg;
 
+/// (original, substitute) tensor pairs from two equally long lists.
+pub fn pairs_arg(
+    who: &str,
+    originals: &[Bound<'_, PyAny>],
+    substitutes: &[Bound<'_, PyAny>],
+) -> PyResult<Vec<(tch::Tensor, tch::Tensor)>> {
+    if originals.len() != substitutes.len() {
+        return Err(raise(
+            Exc::Config,
+            format!(
+                "{who}: {} originals for {} substitutes",
+                originals.len(),
+                substitutes.len()
+            ),
+        ));
+    }
+    originals
+        .iter()
+        .zip(substitutes)
+        .enumerate()
+        .map(|(i, (o, s))| {
+            Ok((
+                tensor_arg(o, &format!("original {i}"))?,
+                tensor_arg(s, &format!("substitute {i}"))?,
+            ))
+        })
+        .collect()
+}
+
 /// Calls `fn_(*args, **kwargs)` with each `originals[i]` read as
 /// `substitutes[i]` by every ferrotorch module, on this thread only.
 #[pyfunction]
@@ -20,23 +49,7 @@ fn call_with_substitutes(
     args: &Bound<'_, PyTuple>,
     kwargs: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<PyObject> {
-    if originals.len() != substitutes.len() {
-        return Err(raise(
-            Exc::Config,
-            format!(
-                "call_with_substitutes: {} originals for {} substitutes",
-                originals.len(),
-                substitutes.len()
-            ),
-        ));
-    }
-    let mut pairs = Vec::with_capacity(originals.len());
-    for (i, (o, s)) in originals.iter().zip(&substitutes).enumerate() {
-        pairs.push((
-            tensor_arg(o, &format!("original {i}"))?,
-            tensor_arg(s, &format!("substitute {i}"))?,
-        ));
-    }
+    let pairs = pairs_arg("call_with_substitutes", &originals, &substitutes)?;
     let _ = py;
     crate::substitute::with_substitutes(&pairs, || fn_.call(args, kwargs).map(|o| o.unbind()))
 }

@@ -84,23 +84,8 @@ impl PyGraph {
         substitutes: Vec<Bound<'_, PyAny>>,
         inputs: Vec<Bound<'_, PyAny>>,
     ) -> PyResult<PyObject> {
-        if originals.len() != substitutes.len() {
-            return Err(raise(
-                Exc::Config,
-                format!(
-                    "_forward_with: {} originals for {} substitutes",
-                    originals.len(),
-                    substitutes.len()
-                ),
-            ));
-        }
-        let mut pairs = Vec::with_capacity(originals.len());
-        for (i, (o, s)) in originals.iter().zip(&substitutes).enumerate() {
-            pairs.push((
-                tensor_arg(o, &format!("original {i}"))?,
-                tensor_arg(s, &format!("substitute {i}"))?,
-            ));
-        }
+        let pairs =
+            crate::python::substitute::pairs_arg("_forward_with", &originals, &substitutes)?;
         let xs = inputs
             .iter()
             .enumerate()
