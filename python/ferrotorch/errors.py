@@ -20,7 +20,7 @@ class                     builtin           raised for
 ``FileError``             ``OSError``       an OS failure on a file
 ``TrainingError``         ``RuntimeError``  a non-finite loss or gradient
 ``DeviceError``           ``ValueError``    tensors on different devices
-``InternalError``         ``RuntimeError``  a bug in ferrotorch (a caught panic, or its own state broken)
+``InternalError``         ``RuntimeError``  a ferrotorch bug (panic, own state)
 ========================  ================  ===================================
 
 Every message names the argument, node, tag, path or file concerned.
