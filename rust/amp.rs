@@ -202,6 +202,14 @@ impl GradScaler {
         self.enabled
     }
 
+    /// Creates the scale and growth tracker on `d` if `scale(loss)` has not
+    /// yet (from the configured or loaded values). The engine calls it before
+    /// a window's update: a training state restored inside a window carries
+    /// gradients scaled by the loaded scale but no `scale()` call of its own.
+    pub fn ensure_scale(&mut self, d: Device) -> Result<()> {
+        self.lazy_init(d)
+    }
+
     fn lazy_init(&mut self, d: Device) -> Result<()> {
         if self.scale.is_none() {
             self.scale = Some(Tensor::f_full([], self.init_scale, (Kind::Float, d))?);

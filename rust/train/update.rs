@@ -86,6 +86,10 @@ pub fn apply(
     check: bool,
 ) -> Result<Outcome> {
     let clipping = opts.clip_grad_norm.is_some() || opts.clip_grad_value.is_some();
+    if let Some((scaler, _)) = &opts.scaler {
+        let device = params.first().map_or(tch::Device::Cpu, |p| p.device());
+        lock(scaler, "GradScaler")?.ensure_scale(device)?;
+    }
     match &opts.scaler {
         Some((scaler, key)) if clipping => {
             // Clip the true gradients: unscale first (torch's recipe).
