@@ -4,7 +4,7 @@ and how it ended."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 
 @dataclass
@@ -38,6 +38,29 @@ class History:
         d = asdict(self)
         del d["stopped_early"], d["interrupted"]
         return d
+
+    @staticmethod
+    def check(d: Any) -> Optional[str]:
+        """What is wrong with a saved history (``to_dict``'s layout), or None."""
+        if not isinstance(d, dict):
+            return f"not a dict ({type(d).__name__})"
+        fields = {"losses", "step_losses", "epochs_logs", "steps", "skipped", "start_step", "start_epoch"}
+        if set(d) != fields:
+            missing, extra = sorted(fields - set(d)), sorted(set(d) - fields)
+            return f"fields differ (missing {missing}, unexpected {extra})"
+        number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
+        for key in ("losses", "step_losses"):
+            if not isinstance(d[key], list) or not all(number(v) for v in d[key]):
+                return f"'{key}' must be a list of numbers"
+        if not isinstance(d["epochs_logs"], list) or not all(isinstance(e, dict) for e in d["epochs_logs"]):
+            return "'epochs_logs' must be a list of dicts"
+        for key in ("steps", "skipped", "start_step", "start_epoch"):
+            v = d[key]
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                return f"'{key}' must be a non-negative int, got {v!r}"
+        if len(d["step_losses"]) > d["steps"] or len(d["losses"]) != len(d["epochs_logs"]):
+            return "its lengths disagree (step_losses vs steps, losses vs epochs_logs)"
+        return None
 
     @staticmethod
     def from_dict(d: Dict[str, Any]) -> History:

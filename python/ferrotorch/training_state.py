@@ -120,13 +120,22 @@ def _check(trainer: Any, st: Dict[str, Any], path: str) -> None:
     ranks = st.get("rng_cpu_ranks")
     if ranks is not None and len(ranks) != _dist.world_size():
         raise bad("rng_cpu_ranks", f"saved by {len(ranks)} ranks, this run has {_dist.world_size()}")
+    why = _optimizer_layout(trainer.optimizer.state_dict(), st["optimizer"])
+    if why is not None:
+        raise bad("optimizer", why)
     engine = _engine_part(st)
     if not isinstance(engine, dict):
         raise bad("engine", "missing counters")
+    if "engine" in st:  # format 2+: every counter, none None
+        live_keys = set(trainer._engine.state)
+        if set(engine) != live_keys or any(v is None for v in engine.values()):
+            missing = sorted(live_keys - set(engine))
+            nones = sorted(k for k, v in engine.items() if v is None)
+            raise bad("engine", f"counters missing {missing} or None {nones}")
     try:
         _core.Engine.check_state(engine)
-    except CheckpointError as e:
-        raise bad("counters", str(e)) from e
+    except (CheckpointError, TypeError, ValueError, KeyError) as e:
+        raise bad("engine", f"counters: {e}") from e
     grads = st.get("grads")
     if grads is not None:
         ps = _params(trainer)
@@ -135,11 +144,96 @@ def _check(trainer: Any, st: Dict[str, Any], path: str) -> None:
         for i, (g, p) in enumerate(zip(grads, ps)):
             if g is not None and (not isinstance(g, torch.Tensor) or g.shape != p.shape):
                 raise bad("grads", f"entry {i} does not fit parameter shape {tuple(p.shape)}")
-    if st.get("history") is not None and not isinstance(st["history"], dict):
-        raise bad("history", "not a dict")
+    if st.get("history") is not None:
+        why = History.check(st["history"])
+        if why is not None:
+            raise bad("history", why)
+    for part, obj in (("scheduler", trainer.scheduler), ("scaler", trainer.scaler)):
+        if st.get(part) is not None:
+            why = _same_layout(obj.state_dict(), st[part])
+            if why is not None:
+                raise bad(part, why)
+    cuda = st.get("rng_cuda")
+    if cuda is not None and (
+        not isinstance(cuda, list)
+        or not all(isinstance(t, torch.Tensor) and t.dtype == torch.uint8 for t in cuda)
+    ):
+        raise bad("rng_cuda", "must be None or a list of generator states")
     why = Position.check(st.get("data"))
     if why is not None:
         raise bad("data", why)
+
+
+def _optimizer_layout(live: Dict[str, Any], saved: Dict[str, Any]) -> Optional[str]:
+    """An optimizer state dict shaped as this optimizer's: each group with the
+    live group's keys and value kinds, each parameter's state a dict of
+    tensors (or numbers) with the keys the others and the live state have."""
+    if not isinstance(saved.get("state"), dict):
+        return "'state' must be a dict"
+    for i, (lg, g) in enumerate(zip(live["param_groups"], saved["param_groups"])):
+        why = _same_layout(
+            {k: v for k, v in lg.items() if k != "params"},
+            {k: v for k, v in g.items() if k != "params"},
+            f"param_groups[{i}]",
+        )
+        if why is not None:
+            return why
+    keys = [set(e) for e in live["state"].values() if isinstance(e, dict)]
+    for pid, entry in saved["state"].items():
+        if not isinstance(entry, dict):
+            return f"state[{pid}] must be a dict"
+        keys.append(set(entry))
+        for k, v in entry.items():
+            if not isinstance(v, torch.Tensor) and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                return f"state[{pid}]['{k}'] must be a tensor, got {v!r:.40}"
+            live_entry = live["state"].get(pid)
+            if isinstance(v, torch.Tensor) and isinstance(live_entry, dict):
+                lv = live_entry.get(k)
+                if isinstance(lv, torch.Tensor) and lv.shape != v.shape:
+                    return f"state[{pid}]['{k}'] has shape {tuple(v.shape)}, this optimizer's is {tuple(lv.shape)}"
+    if keys and any(k != keys[0] for k in keys):
+        return "the parameters' states hold different entries"
+    return None
+
+
+def _same_layout(live: Any, saved: Any, at: str = "") -> Optional[str]:
+    """Whether ``saved`` has the keys and value kinds of ``live`` (a state
+    dict of this Trainer's scheduler or scaler), recursively; None if so."""
+    where = at or "the state"
+    if isinstance(live, dict):
+        if not isinstance(saved, dict):
+            return f"{where} must be a dict, got {type(saved).__name__}"
+        if set(map(str, live)) != set(map(str, saved)):
+            missing, extra = (
+                sorted(set(map(str, live)) - set(map(str, saved))),
+                sorted(set(map(str, saved)) - set(map(str, live))),
+            )
+            return f"{where}: keys differ from this Trainer's (missing {missing}, unexpected {extra})"
+        for k, v in live.items():
+            why = _same_layout(v, saved[k], f"'{k}'" if not at else f"{at}['{k}']")
+            if why is not None:
+                return why
+        return None
+    if isinstance(live, (list, tuple)):
+        if not isinstance(saved, (list, tuple)) or len(saved) != len(live):
+            return f"{where} must be a sequence of {len(live)}, got {saved!r:.60}"
+        for i, (a, b) in enumerate(zip(live, saved)):
+            why = _same_layout(a, b, f"{where}[{i}]")
+            if why is not None:
+                return why
+        return None
+    number = (int, float)
+    if isinstance(live, bool) or isinstance(saved, bool):
+        ok = isinstance(live, bool) == isinstance(saved, bool)
+    elif isinstance(live, number):
+        ok = isinstance(saved, number)
+    elif isinstance(live, torch.Tensor):
+        ok = isinstance(saved, torch.Tensor) and saved.shape == live.shape
+    elif live is None or callable(live):
+        ok = True  # None slots and lambdas (LambdaLR) carry no layout
+    else:
+        ok = type(saved) is type(live)
+    return None if ok else f"{where} is {saved!r:.60}, this Trainer's is a {type(live).__name__}"
 
 
 def _snapshot(trainer: Any) -> Dict[str, Any]:
@@ -157,22 +251,45 @@ def _snapshot(trainer: Any) -> Dict[str, Any]:
     }
 
 
+class _PartError(Exception):
+    """A part of a state failed to apply; names the part."""
+
+    def __init__(self, part: str, cause: BaseException) -> None:
+        super().__init__(f"{part}: {cause}")
+        self.part = part
+
+
 def _apply(trainer: Any, st: Dict[str, Any], engine: Dict[str, Any], grads: Optional[list]) -> None:
-    trainer.model.load_state_dict(st["model"])
-    trainer.optimizer.load_state_dict(st["optimizer"])
-    if st.get("scheduler") is not None and hasattr(trainer.scheduler, "load_state_dict"):
-        trainer.scheduler.load_state_dict(st["scheduler"])
-    if st.get("scaler") is not None and trainer.scaler is not None:
-        trainer.scaler.load_state_dict(st["scaler"])
-    ranks = st.get("rng_cpu_ranks")
-    torch.set_rng_state(ranks[_dist.rank()] if ranks is not None else st["rng_cpu"])
-    if st.get("rng_cuda") is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(st["rng_cuda"])
-    with torch.no_grad():
-        for p, g in zip(_params(trainer), grads or [None] * len(_params(trainer))):
-            p.grad = None if g is None else g.to(device=p.device, dtype=p.dtype).clone()
-    trainer._engine.set_state(engine)
-    trainer._data_pos.load(st.get("data"))
+    def restore_grads() -> None:
+        with torch.no_grad():
+            for p, g in zip(_params(trainer), grads or [None] * len(_params(trainer))):
+                p.grad = None if g is None else g.to(device=p.device, dtype=p.dtype).clone()
+
+    def restore_rng() -> None:
+        ranks = st.get("rng_cpu_ranks")
+        torch.set_rng_state(ranks[_dist.rank()] if ranks is not None else st["rng_cpu"])
+        if st.get("rng_cuda") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(st["rng_cuda"])
+
+    has_sched = st.get("scheduler") is not None and hasattr(trainer.scheduler, "load_state_dict")
+    has_scaler = st.get("scaler") is not None and trainer.scaler is not None
+    steps = [
+        ("model", lambda: trainer.model.load_state_dict(st["model"])),
+        ("optimizer", lambda: trainer.optimizer.load_state_dict(st["optimizer"])),
+        ("scheduler", (lambda: trainer.scheduler.load_state_dict(st["scheduler"])) if has_sched else None),
+        ("scaler", (lambda: trainer.scaler.load_state_dict(st["scaler"])) if has_scaler else None),
+        ("rng_cpu", restore_rng),
+        ("grads", restore_grads),
+        ("engine", lambda: trainer._engine.set_state(engine)),
+        ("data", lambda: trainer._data_pos.load(st.get("data"))),
+    ]
+    for part, step in steps:
+        if step is None:
+            continue
+        try:
+            step()
+        except Exception as e:  # noqa: BLE001 - named, then rolled back by load()
+            raise _PartError(part, e) from e
 
 
 def load(trainer: Any, path: str) -> History:
@@ -184,8 +301,10 @@ def load(trainer: Any, path: str) -> History:
     snap = _snapshot(trainer)
     try:
         _apply(trainer, st, engine, st.get("grads"))
-    except Exception as e:  # noqa: BLE001 - roll back, then report as a checkpoint error
+    except _PartError as e:  # roll back, then report as a checkpoint error naming the part
         _apply(trainer, snap, snap["engine"], snap["grads"])
-        raise CheckpointError(f"training state '{path}' does not fit this Trainer: {e}") from e
-    h = st.get("history") or {}
-    return History.from_dict(h)
+        raise CheckpointError(
+            f"training state '{path}': {e.part} does not fit this Trainer: {e.__cause__}"
+        ) from e
+    h = st.get("history")
+    return History.from_dict(h) if h is not None else History()
