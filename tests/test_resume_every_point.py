@@ -145,3 +145,25 @@ def test_emulated_graph_mode_resumes_from_every_update(scaled, tmp_path):
         g = model()
         trainer(g).fit(loader(), epochs=2, checkpoint_dir=d, resume=True)
         assert _same(g, ref), k
+
+
+@pytest.mark.parametrize("acc", [1, 2, 3])
+@pytest.mark.parametrize("sched", ["step", "epoch"])
+@pytest.mark.parametrize("amp", sorted(AMPS))
+def test_every_save_point_of_a_ferrotorch_loader_run_resumes_bit_exact(amp, sched, acc, tmp_path):
+    """Over a ferrotorch DataLoader fit saves at update points
+    (checkpoint_every), at epoch ends and at a chunk's end on Ctrl-C (the
+    SIGINT test above): every update point of the run, resumed."""
+    x, y = _xy()
+    loader = lambda: ft.data.DataLoader((x, y), batch_size=B, drop_last=False)  # noqa: E731
+    torch.manual_seed(11)
+    ref, t = _trainer(amp, sched, acc)
+    t.fit(loader(), epochs=2)
+    for k in range(1, t.global_step):
+        d = str(tmp_path / f"{k}")
+        torch.manual_seed(11)
+        _trainer(amp, sched, acc)[1].fit(loader(), epochs=2, steps=k, checkpoint_dir=d, checkpoint_every=1)
+        torch.manual_seed(99)
+        net, t2 = _trainer(amp, sched, acc)
+        t2.fit(loader(), epochs=2, checkpoint_dir=d, resume=True)
+        assert _same(net, ref), k
