@@ -36,15 +36,3 @@ class ThresholdHalt(Module):
 
 class LearnedHalt(Module):
     _core_cls = _core.LearnedHalt
-
-
-__all__ = [
-    "StateAdd",
-    "Reshape",
-    "SoftmaxRouter",
-    "SigmoidRouter",
-    "FixedSelector",
-    "ArgmaxSelector",
-    "ThresholdHalt",
-    "LearnedHalt",
-]
