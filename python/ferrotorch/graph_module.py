@@ -24,46 +24,33 @@ import torch
 from torch.nn.modules.module import _IncompatibleKeys
 
 from . import _core
-from .nn.module import Tensors
+from .nn.module import Tensors, _Registry, as_parameter
 
 
-class _Slots(dict):  # type: ignore[type-arg]
-    """A graph's ``_parameters`` or ``_buffers``: remembers the core's tensor
-    of each name and which names hold another tensor now, so a forward
-    without substitutes costs one truth test."""
-
-    __slots__ = ("core", "changed")
+class _Slots(_Registry):
+    """A graph's ``_parameters`` or ``_buffers``: a :class:`_Registry` (a new
+    ``nn.Parameter`` is adopted at once) that also remembers which names hold
+    another tensor now, so a forward without substitutes costs one truth test."""
 
     def __init__(self, items: Iterable[Tuple[str, torch.Tensor]]) -> None:
-        items = list(items)
-        super().__init__(items)
-        self.core: Dict[str, torch.Tensor] = dict(items)
         self.changed: set = set()
+        super().__init__(items)
 
     def __setitem__(self, name: str, value: Any) -> None:
-        super().__setitem__(name, value)
-        core = self.core.get(name)
-        if value is core:
-            self.changed.discard(name)
-        elif isinstance(value, torch.nn.Parameter) and core is not None:
-            # A new Parameter is a permanent replacement (setattr,
-            # register_parameter, load_state_dict(assign=True), accelerate):
-            # the Rust graph and every optimizer holding the old one adopt it.
-            _core.rebind(core, value)
-            self.core[name] = value
+        super().__setitem__(name, value)  # adopts a new Parameter
+        if value is self.core.get(name):
             self.changed.discard(name)
         else:
             self.changed.add(name)  # a substitute for forward (functional_call), or a new buffer
 
-    def adopt(self) -> None:
+    def adopt_changed(self) -> None:
         """Makes every replacement permanent (see :meth:`Graph._ft_sync`)."""
         for name in list(self.changed):
             if name not in self:
                 continue  # parametrized: computed at each forward
-            value, core = self.get(name), self.core.get(name)
-            if value is not None and core is not None and isinstance(value, torch.Tensor):
-                _core.rebind(core, value)
-                self.core[name] = value
+            value = self.get(name)
+            if value is not None and name in self.core and isinstance(value, torch.Tensor):
+                self.adopt(name, value)
             self.changed.discard(name)
 
     def __delitem__(self, name: str) -> None:
@@ -86,14 +73,6 @@ class _Slots(dict):  # type: ignore[type-arg]
         return originals, subs
 
 
-def _as_parameter(t: torch.Tensor) -> torch.Tensor:
-    # In place, so the core keeps the same tensor (torch preserves the Python
-    # object, and its class, while the core holds the tensor).
-    if type(t) is torch.Tensor:
-        t.__class__ = torch.nn.Parameter
-    return t
-
-
 class Graph(_core.Graph, torch.nn.Module):  # type: ignore[misc]
     """A built graph: a ``torch.nn.Module`` whose forward runs in Rust.
 
@@ -109,7 +88,7 @@ class Graph(_core.Graph, torch.nn.Module):  # type: ignore[misc]
 
     def __init__(self, core: _core.Graph) -> None:
         torch.nn.Module.__init__(self)  # its `training = True` is ignored (see the setter)
-        params = [(n, _as_parameter(t)) for n, t in _core.Graph.named_parameters(self)]
+        params = [(n, as_parameter(t)) for n, t in _core.Graph.named_parameters(self)]
         buffers = _core.Graph.named_buffers(self)
         object.__setattr__(self, "_parameters", _Slots(params))
         object.__setattr__(self, "_buffers", _Slots(buffers))
@@ -119,8 +98,8 @@ class Graph(_core.Graph, torch.nn.Module):  # type: ignore[misc]
         """Before the Rust side uses the graph outside a forward (Trainer,
         checkpoint files): tensors that replaced the graph's own in its
         registry (a buffer set by accelerate, say) become the graph's own."""
-        self._parameters.adopt()  # type: ignore[attr-defined]
-        self._buffers.adopt()  # type: ignore[attr-defined]
+        self._parameters.adopt_changed()  # type: ignore[attr-defined]
+        self._buffers.adopt_changed()  # type: ignore[attr-defined]
 
     def save_checkpoint(self, path: Any) -> None:
         """floDl's ``.fdl`` file of the graph's parameters and buffers (atomic write)."""

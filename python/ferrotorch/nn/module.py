@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import inspect
 from collections import OrderedDict
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import torch
 
@@ -40,7 +40,7 @@ class Tensors(list):  # type: ignore[type-arg]
         return self[pos]
 
 
-def _as_parameter(t: torch.Tensor) -> torch.Tensor:
+def as_parameter(t: torch.Tensor) -> torch.Tensor:
     # In place, so the core keeps the same tensor (torch keeps the Python
     # object, and its class, while the core holds the tensor).
     if type(t) is torch.Tensor:
@@ -49,22 +49,27 @@ def _as_parameter(t: torch.Tensor) -> torch.Tensor:
 
 
 class _Registry(OrderedDict):  # type: ignore[type-arg]
-    """A layer's ``_parameters`` / ``_buffers``: remembers the Rust layer's
-    tensor of each name. A new ``nn.Parameter`` put in a parameter's place
-    (setattr, ``register_parameter``, ``load_state_dict(assign=True)``,
-    accelerate) is a permanent replacement: the Rust layer, its graphs and
+    """A layer's or graph's ``_parameters`` / ``_buffers``: remembers the Rust
+    side's tensor of each name. A new ``nn.Parameter`` put in a parameter's
+    place (setattr, ``register_parameter``, ``load_state_dict(assign=True)``,
+    accelerate) is a permanent replacement: the Rust module, its graphs and
     every optimizer holding the old tensor adopt it (``_core.rebind``). Any
     other tensor is a substitute the forward uses (``functional_call``)."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.core: Dict[str, torch.Tensor] = {}
+    def __init__(self, items: Iterable[Tuple[str, torch.Tensor]] = ()) -> None:
+        items = list(items)
+        self.core: Dict[str, torch.Tensor] = dict(items)
+        super().__init__(items)
+
+    def adopt(self, name: str, value: torch.Tensor) -> None:
+        """``value`` replaces the Rust side's tensor ``name`` everywhere."""
+        _core.rebind(self.core[name], value)
+        self.core[name] = value
 
     def __setitem__(self, name: str, value: Any) -> None:
         core = self.__dict__.get("core", {}).get(name)
         if core is not None and value is not core and isinstance(value, torch.nn.Parameter):
-            _core.rebind(core, value)
-            self.core[name] = value
+            self.adopt(name, value)
         super().__setitem__(name, value)
 
 
@@ -157,7 +162,7 @@ class Module(torch.nn.Module):
                         holder._modules[part] = child
                     holder = child
                 table: Any = holder._parameters if param else holder._buffers
-                table.core[leaf] = _as_parameter(t) if param else t
+                table.core[leaf] = as_parameter(t) if param else t
                 table[leaf] = t
                 slots.append(_Slot(holder, tuple(path), leaf, param))
         if type(self)._bias_slot and "bias" not in self._parameters:
