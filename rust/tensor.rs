@@ -2,7 +2,6 @@
 //! produce messages naming the argument and its shape or dtype.
 
 use std::ops::Deref;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use tch::{Kind, Tensor};
@@ -92,13 +91,10 @@ pub fn rebind(old: &Tensor, new: &Tensor) -> Result<usize> {
             }
         }
     }
-    REBINDS.fetch_add(1, Ordering::Relaxed);
+    // A captured CUDA graph needs no signal: its key hashes each
+    // parameter's data pointer, which a rebind changes.
     Ok(n)
 }
-
-/// Counts rebinds: anything keyed by tensor addresses (a captured CUDA graph)
-/// is stale once it moves.
-pub static REBINDS: AtomicU64 = AtomicU64::new(0);
 
 /// `[2, 3]`-style shape text for messages.
 pub fn shape_str(t: &Tensor) -> String {
