@@ -254,15 +254,8 @@ class Optimizer(torch.optim.Optimizer, metaclass=_Checked):
         in place (torch's two modes)."""
         if set_to_none:
             self._core.zero_grad()
-            return
-        for g in range(self._core.num_groups()):
-            for p in self._core.group_params(g):
-                if p.grad is not None:
-                    if p.grad.grad_fn is not None:
-                        p.grad.detach_()
-                    else:
-                        p.grad.requires_grad_(False)
-                    p.grad.zero_()
+        else:  # torch's own in-place zeroing, over the live param_groups
+            torch.optim.Optimizer.zero_grad(self, set_to_none=False)
 
     # torch's are plain attributes; ours read the Rust core live.
     @property
