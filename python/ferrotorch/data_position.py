@@ -85,7 +85,6 @@ class Position:
         self._loaded = False  # a training state was just loaded
         # A stateful loader's own state, read when a state is saved.
         self.loader_state: Any = None
-        self.loader: Any = None  # the stateful loader of the current fit, if any
         self._source: Any = None  # the data the current partial epoch runs over
         self._warned = False
 
@@ -115,8 +114,8 @@ class Position:
         """The batches of epoch ``epoch`` from batch ``skip`` on (``skip`` >
         0, or the first epoch after ``load``: a resumed epoch)."""
         resumed, self._loaded = self._loaded, False
+        self.current = loader
         if _stateful(loader):
-            self.loader = loader
             if resumed and self.loader_state is not None:
                 loader.load_state_dict(self.loader_state)
                 self.loader_state = None
@@ -126,7 +125,6 @@ class Position:
                 return _skipped(iter(loader), skip)
             return iter(loader)
         gen = _generator(loader)
-        self.current = loader
         resumed_gen, self.generator_now = self.generator_now, None
         saved = self.epoch_rng
         if (resumed or skip) and saved is not None and saved["epoch"] == epoch:
@@ -184,13 +182,13 @@ class Position:
     # --- the training state ------------------------------------------------------
 
     def state(self) -> Dict[str, Any]:
-        loader = self.loader
-        rng = self.epoch_rng
-        gen = None if self.current is None else _generator(self.current)
+        loader, rng = self.current, self.epoch_rng
+        stateful = loader is not None and _stateful(loader)
+        gen = None if loader is None or stateful else _generator(loader)
         return {
             "epoch_rng": None if rng is None else {k: _copy(v) for k, v in rng.items()},
             "generator_now": None if gen is None else gen.get_state(),
-            "loader": loader.state_dict() if loader is not None and _stateful(loader) else None,
+            "loader": loader.state_dict() if stateful else None,
         }
 
     @staticmethod
