@@ -18,51 +18,22 @@ force (on the calling thread only).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Tuple
 
 import torch
 from torch.nn.modules.module import _IncompatibleKeys
 
 from . import _core
-from .nn.module import Tensors, _Registry, as_parameter
+from .nn.module import Module, Tensors, _Registry, as_parameter
 
 
 class _Slots(_Registry):
-    """A graph's ``_parameters`` or ``_buffers``: a :class:`_Registry` (a new
-    ``nn.Parameter`` is adopted at once) that also remembers which names hold
-    another tensor now, so a forward without substitutes costs one truth test."""
-
-    def __init__(self, items: Iterable[Tuple[str, torch.Tensor]]) -> None:
-        self.changed: set = set()
-        super().__init__(items)
-
-    def __setitem__(self, name: str, value: Any) -> None:
-        super().__setitem__(name, value)  # adopts a new Parameter
-        if value is self.core.get(name):
-            self.changed.discard(name)
-        else:
-            self.changed.add(name)  # a substitute for forward (functional_call), or a new buffer
-
-    def adopt_changed(self) -> None:
-        """Makes every replacement permanent (see :meth:`Graph._ft_sync`)."""
-        for name in list(self.changed):
-            if name not in self:
-                continue  # parametrized: computed at each forward
-            value = self.get(name)
-            if value is not None and name in self.core and isinstance(value, torch.Tensor):
-                self.adopt(name, value)
-            self.changed.discard(name)
-
-    def __delitem__(self, name: str) -> None:
-        super().__delitem__(name)
-        if name in self.core:  # torch.nn.utils.parametrize moves it to a property
-            self.changed.add(name)
+    """A graph's ``_parameters`` or ``_buffers`` (a :class:`_Registry`), with
+    the substitutes its forward passes to the Rust graph."""
 
     def substitutes(self, owner: Any) -> Tuple[list, list]:
         originals, subs = [], []
         for n in self.changed:
-            if n not in self.core:
-                continue
             cur = self.get(n) if n in self else getattr(owner, n, None)
             if cur is None:
                 raise _core.ConfigError(
@@ -71,6 +42,49 @@ class _Slots(_Registry):
             originals.append(self.core[n])
             subs.append(cur)
         return originals, subs
+
+
+class _Parts(torch.nn.Module):
+    """The modules of a composite node (a loop's body, a gate's router and
+    experts, ...), numbered in the node's order, as a ``ModuleList`` is."""
+
+
+def _recorded(recipe: Any) -> Dict[int, torch.nn.Module]:
+    """The modules a FlowBuilder recipe was given, by their core's key."""
+    found: Dict[int, torch.nn.Module] = {}
+
+    def visit(a: Any) -> None:
+        if isinstance(a, (list, tuple)):
+            for x in a:
+                visit(x)
+        elif isinstance(a, dict):
+            visit(list(a.values()))
+        elif isinstance(a, torch.nn.Module):
+            core = a if isinstance(a, _core.Graph) else a.__dict__.get("_core")
+            key = None if core is None else _core._module_key(core)
+            if key is not None:
+                found.setdefault(key, a)
+
+    for _, args, kwargs in recipe or ():
+        visit(args)
+        visit(kwargs)
+    return found
+
+
+def _child(desc: Any, known: Dict[int, torch.nn.Module]) -> Any:
+    """The torch module for one node's module description (see
+    ``_core._node_modules``), or None when Python has no object for it."""
+    key, obj, _is_graph, parts = desc
+    if obj is not None:
+        return obj if isinstance(obj, torch.nn.Module) else None  # a plain function node
+    if key in known:
+        return known[key]
+    box = _Parts()
+    for i, p in enumerate(parts):
+        c = _child(p, known)
+        if c is not None:
+            box.add_module(str(i), c)
+    return box if box._modules else None
 
 
 class Graph(_core.Graph, torch.nn.Module):  # type: ignore[misc]
@@ -94,12 +108,93 @@ class Graph(_core.Graph, torch.nn.Module):  # type: ignore[misc]
         object.__setattr__(self, "_buffers", _Slots(buffers))
         object.__setattr__(self, "_ft_ready", True)
 
-    def _ft_sync(self) -> None:
+    def _ft_sync(self, computing: bool = False) -> None:
         """Before the Rust side uses the graph outside a forward (Trainer,
         checkpoint files): tensors that replaced the graph's own in its
-        registry (a buffer set by accelerate, say) become the graph's own."""
-        self._parameters.adopt_changed()  # type: ignore[attr-defined]
-        self._buffers.adopt_changed()  # type: ignore[attr-defined]
+        registry, or in a child module's (a buffer set by accelerate, say),
+        become the graph's own. ``computing`` (the Trainer): an entry the
+        Rust engine cannot compute (a parametrized weight) raises at once."""
+        for path, m in self.named_modules():
+            for reg in (m._parameters, m._buffers):
+                if not (isinstance(reg, _Registry) and reg.changed):
+                    continue
+                reg.adopt_changed()
+                if computing and reg.changed:
+                    name = f"{path}.{min(reg.changed)}" if path else min(reg.changed)
+                    raise _core.ConfigError(
+                        f"Trainer: graph entry '{name}' is computed by Python "
+                        "(torch.nn.utils.parametrize, or removed); the Rust engine cannot run it: "
+                        "call the graph itself (graph(x)) in a torch loop, or remove the parametrization"
+                    )
+
+    # --- the module tree: each node's module under its parameters' prefix -----
+
+    def _ft_tree(self) -> Dict[str, torch.nn.Module]:
+        """{floDl name: module} of the nodes that run a module the graph was
+        built from (a composite node: its parts, numbered). Computed once: a
+        built graph's structure does not change."""
+        tree = self.__dict__.get("_ft_children")
+        if tree is None:
+            known = _recorded(self.__dict__.get("_ft_recipe"))
+            tree = {}
+            for name, desc in _core._node_modules(self):
+                child = _child(desc, known)
+                if child is not None:
+                    tree[name] = child
+            self.__dict__["_ft_children"] = tree
+        return tree
+
+    def named_children(self) -> Iterator[Tuple[str, torch.nn.Module]]:
+        """(floDl name, module) of each node's module: the first tag of the
+        node, else its id, as in ``named_parameters`` (``linear_1``, ``encoder``).
+        Composite nodes (loops, gates, switches, maps) hold their parts as
+        children ``0``, ``1``, ... The graph's state stays its own, by floDl
+        name: ``state_dict`` does not repeat it under the children's names."""
+        seen = set()
+        for name, m in self._ft_tree().items():
+            if m not in seen:
+                seen.add(m)
+                yield name, m
+
+    def named_modules(  # type: ignore[override]
+        self, memo: Any = None, prefix: str = "", remove_duplicate: bool = True
+    ) -> Iterator[Tuple[str, torch.nn.Module]]:
+        """torch's walk over the module tree (see :meth:`named_children`)."""
+        if memo is None:
+            memo = set()
+        if self in memo:
+            return
+        if remove_duplicate:
+            memo.add(self)
+        yield prefix, self
+        for name, m in self._ft_tree().items():
+            yield from m.named_modules(memo, prefix + ("." if prefix else "") + name, remove_duplicate)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return torch.nn.Module.__getattr__(self, name)
+        except AttributeError:
+            if name.startswith("_") or "_ft_ready" not in self.__dict__ or name not in self._ft_tree():
+                raise
+        return self._ft_tree()[name]
+
+    def _ft_substitutes(self) -> Tuple[list, list]:
+        """(core tensors, replacements) over the graph and its module tree:
+        entries that hold another tensor than the Rust side's for this call
+        (``functional_call`` by either name, a parametrized weight)."""
+        pairs: Dict[int, Tuple[torch.Tensor, torch.Tensor]] = {}
+        for m in self.modules():
+            if isinstance(m, Graph):
+                regs: List[Any] = [m._parameters, m._buffers]
+                found = [reg.substitutes(m) for reg in regs]
+            elif isinstance(m, Module):
+                found = [m._ft_substitutes()]
+            else:
+                continue
+            for originals, subs in found:
+                for o, r in zip(originals, subs):
+                    pairs.setdefault(id(o), (o, r))  # a tensor shared by two nodes: once
+        return [o for o, _ in pairs.values()], [r for _, r in pairs.values()]
 
     def save_checkpoint(self, path: Any) -> None:
         """floDl's ``.fdl`` file of the graph's parameters and buffers (atomic write)."""
@@ -129,18 +224,20 @@ class Graph(_core.Graph, torch.nn.Module):  # type: ignore[misc]
         """Runs the graph (one tensor per declared input). Entries of
         ``_parameters`` / ``_buffers`` replaced by ``functional_call`` are
         used in place of the core's tensors for this call."""
-        p, b = self._parameters, self._buffers
-        if not (p.changed or b.changed):  # type: ignore[attr-defined]
+        if not _Registry.changed_anywhere:
             return _core.Graph.forward(self, *inputs)
-        po, ps = p.substitutes(self)  # type: ignore[attr-defined]
-        bo, bs = b.substitutes(self)  # type: ignore[attr-defined]
-        return _core.Graph._forward_with(self, po + bo, ps + bs, *inputs)
+        originals, subs = self._ft_substitutes()
+        if not originals:
+            return _core.Graph.forward(self, *inputs)
+        return _core.Graph._forward_with(self, originals, subs, *inputs)
 
     def train(self, mode: bool = True) -> "Graph":
         """Training mode (True) or evaluation mode, in the Rust graph too."""
         if not isinstance(mode, bool):
             raise _core.InputTypeError(f"Graph.train: mode must be a bool, got {mode!r}")
         _core.Graph.train(self, mode)
+        for m in self.children():  # torch's walk: the tree's modules show the mode too
+            m.train(mode)
         return self
 
     def eval(self) -> "Graph":
@@ -187,7 +284,8 @@ class Graph(_core.Graph, torch.nn.Module):  # type: ignore[misc]
         :meth:`named_parameters`: ``recurse=False`` lists none)."""
         if not recurse:
             return Tensors()
-        return Tensors(torch.nn.Module.named_buffers(self, prefix, True, remove_duplicate))
+        own = self._named_members(lambda m: m._buffers.items(), prefix, False, remove_duplicate)
+        return Tensors(own)
 
     def state_dict(  # type: ignore[override]
         self, *args: Any, destination: Any = None, prefix: str = "", keep_vars: bool = False

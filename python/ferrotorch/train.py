@@ -709,7 +709,7 @@ class Trainer:
         """Tensors that replaced a graph's own in its registry become its own
         before the Rust side uses it (see ``Graph._ft_sync``)."""
         for g in self._graphs:
-            g._ft_sync()
+            g._ft_sync(computing=True)
 
     @overload
     def step(self, x: Any, y: Any = None, *, lazy: Literal[False] = False) -> float: ...

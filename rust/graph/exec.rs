@@ -388,6 +388,15 @@ impl Graph {
             .unwrap_or_else(|| self.spec.nodes[i].id.clone())
     }
 
+    /// The modules the nodes run, each once, in execution order, under the
+    /// prefix their parameters are named by (the module tree's names).
+    pub fn node_modules(&self) -> Vec<(String, Arc<dyn Module>)> {
+        self.unique_modules()
+            .iter()
+            .map(|(i, m)| (self.node_prefix(*i), m.clone()))
+            .collect()
+    }
+
     /// floDl naming: `{first tag or node id}/{raw name}`.
     fn named(&self, buffers: bool) -> Vec<Parameter> {
         let mut out = Vec::new();

@@ -118,6 +118,11 @@ pub trait Module: Send + Sync {
     fn nested_hash(&self) -> Option<String> {
         self.as_graph().map(|g| g.structural_hash())
     }
+    /// The concrete module, for a binding that must recognise its own
+    /// module types (a Python callable node hands back its object).
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
 }
 
 /// The training flag many modules carry.

@@ -54,23 +54,54 @@ class _Registry(OrderedDict):  # type: ignore[type-arg]
     place (setattr, ``register_parameter``, ``load_state_dict(assign=True)``,
     accelerate) is a permanent replacement: the Rust module, its graphs and
     every optimizer holding the old tensor adopt it (``_core.rebind``). Any
-    other tensor is a substitute the forward uses (``functional_call``)."""
+    other tensor is a substitute the forward uses (``functional_call``);
+    ``changed`` names the entries that hold one (or were removed: parametrize)."""
+
+    #: How many entries of all registries hold something else than the Rust
+    #: side's tensor: a graph's forward looks for substitutes in its child
+    #: modules only while this is not zero.
+    changed_anywhere = 0
 
     def __init__(self, items: Iterable[Tuple[str, torch.Tensor]] = ()) -> None:
         items = list(items)
         self.core: Dict[str, torch.Tensor] = dict(items)
+        self.changed: set = set()
         super().__init__(items)
 
     def adopt(self, name: str, value: torch.Tensor) -> None:
         """``value`` replaces the Rust side's tensor ``name`` everywhere."""
         _core.rebind(self.core[name], value)
         self.core[name] = value
+        self._mark(name, False)
+
+    def adopt_changed(self) -> None:
+        """Makes every replacement permanent (a buffer set to a new tensor)."""
+        for name in list(self.changed):
+            value = self.get(name)
+            if name in self and isinstance(value, torch.Tensor):
+                self.adopt(name, value)
+            # else parametrized: computed at each forward
+
+    def _mark(self, name: str, changed: bool) -> None:
+        seen = self.__dict__.setdefault("changed", set())
+        if changed and name not in seen:
+            seen.add(name)
+            _Registry.changed_anywhere += 1
+        elif not changed and name in seen:
+            seen.discard(name)
+            _Registry.changed_anywhere -= 1
 
     def __setitem__(self, name: str, value: Any) -> None:
-        core = self.__dict__.get("core", {}).get(name)
-        if core is not None and value is not core and isinstance(value, torch.nn.Parameter):
+        core = self.__dict__.get("core", {})
+        own = core.get(name)
+        if own is not None and value is not own and isinstance(value, torch.nn.Parameter):
             self.adopt(name, value)
         super().__setitem__(name, value)
+        self._mark(name, name in core and value is not core[name])
+
+    def __delitem__(self, name: str) -> None:
+        super().__delitem__(name)
+        self._mark(name, name in self.__dict__.get("core", {}))  # parametrize moved it
 
 
 class _Slot:

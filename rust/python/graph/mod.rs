@@ -5,6 +5,7 @@ mod builder;
 mod builtins;
 mod exec;
 mod observe;
+mod tree;
 
 use pyo3::prelude::*;
 
@@ -17,6 +18,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<builder::PyMapBuilder>()?;
     m.add_class::<PyGraph>()?;
     m.add_function(wrap_pyfunction!(exec::_set_graph_type, m)?)?;
+    m.add_function(wrap_pyfunction!(tree::_node_modules, m)?)?;
+    m.add_function(wrap_pyfunction!(tree::_module_key, m)?)?;
     builtins::register(m)?;
     observe::register(m)
 }

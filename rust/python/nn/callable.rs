@@ -42,9 +42,19 @@ impl PyCallable {
     }
 }
 
+impl PyCallable {
+    /// The Python object this node calls.
+    pub fn object(&self) -> &PyObject {
+        &self.obj
+    }
+}
+
 impl Module for PyCallable {
     fn name(&self) -> &str {
         "module"
+    }
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
     }
     fn describe(&self) -> String {
         format!("Python callable {}", self.label)

@@ -86,7 +86,7 @@ mod pooling;
 mod rnn;
 mod shape;
 
-pub use callable::module_arg;
+pub use callable::{module_arg, PyCallable};
 
 /// Base class of every ferrotorch module; holds the core module.
 #[pyclass(name = "Module", module = "ferrotorch._core", subclass, frozen)]
