@@ -23,6 +23,10 @@ Notes on floDl-specific forms:
   Raw names ``q_proj.weight``, ..., ``out_proj.bias``.
 - ``EmbeddingBag(x)`` takes 2-D bags; ``forward_bag(indices, offsets)`` 1-D.
 - ``Bilinear(x1, x2)``; as a one-input node it computes bilinear(x, x).
+- Sequence constructs (not in floDl, which writes these by hand): ``Unroll(cell)``
+  runs a GRUCell/LSTMCell over [B, T, F] in one Rust node and returns [B, T, H];
+  ``Select(dim, index)`` is ``x.select(dim, index)``; ``AddParameter(*shape)``
+  adds a learned ``weight`` (zeros at first), e.g. a positional embedding.
 """
 
 from . import init
@@ -32,6 +36,7 @@ from .layers import (
     GRU,
     LSTM,
     SELU,
+    AddParameter,
     AdaptiveAvgPool2d,
     AdaptiveMaxPool2d,
     AlphaDropout,
@@ -73,12 +78,14 @@ from .layers import (
     ReflectionPad2d,
     ReLU,
     RMSNorm,
+    Select,
     Sigmoid,
     SiLU,
     Softmax,
     Softplus,
     Tanh,
     Unfold,
+    Unroll,
     Upsample,
     ZeroPad2d,
 )
@@ -114,6 +121,9 @@ __all__ = [
     "GRU",
     "LSTM",
     "MultiheadAttention",
+    "Unroll",
+    "Select",
+    "AddParameter",
     "MaxPool1d",
     "MaxPool2d",
     "AvgPool1d",
