@@ -590,8 +590,11 @@ LAYERS = [
     (lambda: ft.nn.GRU(3, 4, 2), lambda: cell(3, 4, 3) + cell(4, 4, 3)),
     (lambda: ft.nn.LSTM(3, 4, 2), lambda: cell(3, 4, 4) + cell(4, 4, 4)),
     (
+        # floDl draws q, k, v, out (xavier each); torch's packed layout holds q, k, v in in_proj_weight.
         lambda: ft.nn.MultiheadAttention(8, 2),
-        lambda: [t for _ in range(4) for t in (xavier(8), torch.zeros(8))],
+        lambda: (lambda q, k, v, o: [torch.cat([q, k, v]), torch.zeros(24), o, torch.zeros(8)])(
+            *(xavier(8) for _ in range(4))
+        ),
     ),
     (
         lambda: ft.nn.Bilinear(3, 4, 2),

@@ -20,7 +20,10 @@ Notes on floDl-specific forms:
   Their raw parameter names are floDl's ``w_ih, w_hh, b_ih, b_hh`` per layer.
 - ``MultiheadAttention`` is batch first; ``m(x)`` is self-attention and
   ``m.forward_ext(q, k, v, attn_mask, key_padding_mask)`` the general form.
-  Raw names ``q_proj.weight``, ..., ``out_proj.bias``.
+  Parameters are torch's (``in_proj_weight`` [3E, E], ``in_proj_bias``,
+  ``out_proj.weight``, ``out_proj.bias``: state dicts load both ways) with
+  floDl's init (xavier per [E, E] block); ``.fdl`` files and the structural
+  hash name the blocks floDl's way (``q_proj.weight``, ..., ``out_proj.bias``).
 - ``EmbeddingBag(x)`` takes 2-D bags; ``forward_bag(indices, offsets)`` 1-D.
 - ``Bilinear(x1, x2)``; as a one-input node it computes bilinear(x, x).
 - Sequence constructs (not in floDl, which writes these by hand): ``Unroll(cell)``
@@ -36,9 +39,9 @@ from .layers import (
     GRU,
     LSTM,
     SELU,
-    AddParameter,
     AdaptiveAvgPool2d,
     AdaptiveMaxPool2d,
+    AddParameter,
     AlphaDropout,
     AvgPool1d,
     AvgPool2d,
