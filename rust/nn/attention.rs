@@ -232,7 +232,7 @@ impl MultiheadAttention {
             .f_transpose(0, 1)?
             .f_contiguous()?
             .f_view([l * b, e])?
-            .f_linear(&*self.out_w, self.out_b.as_deref())?
+            .f_linear(&self.out_w, self.out_b.as_deref())?
             .f_view([l, b, e])?;
         Ok(out.f_transpose(1, 0)?)
     }
@@ -387,7 +387,7 @@ mod tests {
         // Views on the packed tensor: writing one writes the parameter.
         let _g = tch::no_grad_guard();
         let mut k = split[2].tensor.shallow_clone();
-        k.fill_(7.0);
+        let _ = k.fill_(7.0);
         let w = m.parameters()[0].tensor.shallow_clone();
         assert_eq!(
             w.narrow(0, 4, 4).sum(Kind::Float).double_value(&[]),
