@@ -10,7 +10,7 @@ import torch
 import ferrotorch as ft
 from ferrotorch import FlowBuilder
 
-B, S, E, HEADS = 3, 7, 24, 4  # head dim 6: sqrt(1/6) != 1/sqrt(6) in f64, torch's scale is the former
+B, S, E, HEADS = 3, 7, 24, 4  # head dim 6
 
 
 def _x(*shape, seed=0, **kw):
@@ -48,6 +48,15 @@ def test_self_attention_equals_torch_default_call(bias):
     b.backward(g)
     assert torch.equal(xa.grad, xb.grad)
     _grads_equal(ours, ref)
+
+
+def test_float64_equals_torch_scale_included():
+    """In float64 torch's scale sqrt(1/6) differs from 1/sqrt(6) in the last bit."""
+    ours, ref = _pair()
+    ours.double()
+    ref.double()
+    x = _x(B, S, E, dtype=torch.float64)
+    assert torch.equal(ours(x), ref(x, x, x)[0])
 
 
 def test_state_dict_layout_loads_both_ways():
