@@ -82,7 +82,7 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
 
     def __init__(self, optimizer: Any, *args: Any, **kwargs: Any) -> None:
         # torch's __init__ is not run: the Rust core binds to the optimizer's groups.
-        self.__dict__["_core"] = self._core_cls(optimizer, *args, **kwargs)
+        self.__dict__["_core"] = _core.call(type(self).__name__, self._core_cls, optimizer, *args, **kwargs)
         self.__dict__["optimizer"] = optimizer
 
     def __getattr__(self, name: str) -> Any:
@@ -190,10 +190,8 @@ class _Dispatch(type):
 
     def __call__(cls, *args, **kwargs):
         first = args[0] if args else kwargs.get("optimizer", kwargs.get("base", kwargs.get("max_lr")))
-        if args and _is_number(first):
-            return cls._flodl(*args, **kwargs)
-        if not args and "optimizer" not in kwargs and _is_number(first):
-            return cls._flodl(**kwargs)
+        if _is_number(first) and (args or "optimizer" not in kwargs):
+            return _core.call(cls.__name__, cls._flodl, *args, **kwargs)
         return cls._torch(*args, **kwargs)
 
     def __instancecheck__(cls, obj):
@@ -243,7 +241,7 @@ class OneCycleLR(metaclass=_Dispatch):
     @staticmethod
     def with_warmup_frac(max_lr, total, warmup_frac):
         """floDl's one-cycle calculator with warmup ``round(total * warmup_frac)``."""
-        return _core.OneCycleSchedule(max_lr, total, warmup_frac)
+        return _core.call("OneCycleLR.with_warmup_frac", _core.OneCycleSchedule, max_lr, total, warmup_frac)
 
 
 class CyclicLR(metaclass=_Dispatch):
@@ -264,4 +262,4 @@ class CyclicLR(metaclass=_Dispatch):
     @staticmethod
     def asymmetric(base, max_lr, up, down):
         """floDl's cyclic calculator rising for ``up`` steps, falling for ``down``."""
-        return _core.CyclicSchedule(base, max_lr, up, down)
+        return _core.call("CyclicLR.asymmetric", _core.CyclicSchedule, base, max_lr, up, down)
