@@ -23,13 +23,13 @@ if _TORCH != _core.__torch_version__:
         f"is installed; install torch=={_core.__torch_version__}."
     )
 
-from . import errors  # noqa: E402
 from . import (  # noqa: E402
     amp,
     callbacks,
     checkpoint,
     data,
     distributed,
+    errors,
     losses,
     metrics,
     nn,

@@ -28,7 +28,7 @@ Any Python callable ``int -> float`` is accepted wherever a schedule is
 
 import inspect
 import numbers
-from typing import Any
+from typing import Any, final
 
 import torch
 
@@ -188,6 +188,15 @@ class _Dispatch(type):
     builds the floDl calculator when the first argument is a number, else the
     torch-style scheduler; ``isinstance`` accepts either."""
 
+    def __init__(cls, name, bases, ns):
+        super().__init__(name, bases, ns)
+        for b in bases:
+            if isinstance(b, _Dispatch):
+                raise TypeError(
+                    f"ferrotorch.sched.{b.__name__} cannot be subclassed: it builds torch's or floDl's "
+                    f"class by its arguments; subclass type({b.__name__}(...)) instead"
+                )
+
     def __call__(cls, *args, **kwargs):
         first = args[0] if args else kwargs.get("optimizer", kwargs.get("base", kwargs.get("max_lr")))
         if _is_number(first) and (args or "optimizer" not in kwargs):
@@ -198,6 +207,7 @@ class _Dispatch(type):
         return isinstance(obj, (cls._flodl, cls._torch))
 
 
+@final
 class MultiStepLR(metaclass=_Dispatch):
     """``MultiStepLR(optimizer, milestones, gamma=0.1)``: torch's, multiplies
     the lr by ``gamma`` at each milestone.
@@ -211,6 +221,7 @@ class MultiStepLR(metaclass=_Dispatch):
     _flodl = _core.MultiStepSchedule
 
 
+@final
 class ExponentialLR(metaclass=_Dispatch):
     """``ExponentialLR(optimizer, gamma)``: torch's, ``lr *= gamma`` per step.
 
@@ -221,6 +232,7 @@ class ExponentialLR(metaclass=_Dispatch):
     _flodl = _core.ExponentialSchedule
 
 
+@final
 class OneCycleLR(metaclass=_Dispatch):
     """``OneCycleLR(optimizer, max_lr, total_steps=None, epochs=None,
     steps_per_epoch=None, pct_start=0.3, anneal_strategy='cos',
@@ -244,6 +256,7 @@ class OneCycleLR(metaclass=_Dispatch):
         return _core.call("OneCycleLR.with_warmup_frac", _core.OneCycleSchedule, max_lr, total, warmup_frac)
 
 
+@final
 class CyclicLR(metaclass=_Dispatch):
     """``CyclicLR(optimizer, base_lr, max_lr, step_size_up=2000,
     step_size_down=None, mode='triangular', gamma=1.0, scale_fn=None,
