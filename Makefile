@@ -5,7 +5,6 @@
 #   make test-wheel - the pytest suite against the built wheel instead of the in-place build
 #   make bench  - set up, then the side-by-side benchmark and criterion benches
 #   make lint   - cargo fmt --check, clippy -D warnings, ruff, mypy, stubtest (_core.pyi vs the build)
-#   make stubs  - after merging stub entries: apply _core.pyi's conventions from the build, then stubtest
 #   make chromium - headless Chromium for the HTML report test (apt; skipped when present)
 
 SHELL := /bin/bash
@@ -19,7 +18,7 @@ export VIRTUAL_ENV := $(VENV)
 export LIBTORCH_USE_PYTORCH := 1
 export PYO3_PYTHON := $(VPY)
 
-.PHONY: demo demo-ddp test test-wheel bench lint stubs stubtest develop setup clean-venv graphviz chromium
+.PHONY: demo demo-ddp test test-wheel bench lint stubtest develop setup clean-venv graphviz chromium
 
 setup: $(STAMPS)/venv
 
@@ -92,14 +91,6 @@ lint: develop
 	$(VENV)/bin/ruff check python tests benches examples tools
 	$(VENV)/bin/ruff format --check python tests benches examples tools
 	$(VPY) -m mypy python/ferrotorch
-	$(MAKE) --no-print-directory stubtest
-
-# After merging stub entries: apply _core.pyi's mechanical conventions from the
-# build (tools/stub_fixup.py: __new__, metaclass, @final, private aliases, hidden
-# defaults), format it, then stubtest names what still needs a hand.
-stubs: develop
-	$(VPY) tools/stub_fixup.py
-	$(VENV)/bin/ruff format --quiet python/ferrotorch/_core.pyi
 	$(MAKE) --no-print-directory stubtest
 
 # Only the stub check (_core.pyi and the package's modules), against the in-place build (`make develop` first).

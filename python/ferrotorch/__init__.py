@@ -23,16 +23,13 @@ if _TORCH != _core.__torch_version__:
         f"is installed; install torch=={_core.__torch_version__}."
     )
 
-from . import _boundary, errors  # noqa: E402
-
-_boundary.guard(_core)  # before any submodule takes a name from _core
-
 from . import (  # noqa: E402
     amp,
     callbacks,
     checkpoint,
     data,
     distributed,
+    errors,
     losses,
     metrics,
     nn,

@@ -22,13 +22,8 @@ from typing_extensions import Self, disjoint_base
 
 # Conventions (`make stubtest`, part of `make lint`, checks this file against the build):
 # - pyo3 classes are built in `__new__`, so constructors are stubbed as `__new__`.
-# - A class users construct that Python cannot subclass is replaced at import
-#   by a proxy whose metaclass is ferrotorch._boundary._Constructor (it
-#   translates argument errors); its stub says `metaclass=_Constructor`.
+# - A class Python cannot subclass is `@final`.
 # - Type aliases exist only here, so their names start with `_`.
-
-class _Constructor(type):
-    """Stub of ferrotorch._boundary._Constructor (isinstance goes to the extension class)."""
 
 _TensorLike = Union[torch.Tensor, np.ndarray]
 _PathLike = Union[str, "os.PathLike[str]"]
@@ -36,6 +31,9 @@ _NamedTensors = Union[Mapping[str, torch.Tensor], Iterable[Tuple[str, torch.Tens
 
 __torch_version__: str
 __version__: str
+
+def call(what: str, callable: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    """``callable(*args, **kwargs)`` with ferrotorch's errors for what pyo3 raises (see rust/python/boundary.rs)."""
 
 def manual_seed(seed: int) -> None:
     """Seeds torch's generators (CPU and every CUDA device); seed in [0, 2**64)."""
@@ -131,7 +129,8 @@ class Module:
     def eval(self) -> "Module": ...
     def end_step(self) -> None: ...
 
-class Linear(Module, metaclass=_Constructor):
+@final
+class Linear(Module):
     def __new__(
         cls, in_features: int, out_features: int, bias: bool = True, device: Optional[str] = None
     ) -> Linear: ...
@@ -144,7 +143,8 @@ class Linear(Module, metaclass=_Constructor):
     @property
     def out_features(self) -> int: ...
 
-class LayerNorm(Module, metaclass=_Constructor):
+@final
+class LayerNorm(Module):
     def __new__(cls, size: int, eps: float = 1e-5, device: Optional[str] = None) -> LayerNorm: ...
     @property
     def weight(self) -> torch.Tensor: ...
@@ -153,13 +153,16 @@ class LayerNorm(Module, metaclass=_Constructor):
     @property
     def eps(self) -> float: ...
 
-class GELU(Module, metaclass=_Constructor):
+@final
+class GELU(Module):
     def __new__(cls, approximate: str = "none") -> GELU: ...
 
-class ReLU(Module, metaclass=_Constructor):
+@final
+class ReLU(Module):
     def __new__(cls) -> ReLU: ...
 
-class Identity(Module, metaclass=_Constructor):
+@final
+class Identity(Module):
     def __new__(cls) -> Identity: ...
 
 _Size = Union[int, Sequence[int]]
@@ -167,30 +170,49 @@ _Size = Union[int, Sequence[int]]
 class _Unit(Module):
     def __new__(cls) -> Self: ...
 
-class Sigmoid(_Unit, metaclass=_Constructor): ...
-class Tanh(_Unit, metaclass=_Constructor): ...
-class SiLU(_Unit, metaclass=_Constructor): ...
-class Mish(_Unit, metaclass=_Constructor): ...
-class SELU(_Unit, metaclass=_Constructor): ...
-class Hardswish(_Unit, metaclass=_Constructor): ...
-class Hardsigmoid(_Unit, metaclass=_Constructor): ...
+@final
+class Sigmoid(_Unit): ...
 
-class LeakyReLU(Module, metaclass=_Constructor):
+@final
+class Tanh(_Unit): ...
+
+@final
+class SiLU(_Unit): ...
+
+@final
+class Mish(_Unit): ...
+
+@final
+class SELU(_Unit): ...
+
+@final
+class Hardswish(_Unit): ...
+
+@final
+class Hardsigmoid(_Unit): ...
+
+@final
+class LeakyReLU(Module):
     def __new__(cls, negative_slope: float = 0.01) -> LeakyReLU: ...
 
-class ELU(Module, metaclass=_Constructor):
+@final
+class ELU(Module):
     def __new__(cls, alpha: float = 1.0) -> ELU: ...
 
-class Softplus(Module, metaclass=_Constructor):
+@final
+class Softplus(Module):
     def __new__(cls, beta: float = 1.0, threshold: float = 20.0) -> Softplus: ...
 
-class Softmax(Module, metaclass=_Constructor):
+@final
+class Softmax(Module):
     def __new__(cls, dim: int) -> Softmax: ...
 
-class LogSoftmax(Module, metaclass=_Constructor):
+@final
+class LogSoftmax(Module):
     def __new__(cls, dim: int) -> LogSoftmax: ...
 
-class PReLU(Module, metaclass=_Constructor):
+@final
+class PReLU(Module):
     def __new__(cls, num_parameters: int = 1, init: float = 0.25, device: Optional[str] = None) -> PReLU: ...
     weight: torch.Tensor
 
@@ -210,9 +232,14 @@ class _Conv(Module):
     weight: torch.Tensor
     bias: Optional[torch.Tensor]
 
-class Conv1d(_Conv, metaclass=_Constructor): ...
-class Conv2d(_Conv, metaclass=_Constructor): ...
-class Conv3d(_Conv, metaclass=_Constructor): ...
+@final
+class Conv1d(_Conv): ...
+
+@final
+class Conv2d(_Conv): ...
+
+@final
+class Conv3d(_Conv): ...
 
 class _ConvTranspose(Module):
     def __new__(
@@ -231,11 +258,17 @@ class _ConvTranspose(Module):
     weight: torch.Tensor
     bias: Optional[torch.Tensor]
 
-class ConvTranspose1d(_ConvTranspose, metaclass=_Constructor): ...
-class ConvTranspose2d(_ConvTranspose, metaclass=_Constructor): ...
-class ConvTranspose3d(_ConvTranspose, metaclass=_Constructor): ...
+@final
+class ConvTranspose1d(_ConvTranspose): ...
 
-class RMSNorm(Module, metaclass=_Constructor):
+@final
+class ConvTranspose2d(_ConvTranspose): ...
+
+@final
+class ConvTranspose3d(_ConvTranspose): ...
+
+@final
+class RMSNorm(Module):
     def __new__(cls, size: int, eps: float = 1e-5, device: Optional[str] = None) -> RMSNorm: ...
     weight: torch.Tensor
 
@@ -252,10 +285,14 @@ class _BatchNorm(Module):
     running_mean: torch.Tensor
     running_var: torch.Tensor
 
-class BatchNorm(_BatchNorm, metaclass=_Constructor): ...
-class BatchNorm2d(_BatchNorm, metaclass=_Constructor): ...
+@final
+class BatchNorm(_BatchNorm): ...
 
-class GroupNorm(Module, metaclass=_Constructor):
+@final
+class BatchNorm2d(_BatchNorm): ...
+
+@final
+class GroupNorm(Module):
     def __new__(
         cls,
         num_groups: int,
@@ -267,7 +304,8 @@ class GroupNorm(Module, metaclass=_Constructor):
     weight: Optional[torch.Tensor]
     bias: Optional[torch.Tensor]
 
-class InstanceNorm(Module, metaclass=_Constructor):
+@final
+class InstanceNorm(Module):
     def __new__(
         cls,
         num_features: int,
@@ -281,11 +319,17 @@ class InstanceNorm(Module, metaclass=_Constructor):
 class _Dropout(Module):
     def __new__(cls, p: float = 0.5) -> Self: ...
 
-class Dropout(_Dropout, metaclass=_Constructor): ...
-class Dropout2d(_Dropout, metaclass=_Constructor): ...
-class AlphaDropout(_Dropout, metaclass=_Constructor): ...
+@final
+class Dropout(_Dropout): ...
 
-class Embedding(Module, metaclass=_Constructor):
+@final
+class Dropout2d(_Dropout): ...
+
+@final
+class AlphaDropout(_Dropout): ...
+
+@final
+class Embedding(Module):
     def __new__(
         cls,
         num_embeddings: int,
@@ -295,7 +339,8 @@ class Embedding(Module, metaclass=_Constructor):
     ) -> Embedding: ...
     weight: torch.Tensor
 
-class EmbeddingBag(Module, metaclass=_Constructor):
+@final
+class EmbeddingBag(Module):
     def __new__(
         cls,
         num_embeddings: int,
@@ -309,7 +354,8 @@ class EmbeddingBag(Module, metaclass=_Constructor):
         self, input: _TensorLike, offsets: Optional[_TensorLike] = None
     ) -> torch.Tensor: ...
 
-class GRUCell(Module, metaclass=_Constructor):
+@final
+class GRUCell(Module):
     def __new__(
         cls, input_size: int, hidden_size: int, bias: bool = True, device: Optional[str] = None
     ) -> GRUCell: ...
@@ -326,7 +372,8 @@ class GRUCell(Module, metaclass=_Constructor):
     @property
     def bias_hh(self) -> Optional[torch.Tensor]: ...
 
-class LSTMCell(Module, metaclass=_Constructor):
+@final
+class LSTMCell(Module):
     def __new__(
         cls, input_size: int, hidden_size: int, bias: bool = True, device: Optional[str] = None
     ) -> LSTMCell: ...
@@ -356,20 +403,24 @@ class _Rnn(Module):
     @property
     def batch_first(self) -> bool: ...
 
-class GRU(_Rnn, metaclass=_Constructor):
+@final
+class GRU(_Rnn):
     def forward_seq(
         self, input: _TensorLike, h0: Optional[_TensorLike] = None
     ) -> Tuple[torch.Tensor, torch.Tensor]: ...
 
-class LSTM(_Rnn, metaclass=_Constructor):
+@final
+class LSTM(_Rnn):
     def forward_seq(
         self, input: _TensorLike, hx: Optional[Tuple[_TensorLike, _TensorLike]] = None
     ) -> Tuple[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]: ...
 
-class Unroll(Module, metaclass=_Constructor):
+@final
+class Unroll(Module):
     def __new__(cls, cell: Union[GRUCell, LSTMCell, torch.nn.Module]) -> Unroll: ...
 
-class MultiheadAttention(Module, metaclass=_Constructor):
+@final
+class MultiheadAttention(Module):
     def __new__(
         cls, embed_dim: int, num_heads: int, bias: bool = True, device: Optional[str] = None
     ) -> MultiheadAttention: ...
@@ -386,7 +437,8 @@ class MultiheadAttention(Module, metaclass=_Constructor):
     @property
     def num_heads(self) -> int: ...
 
-class Bilinear(Module, metaclass=_Constructor):
+@final
+class Bilinear(Module):
     def __new__(
         cls,
         in1_features: int,
@@ -411,8 +463,11 @@ class _MaxPool(Module):
         ceil_mode: bool = False,
     ) -> Self: ...
 
-class MaxPool1d(_MaxPool, metaclass=_Constructor): ...
-class MaxPool2d(_MaxPool, metaclass=_Constructor): ...
+@final
+class MaxPool1d(_MaxPool): ...
+
+@final
+class MaxPool2d(_MaxPool): ...
 
 class _AvgPool(Module):
     def __new__(
@@ -424,22 +479,30 @@ class _AvgPool(Module):
         count_include_pad: bool = True,
     ) -> Self: ...
 
-class AvgPool1d(_AvgPool, metaclass=_Constructor): ...
-class AvgPool2d(_AvgPool, metaclass=_Constructor): ...
+@final
+class AvgPool1d(_AvgPool): ...
 
-class AdaptiveAvgPool2d(Module, metaclass=_Constructor):
+@final
+class AvgPool2d(_AvgPool): ...
+
+@final
+class AdaptiveAvgPool2d(Module):
     def __new__(cls, output_size: _Size) -> AdaptiveAvgPool2d: ...
 
-class AdaptiveMaxPool2d(Module, metaclass=_Constructor):
+@final
+class AdaptiveMaxPool2d(Module):
     def __new__(cls, output_size: _Size) -> AdaptiveMaxPool2d: ...
 
-class PixelShuffle(Module, metaclass=_Constructor):
+@final
+class PixelShuffle(Module):
     def __new__(cls, upscale_factor: int) -> PixelShuffle: ...
 
-class PixelUnshuffle(Module, metaclass=_Constructor):
+@final
+class PixelUnshuffle(Module):
     def __new__(cls, downscale_factor: int) -> PixelUnshuffle: ...
 
-class Upsample(Module, metaclass=_Constructor):
+@final
+class Upsample(Module):
     def __new__(
         cls,
         size: Optional[_Size] = None,
@@ -448,7 +511,8 @@ class Upsample(Module, metaclass=_Constructor):
         align_corners: Optional[bool] = None,
     ) -> Upsample: ...
 
-class Unfold(Module, metaclass=_Constructor):
+@final
+class Unfold(Module):
     def __new__(
         cls,
         kernel_size: _Size,
@@ -457,7 +521,8 @@ class Unfold(Module, metaclass=_Constructor):
         stride: Optional[_Size] = None,
     ) -> Unfold: ...
 
-class Fold(Module, metaclass=_Constructor):
+@final
+class Fold(Module):
     def __new__(
         cls,
         output_size: _Size,
@@ -467,21 +532,26 @@ class Fold(Module, metaclass=_Constructor):
         stride: Optional[_Size] = None,
     ) -> Fold: ...
 
-class Flatten(Module, metaclass=_Constructor):
+@final
+class Flatten(Module):
     def __new__(cls, start_dim: int = 1, end_dim: int = ...) -> Flatten: ...
 
-class Select(Module, metaclass=_Constructor):
+@final
+class Select(Module):
     def __new__(cls, dim: int, index: int) -> Select: ...
 
-class AddParameter(Module, metaclass=_Constructor):
+@final
+class AddParameter(Module):
     def __new__(cls, *shape: Union[int, Sequence[int]], device: Optional[str] = None) -> AddParameter: ...
     @property
     def weight(self) -> torch.Tensor: ...
 
-class ZeroPad2d(Module, metaclass=_Constructor):
+@final
+class ZeroPad2d(Module):
     def __new__(cls, padding: _Size) -> ZeroPad2d: ...
 
-class ReflectionPad2d(Module, metaclass=_Constructor):
+@final
+class ReflectionPad2d(Module):
     def __new__(cls, padding: _Size) -> ReflectionPad2d: ...
 
 def init_kaiming_uniform(
@@ -522,33 +592,42 @@ class MergeOp:
     ADD: MergeOp
     MEAN: MergeOp
 
-class StateAdd(Module, metaclass=_Constructor):
+@final
+class StateAdd(Module):
     """x + Σrefs (identity without refs): the usual forward-ref target."""
 
     def __new__(cls) -> StateAdd: ...
 
-class Reshape(Module, metaclass=_Constructor):
+@final
+class Reshape(Module):
     def __new__(cls, shape: Sequence[int]) -> Reshape: ...
 
-class SoftmaxRouter(Module, metaclass=_Constructor):
+@final
+class SoftmaxRouter(Module):
     def __new__(cls, dim: int, n: int) -> SoftmaxRouter: ...
 
-class SigmoidRouter(Module, metaclass=_Constructor):
+@final
+class SigmoidRouter(Module):
     def __new__(cls, dim: int, n: int) -> SigmoidRouter: ...
 
-class FixedSelector(Module, metaclass=_Constructor):
+@final
+class FixedSelector(Module):
     def __new__(cls, index: int) -> FixedSelector: ...
 
-class ArgmaxSelector(Module, metaclass=_Constructor):
+@final
+class ArgmaxSelector(Module):
     def __new__(cls, dim: int, n: int) -> ArgmaxSelector: ...
 
-class ThresholdHalt(Module, metaclass=_Constructor):
+@final
+class ThresholdHalt(Module):
     def __new__(cls, threshold: float) -> ThresholdHalt: ...
 
-class LearnedHalt(Module, metaclass=_Constructor):
+@final
+class LearnedHalt(Module):
     def __new__(cls, dim: int) -> LearnedHalt: ...
 
-class FlowBuilder(metaclass=_Constructor):
+@final
+class FlowBuilder:
     """floDl's fluent graph builder; errors surface at build() as GraphError."""
 
     def __new__(cls, module: Optional[_ModuleLike] = None) -> FlowBuilder: ...
@@ -719,7 +798,8 @@ class Reduce:
     MIN: "Reduce"
     NORM: "Reduce"
 
-class Trend(metaclass=_Constructor):
+@final
+class Trend:
     """A metric's epoch history with floDl's queries."""
 
     def __new__(cls, values: Sequence[float]) -> Trend: ...
@@ -785,7 +865,8 @@ def mae(pred: _TensorLike, targets: _TensorLike) -> float: ...
 def rmse(pred: _TensorLike, targets: _TensorLike) -> float: ...
 def r2(pred: _TensorLike, targets: _TensorLike) -> float: ...
 
-class Tracker(metaclass=_Constructor):
+@final
+class Tracker:
     """Named running means; summary() reads "accuracy: 0.9150 loss: 0.4231"."""
 
     def __new__(cls) -> Tracker: ...
@@ -918,24 +999,30 @@ class Loss:
     @property
     def inputs(self) -> List[str]: ...
 
-class MSELoss(Loss, metaclass=_Constructor):
+@final
+class MSELoss(Loss):
     def __new__(cls, reduction: _Reduction = "mean") -> MSELoss: ...
 
-class L1Loss(Loss, metaclass=_Constructor):
+@final
+class L1Loss(Loss):
     def __new__(cls, reduction: _Reduction = "mean") -> L1Loss: ...
 
-class SmoothL1Loss(Loss, metaclass=_Constructor):
+@final
+class SmoothL1Loss(Loss):
     def __new__(cls, beta: float = 1.0, reduction: _Reduction = "mean") -> SmoothL1Loss: ...
 
-class HuberLoss(Loss, metaclass=_Constructor):
+@final
+class HuberLoss(Loss):
     def __new__(cls, delta: float = 1.0, reduction: _Reduction = "mean") -> HuberLoss: ...
 
-class PoissonNLLLoss(Loss, metaclass=_Constructor):
+@final
+class PoissonNLLLoss(Loss):
     def __new__(
         cls, log_input: bool = True, full: bool = False, eps: float = 1e-8, reduction: _Reduction = "mean"
     ) -> PoissonNLLLoss: ...
 
-class CrossEntropyLoss(Loss, metaclass=_Constructor):
+@final
+class CrossEntropyLoss(Loss):
     def __new__(
         cls,
         weight: Optional[_TensorLike] = None,
@@ -944,7 +1031,8 @@ class CrossEntropyLoss(Loss, metaclass=_Constructor):
         label_smoothing: float = 0.0,
     ) -> CrossEntropyLoss: ...
 
-class CrossEntropySparseLoss(Loss, metaclass=_Constructor):
+@final
+class CrossEntropySparseLoss(Loss):
     def __new__(
         cls,
         weight: Optional[_TensorLike] = None,
@@ -953,15 +1041,18 @@ class CrossEntropySparseLoss(Loss, metaclass=_Constructor):
         label_smoothing: float = 0.0,
     ) -> CrossEntropySparseLoss: ...
 
-class NLLLoss(Loss, metaclass=_Constructor):
+@final
+class NLLLoss(Loss):
     def __new__(
         cls, weight: Optional[_TensorLike] = None, ignore_index: int = ..., reduction: _Reduction = "mean"
     ) -> NLLLoss: ...
 
-class BCELoss(Loss, metaclass=_Constructor):
+@final
+class BCELoss(Loss):
     def __new__(cls, weight: Optional[_TensorLike] = None, reduction: _Reduction = "mean") -> BCELoss: ...
 
-class BCEWithLogitsLoss(Loss, metaclass=_Constructor):
+@final
+class BCEWithLogitsLoss(Loss):
     def __new__(
         cls,
         weight: Optional[_TensorLike] = None,
@@ -969,20 +1060,24 @@ class BCEWithLogitsLoss(Loss, metaclass=_Constructor):
         reduction: _Reduction = "mean",
     ) -> BCEWithLogitsLoss: ...
 
-class FocalLoss(Loss, metaclass=_Constructor):
+@final
+class FocalLoss(Loss):
     def __new__(
         cls, alpha: float = 0.25, gamma: float = 2.0, ignore_index: int = ..., reduction: _Reduction = "mean"
     ) -> FocalLoss: ...
 
-class KLDivLoss(Loss, metaclass=_Constructor):
+@final
+class KLDivLoss(Loss):
     def __new__(cls, reduction: _Reduction = "batchmean", log_target: bool = False) -> KLDivLoss: ...
 
-class CTCLoss(Loss, metaclass=_Constructor):
+@final
+class CTCLoss(Loss):
     def __new__(
         cls, blank: int = 0, reduction: _Reduction = "mean", zero_infinity: bool = False
     ) -> CTCLoss: ...
 
-class TripletMarginLoss(Loss, metaclass=_Constructor):
+@final
+class TripletMarginLoss(Loss):
     def __new__(
         cls,
         margin: float = 1.0,
@@ -992,13 +1087,16 @@ class TripletMarginLoss(Loss, metaclass=_Constructor):
         reduction: _Reduction = "mean",
     ) -> TripletMarginLoss: ...
 
-class CosineEmbeddingLoss(Loss, metaclass=_Constructor):
+@final
+class CosineEmbeddingLoss(Loss):
     def __new__(cls, margin: float = 0.0, reduction: _Reduction = "mean") -> CosineEmbeddingLoss: ...
 
-class HingeEmbeddingLoss(Loss, metaclass=_Constructor):
+@final
+class HingeEmbeddingLoss(Loss):
     def __new__(cls, margin: float = 1.0, reduction: _Reduction = "mean") -> HingeEmbeddingLoss: ...
 
-class MarginRankingLoss(Loss, metaclass=_Constructor):
+@final
+class MarginRankingLoss(Loss):
     def __new__(cls, margin: float = 0.0, reduction: _Reduction = "mean") -> MarginRankingLoss: ...
 
 def clip_grad_norm(
@@ -1062,7 +1160,8 @@ class GradScaler:
     def state_dict(self) -> Dict[str, Any]: ...
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None: ...
 
-class AutocastGuard(metaclass=_Constructor):
+@final
+class AutocastGuard:
     """An autocast region for ``with``: saves and restores this thread's
     autocast flag and dtype for the device type."""
 
@@ -1086,7 +1185,8 @@ def is_autocast_enabled(device_type: Optional[str] = None) -> bool: ...
 def cast_parameters(params: Union[torch.Tensor, Iterable[torch.Tensor]], dtype: _DTypeLike) -> None:
     """Casts parameters (and their gradients) to ``dtype`` in place, keeping identity."""
 
-class Optimizer(metaclass=_Constructor):
+@final
+class Optimizer:
     """The Rust optimizer core (each ``ferrotorch.optim`` optimizer holds one as ``_core``)."""
 
     def __new__(
@@ -1138,7 +1238,8 @@ class Epoch:
     def __next__(self) -> Tuple[torch.Tensor, ...]: ...
     def __len__(self) -> int: ...
 
-class DataLoader(metaclass=_Constructor):
+@final
+class DataLoader:
     def __new__(
         cls,
         data: Any,
@@ -1195,7 +1296,8 @@ class Shakespeare:
 
 _Update = Tuple[int, float, bool]
 
-class Engine(metaclass=_Constructor):
+@final
+class Engine:
     """The training engine (``rust/train/``): counters, data position, checks
     and the order of a step. ``ferrotorch.Trainer`` wraps it."""
 
@@ -1278,34 +1380,42 @@ class Schedule:
     def lr(self, step: int) -> float: ...
     def __call__(self, step: int) -> float: ...
 
-class StepDecay(Schedule, metaclass=_Constructor):
+@final
+class StepDecay(Schedule):
     def __new__(cls, base: float, step_size: int, gamma: float) -> StepDecay: ...
 
-class CosineScheduler(Schedule, metaclass=_Constructor):
+@final
+class CosineScheduler(Schedule):
     def __new__(cls, base: float, min_lr: float, total: int) -> CosineScheduler: ...
 
-class WarmupScheduler(Schedule, metaclass=_Constructor):
+@final
+class WarmupScheduler(Schedule):
     def __new__(cls, inner: _ScheduleLike, target_lr: float, warmup_steps: int) -> WarmupScheduler: ...
 
-class ExponentialSchedule(Schedule, metaclass=_Constructor):
+@final
+class ExponentialSchedule(Schedule):
     def __new__(cls, base: float, gamma: float) -> ExponentialSchedule: ...
 
-class MultiStepSchedule(Schedule, metaclass=_Constructor):
+@final
+class MultiStepSchedule(Schedule):
     def __new__(cls, base: float, milestones: Sequence[int], gamma: float) -> MultiStepSchedule: ...
     @property
     def milestones(self) -> List[int]: ...
 
-class OneCycleSchedule(Schedule, metaclass=_Constructor):
+@final
+class OneCycleSchedule(Schedule):
     def __new__(cls, max_lr: float, total: int, warmup_frac: float = 0.3) -> OneCycleSchedule: ...
     @property
     def warmup_steps(self) -> int: ...
 
-class CyclicSchedule(Schedule, metaclass=_Constructor):
+@final
+class CyclicSchedule(Schedule):
     def __new__(
         cls, base: float, max_lr: float, step_size_up: int, step_size_down: Optional[int] = None
     ) -> CyclicSchedule: ...
 
-class PlateauScheduler(metaclass=_Constructor):
+@final
+class PlateauScheduler:
     def __new__(cls, base: float, patience: int, factor: float, min_lr: float = 0.0) -> PlateauScheduler: ...
     def observe(self, metric: float) -> float: ...
     def lr(self) -> float: ...
@@ -1342,20 +1452,24 @@ class LRScheduler:
     def state_dict(self) -> dict: ...
     def load_state_dict(self, state_dict: dict) -> None: ...
 
-class StepLR(LRScheduler, metaclass=_Constructor):
+@final
+class StepLR(LRScheduler):
     def __new__(
         cls, optimizer: _OptimizerLike, step_size: int, gamma: float = 0.1, last_epoch: int = ...
     ) -> StepLR: ...
 
-class MultiStepLR(LRScheduler, metaclass=_Constructor):
+@final
+class MultiStepLR(LRScheduler):
     def __new__(
         cls, optimizer: _OptimizerLike, milestones: Sequence[int], gamma: float = 0.1, last_epoch: int = ...
     ) -> MultiStepLR: ...
 
-class ExponentialLR(LRScheduler, metaclass=_Constructor):
+@final
+class ExponentialLR(LRScheduler):
     def __new__(cls, optimizer: _OptimizerLike, gamma: float, last_epoch: int = ...) -> ExponentialLR: ...
 
-class LinearLR(LRScheduler, metaclass=_Constructor):
+@final
+class LinearLR(LRScheduler):
     def __new__(
         cls,
         optimizer: _OptimizerLike,
@@ -1365,22 +1479,26 @@ class LinearLR(LRScheduler, metaclass=_Constructor):
         last_epoch: int = ...,
     ) -> LinearLR: ...
 
-class PolynomialLR(LRScheduler, metaclass=_Constructor):
+@final
+class PolynomialLR(LRScheduler):
     def __new__(
         cls, optimizer: _OptimizerLike, total_iters: int = 5, power: float = 1.0, last_epoch: int = ...
     ) -> PolynomialLR: ...
 
-class CosineAnnealingLR(LRScheduler, metaclass=_Constructor):
+@final
+class CosineAnnealingLR(LRScheduler):
     def __new__(
         cls, optimizer: _OptimizerLike, T_max: int, eta_min: float = 0.0, last_epoch: int = ...
     ) -> CosineAnnealingLR: ...
 
-class CosineAnnealingWarmRestarts(LRScheduler, metaclass=_Constructor):
+@final
+class CosineAnnealingWarmRestarts(LRScheduler):
     def __new__(
         cls, optimizer: _OptimizerLike, T_0: int, T_mult: int = 1, eta_min: float = 0.0, last_epoch: int = ...
     ) -> CosineAnnealingWarmRestarts: ...
 
-class LambdaLR(LRScheduler, metaclass=_Constructor):
+@final
+class LambdaLR(LRScheduler):
     def __new__(
         cls,
         optimizer: _OptimizerLike,
@@ -1388,7 +1506,8 @@ class LambdaLR(LRScheduler, metaclass=_Constructor):
         last_epoch: int = ...,
     ) -> LambdaLR: ...
 
-class CyclicLR(LRScheduler, metaclass=_Constructor):
+@final
+class CyclicLR(LRScheduler):
     def __new__(
         cls,
         optimizer: _OptimizerLike,
@@ -1406,7 +1525,8 @@ class CyclicLR(LRScheduler, metaclass=_Constructor):
         last_epoch: int = ...,
     ) -> CyclicLR: ...
 
-class OneCycleLR(LRScheduler, metaclass=_Constructor):
+@final
+class OneCycleLR(LRScheduler):
     def __new__(
         cls,
         optimizer: _OptimizerLike,
@@ -1425,7 +1545,8 @@ class OneCycleLR(LRScheduler, metaclass=_Constructor):
         last_epoch: int = ...,
     ) -> OneCycleLR: ...
 
-class SequentialLR(LRScheduler, metaclass=_Constructor):
+@final
+class SequentialLR(LRScheduler):
     def __new__(
         cls,
         optimizer: _OptimizerLike,
@@ -1434,7 +1555,8 @@ class SequentialLR(LRScheduler, metaclass=_Constructor):
         last_epoch: int = ...,
     ) -> SequentialLR: ...
 
-class ReduceLROnPlateau(metaclass=_Constructor):
+@final
+class ReduceLROnPlateau:
     def __new__(
         cls,
         optimizer: _OptimizerLike,
@@ -1468,11 +1590,15 @@ class ReduceLROnPlateau(metaclass=_Constructor):
 
 FDL_FORMAT_VERSION: int
 
-class LoadReport(metaclass=_Constructor):
+@final
+class LoadReport:
     """What a load matched; unpacks as (loaded, skipped, missing)."""
 
     def __new__(
-        cls, loaded: List[str] = ..., skipped: List[str] = ..., missing: List[str] = ...
+        cls,
+        loaded: Optional[List[str]] = None,
+        skipped: Optional[List[str]] = None,
+        missing: Optional[List[str]] = None,
     ) -> LoadReport: ...
     @property
     def loaded(self) -> List[str]: ...

@@ -33,7 +33,7 @@ class _Recorder:
             return attr
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            out = attr(*args, **kwargs)
+            out = _core.call(f"{type(self._native).__name__}.{name}", attr, *args, **kwargs)
             self._recipe.append((name, args, kwargs))
             if out is self._native:
                 return self
@@ -67,7 +67,7 @@ class FlowBuilder(_Recorder):
     construct list). Every method is the Rust builder's."""
 
     def __init__(self, module: Optional[Any] = None) -> None:
-        native = _core.FlowBuilder(module) if module is not None else _core.FlowBuilder()
+        native = _core.call("FlowBuilder", _core.FlowBuilder, *([] if module is None else [module]))
         super().__init__(native, [("__init__", (module,), {})])
 
     @staticmethod

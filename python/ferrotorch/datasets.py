@@ -284,7 +284,7 @@ class Shakespeare(_Resident):
     ) -> None:
         if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 1:
             raise ConfigError(f"Shakespeare: seq_len must be an integer >= 1, got {seq_len!r}")
-        core = _core.Shakespeare.parse(text, seq_len)
+        core = _core.call("Shakespeare", _core.Shakespeare.parse, text, seq_len)
         dev = _device("Shakespeare", device)
         data, targets = core.data, core.targets
         if dev is not None:

@@ -17,25 +17,15 @@ step in Rust. ``Trainer(loss="name")`` accepts the names in :data:`LOSS_NAMES`
 (every loss taking ``(pred, target)``; also ``"<name>_loss"``).
 """
 
+from __future__ import annotations
+
+import inspect
+from typing import Any, Dict, Tuple
+
+import torch
+
+from . import _core
 from ._core import (
-    BCELoss,
-    BCEWithLogitsLoss,
-    CosineEmbeddingLoss,
-    CrossEntropyLoss,
-    CrossEntropySparseLoss,
-    CTCLoss,
-    FocalLoss,
-    HingeEmbeddingLoss,
-    HuberLoss,
-    KLDivLoss,
-    L1Loss,
-    Loss,
-    MarginRankingLoss,
-    MSELoss,
-    NLLLoss,
-    PoissonNLLLoss,
-    SmoothL1Loss,
-    TripletMarginLoss,
     bce_loss,
     bce_with_logits_loss,
     cosine_embedding_loss,
@@ -55,6 +45,162 @@ from ._core import (
     smooth_l1_loss,
     triplet_margin_loss,
 )
+
+
+class Loss(torch.nn.Module):
+    """Base of the loss classes: a ``torch.nn.Module`` holding the Rust loss
+    (its kind and options) as ``_core``, so it sits in a module, a
+    ``ModuleDict`` or ``nn.Sequential`` like torch's losses. ``Loss(name)`` is
+    a (pred, target) loss by name with default options.
+
+    ``loss(pred, target)`` runs ``forward`` (torch's hooks included);
+    ``loss.compute(...)`` is the Rust loss itself. Given to
+    ``Trainer(loss=...)`` the whole step stays in Rust, unless Python must
+    run: a subclass with its own ``forward``, or forward hooks."""
+
+    #: The Rust loss class a subclass wraps.
+    _core_cls: Any = _core.Loss
+    _core: Any
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        core = cls.__dict__.get("_core_cls")
+        if core is not None:  # one of ours: the Rust class's signature and doc
+            cls.__signature__ = inspect.signature(core)  # type: ignore[attr-defined]
+            cls.__doc__ = cls.__doc__ or core.__doc__
+        elif "__init__" in cls.__dict__:  # a user subclass: its own signature
+            cls.__signature__ = None  # type: ignore[attr-defined]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+        core_cls = next(k.__dict__["_core_cls"] for k in type(self).__mro__ if "_core_cls" in k.__dict__)
+        self.__dict__["_core"] = _core.call(type(self).__name__, core_cls, *args, **kwargs)
+        self.__dict__["_ft_spec"] = (args, kwargs)
+
+    def forward(self, *inputs: Any) -> torch.Tensor:
+        """The loss of the given tensors (``inputs`` names them in order)."""
+        return self._core.compute(*inputs)
+
+    def compute(self, *inputs: Any) -> torch.Tensor:
+        """The built-in loss of the given tensors (the Rust loss; no hooks)."""
+        return self._core.compute(*inputs)
+
+    def _ft_node(self) -> Any:
+        """The Rust loss a Trainer runs, or None when Python must run (an
+        overridden ``forward``, forward hooks)."""
+        if type(self).forward is not Loss.forward:
+            return None
+        if self._forward_hooks or self._forward_pre_hooks or _global_hooks():
+            return None
+        return self._core
+
+    @property
+    def name(self) -> str:
+        """The canonical name (``Trainer(loss=name)`` accepts it when the loss
+        takes (pred, target))."""
+        return self._core.name
+
+    @property
+    def reduction(self) -> str:
+        return self._core.reduction
+
+    @property
+    def inputs(self) -> list:
+        """The names of the tensors the loss takes, in order."""
+        return self._core.inputs
+
+    def __repr__(self) -> str:
+        return repr(self._core)
+
+    # copies and pickle: rebuild the Rust loss from the constructor arguments
+    def __getstate__(self) -> Dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_core", None)
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        spec: Tuple[tuple, dict] = state["_ft_spec"]
+        torch.nn.Module.__setstate__(self, state)
+        core_cls = next(k.__dict__["_core_cls"] for k in type(self).__mro__ if "_core_cls" in k.__dict__)
+        self.__dict__["_core"] = core_cls(*spec[0], **spec[1])
+
+
+Loss.__signature__ = inspect.signature(_core.Loss)  # type: ignore[attr-defined]
+
+
+def _global_hooks() -> bool:
+    from torch.nn.modules import module as m
+
+    return bool(m._global_forward_hooks or m._global_forward_pre_hooks)
+
+
+class BCELoss(Loss):
+    _core_cls = _core.BCELoss
+
+
+class BCEWithLogitsLoss(Loss):
+    _core_cls = _core.BCEWithLogitsLoss
+
+
+class CosineEmbeddingLoss(Loss):
+    _core_cls = _core.CosineEmbeddingLoss
+
+
+class CrossEntropyLoss(Loss):
+    _core_cls = _core.CrossEntropyLoss
+
+
+class CrossEntropySparseLoss(Loss):
+    _core_cls = _core.CrossEntropySparseLoss
+
+
+class CTCLoss(Loss):
+    _core_cls = _core.CTCLoss
+
+
+class FocalLoss(Loss):
+    _core_cls = _core.FocalLoss
+
+
+class HingeEmbeddingLoss(Loss):
+    _core_cls = _core.HingeEmbeddingLoss
+
+
+class HuberLoss(Loss):
+    _core_cls = _core.HuberLoss
+
+
+class KLDivLoss(Loss):
+    _core_cls = _core.KLDivLoss
+
+
+class L1Loss(Loss):
+    _core_cls = _core.L1Loss
+
+
+class MarginRankingLoss(Loss):
+    _core_cls = _core.MarginRankingLoss
+
+
+class MSELoss(Loss):
+    _core_cls = _core.MSELoss
+
+
+class NLLLoss(Loss):
+    _core_cls = _core.NLLLoss
+
+
+class PoissonNLLLoss(Loss):
+    _core_cls = _core.PoissonNLLLoss
+
+
+class SmoothL1Loss(Loss):
+    _core_cls = _core.SmoothL1Loss
+
+
+class TripletMarginLoss(Loss):
+    _core_cls = _core.TripletMarginLoss
+
 
 #: Names ``Trainer(loss=...)`` accepts.
 LOSS_NAMES = tuple(loss_names())

@@ -43,7 +43,7 @@ from typing import Any, Iterable, Iterator, Optional
 
 import torch
 
-from . import _boundary
+from . import _core
 from ._core import Optimizer as _CoreOptimizer
 from ._core import optimizer_defaults, optimizer_names
 from ._io import read_checked, save_checked
@@ -118,22 +118,6 @@ class _GroupView(MutableMapping):
         return repr({k: v for k, v in self.items() if k != "params"})
 
 
-class _Checked(type):
-    """Metaclass of the optimizers: argument errors Python raises when
-    binding ``__init__``'s arguments (an unknown keyword, a missing ``params``)
-    become :class:`~ferrotorch.InputTypeError` like the extension's."""
-
-    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        return _boundary.call(super().__call__, f"{cls.__name__}()", *args, **kwargs)
-
-    @property
-    def __signature__(cls) -> inspect.Signature:
-        """``__init__``'s parameters after ``self`` (``help`` and ``inspect``
-        would otherwise show the metaclass's ``*args, **kwargs``)."""
-        sig = inspect.signature(cls.__init__)  # type: ignore[misc]
-        return sig.replace(parameters=list(sig.parameters.values())[1:])
-
-
 def _implementation(name: str, implementation: str, torch_keys: dict) -> str:
     """torch's ``fused=`` / ``foreach=`` as ferrotorch's ``implementation=``."""
     if torch_keys.get("differentiable"):
@@ -176,7 +160,7 @@ def _split_named(params: Any) -> tuple:
     return items, None
 
 
-class Optimizer(torch.optim.Optimizer, metaclass=_Checked):
+class Optimizer(torch.optim.Optimizer):
     """Base class: ``step(closure=None)``, ``zero_grad(set_to_none=True)``,
     ``lr`` / ``set_lr``, ``set_group_lr``, ``scale_lr``, ``param_groups``
     (live views), ``add_param_group``, ``state`` (a snapshot keyed by
@@ -195,6 +179,17 @@ class Optimizer(torch.optim.Optimizer, metaclass=_Checked):
     _core: _CoreOptimizer
     _group_extras: list
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        # Arguments that do not fit the class's own ``__init__`` (an unknown
+        # keyword, a missing ``params``) are InputTypeErrors, as the core's
+        # are. No arguments: copy and pickle make an empty instance.
+        if args or kwargs:
+            try:
+                inspect.signature(cls.__init__).bind(None, *args, **kwargs)
+            except TypeError as e:
+                raise InputTypeError(f"{cls.__name__}(): {e}") from None
+        return super().__new__(cls)
+
     def __init__(self, params: Any, defaults: dict, implementation: str = "auto") -> None:
         """Builds the Rust optimizer ``self._algorithm`` over ``params`` with
         the hyperparameters ``defaults``. Subclasses pass their arguments."""
@@ -210,7 +205,7 @@ class Optimizer(torch.optim.Optimizer, metaclass=_Checked):
         torch_keys = {k: defaults.pop(k) for k in TORCH_PATH_KEYS if k in defaults}
         implementation = _implementation(name, implementation, torch_keys)
         params, names = _split_named(params)
-        core = _boundary.call(_CoreOptimizer, f"{name}()", self._algorithm, params, defaults, implementation)
+        core = _core.call(name, _CoreOptimizer, self._algorithm, params, defaults, implementation)
         d = self.__dict__
         d["_core"] = core
         d["defaults"] = dict(defaults, **torch_keys)

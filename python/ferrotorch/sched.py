@@ -28,7 +28,7 @@ Any Python callable ``int -> float`` is accepted wherever a schedule is
 
 import inspect
 import numbers
-from typing import Any
+from typing import Any, final
 
 import torch
 
@@ -82,7 +82,7 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
 
     def __init__(self, optimizer: Any, *args: Any, **kwargs: Any) -> None:
         # torch's __init__ is not run: the Rust core binds to the optimizer's groups.
-        self.__dict__["_core"] = self._core_cls(optimizer, *args, **kwargs)
+        self.__dict__["_core"] = _core.call(type(self).__name__, self._core_cls, optimizer, *args, **kwargs)
         self.__dict__["optimizer"] = optimizer
 
     def __getattr__(self, name: str) -> Any:
@@ -188,18 +188,26 @@ class _Dispatch(type):
     builds the floDl calculator when the first argument is a number, else the
     torch-style scheduler; ``isinstance`` accepts either."""
 
+    def __init__(cls, name, bases, ns):
+        super().__init__(name, bases, ns)
+        for b in bases:
+            if isinstance(b, _Dispatch):
+                raise TypeError(
+                    f"ferrotorch.sched.{b.__name__} cannot be subclassed: it builds torch's or floDl's "
+                    f"class by its arguments; subclass type({b.__name__}(...)) instead"
+                )
+
     def __call__(cls, *args, **kwargs):
         first = args[0] if args else kwargs.get("optimizer", kwargs.get("base", kwargs.get("max_lr")))
-        if args and _is_number(first):
-            return cls._flodl(*args, **kwargs)
-        if not args and "optimizer" not in kwargs and _is_number(first):
-            return cls._flodl(**kwargs)
+        if _is_number(first) and (args or "optimizer" not in kwargs):
+            return _core.call(cls.__name__, cls._flodl, *args, **kwargs)
         return cls._torch(*args, **kwargs)
 
     def __instancecheck__(cls, obj):
         return isinstance(obj, (cls._flodl, cls._torch))
 
 
+@final
 class MultiStepLR(metaclass=_Dispatch):
     """``MultiStepLR(optimizer, milestones, gamma=0.1)``: torch's, multiplies
     the lr by ``gamma`` at each milestone.
@@ -213,6 +221,7 @@ class MultiStepLR(metaclass=_Dispatch):
     _flodl = _core.MultiStepSchedule
 
 
+@final
 class ExponentialLR(metaclass=_Dispatch):
     """``ExponentialLR(optimizer, gamma)``: torch's, ``lr *= gamma`` per step.
 
@@ -223,6 +232,7 @@ class ExponentialLR(metaclass=_Dispatch):
     _flodl = _core.ExponentialSchedule
 
 
+@final
 class OneCycleLR(metaclass=_Dispatch):
     """``OneCycleLR(optimizer, max_lr, total_steps=None, epochs=None,
     steps_per_epoch=None, pct_start=0.3, anneal_strategy='cos',
@@ -243,9 +253,10 @@ class OneCycleLR(metaclass=_Dispatch):
     @staticmethod
     def with_warmup_frac(max_lr, total, warmup_frac):
         """floDl's one-cycle calculator with warmup ``round(total * warmup_frac)``."""
-        return _core.OneCycleSchedule(max_lr, total, warmup_frac)
+        return _core.call("OneCycleLR.with_warmup_frac", _core.OneCycleSchedule, max_lr, total, warmup_frac)
 
 
+@final
 class CyclicLR(metaclass=_Dispatch):
     """``CyclicLR(optimizer, base_lr, max_lr, step_size_up=2000,
     step_size_down=None, mode='triangular', gamma=1.0, scale_fn=None,
@@ -264,4 +275,4 @@ class CyclicLR(metaclass=_Dispatch):
     @staticmethod
     def asymmetric(base, max_lr, up, down):
         """floDl's cyclic calculator rising for ``up`` steps, falling for ``down``."""
-        return _core.CyclicSchedule(base, max_lr, up, down)
+        return _core.call("CyclicLR.asymmetric", _core.CyclicSchedule, base, max_lr, up, down)

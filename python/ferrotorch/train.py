@@ -558,7 +558,9 @@ class Trainer:
         # Graphs in the model: tensors that replaced theirs are adopted before each Rust use.
         self._graphs = [m for m in _modules(model) if isinstance(m, _Graph)]
         self._sync()
-        self._engine = _core.Engine(
+        self._engine = _core.call(
+            "Trainer",
+            _core.Engine,
             model,
             optimizer,
             _output_loss if loss is None else loss,

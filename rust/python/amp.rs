@@ -6,9 +6,11 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use pyo3::prelude::*;
+
 use pyo3::types::{PyDict, PyList, PyTuple};
 use tch::{Device, Kind, Tensor};
 
+use super::args::extract;
 use super::errors::{raise, Exc, IntoPyResult};
 use super::optim::{core_of, PyOptimizer};
 use super::tensor::{tensor_arg, tensor_list, to_py};
@@ -490,19 +492,34 @@ pub struct PyAutocastGuard {
     active: Vec<amp::AutocastGuard>,
 }
 
-#[pymethods]
 impl PyAutocastGuard {
-    #[new]
-    #[pyo3(signature = (dtype, device_type = None, enabled = true))]
-    fn new(dtype: &Bound<'_, PyAny>, device_type: Option<&str>, enabled: bool) -> PyResult<Self> {
-        let dtype = amp_kind(dtype, "autocast")?;
-        let device = device_type_arg(device_type)?;
+    fn build(dtype: &Bound<'_, PyAny>, device_type: Option<&str>, enabled: bool) -> PyResult<Self> {
         Ok(PyAutocastGuard {
-            device,
-            dtype,
+            dtype: amp_kind(dtype, "autocast")?,
+            device: device_type_arg(device_type)?,
             enabled,
             active: Vec::new(),
         })
+    }
+}
+
+#[pymethods]
+impl PyAutocastGuard {
+    #[new]
+    #[pyo3(signature = (dtype, device_type = None, enabled = None),
+           text_signature = "(dtype, device_type=None, enabled=True)")]
+    fn new(
+        dtype: &Bound<'_, PyAny>,
+        device_type: Option<&Bound<'_, PyAny>>,
+        enabled: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        const W: &str = "AutocastGuard()";
+        let device_type: Option<String> = match device_type.filter(|d| !d.is_none()) {
+            Some(d) => Some(extract(d, W, "device_type", "a str")?),
+            None => None,
+        };
+        let enabled = enabled.map_or(Ok(true), |e| extract(e, W, "enabled", "a bool"))?;
+        Self::build(dtype, device_type.as_deref(), enabled)
     }
 
     fn __enter__(slf: PyRefMut<'_, Self>) -> PyResult<PyRefMut<'_, Self>> {
@@ -544,7 +561,7 @@ fn autocast(
     device_type: Option<&str>,
     enabled: bool,
 ) -> PyResult<PyObject> {
-    let guard = PyAutocastGuard::new(dtype, device_type, enabled)?;
+    let guard = PyAutocastGuard::build(dtype, device_type, enabled)?;
     match r#fn {
         None => Ok(Bound::new(py, guard)?.into_any().unbind()),
         Some(f) => {

@@ -4,8 +4,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use pyo3::prelude::*;
+
 use pyo3::types::{PyDict, PyTuple};
 
+use super::args::extract;
 use super::errors::{raise, Exc, IntoPyResult};
 use super::graph::PyGraph;
 use super::tensor::{tensor_arg, to_py};
@@ -40,13 +42,23 @@ impl From<ck::LoadReport> for PyLoadReport {
 #[pymethods]
 impl PyLoadReport {
     #[new]
-    #[pyo3(signature = (loaded = Vec::new(), skipped = Vec::new(), missing = Vec::new()))]
-    fn new(loaded: Vec<String>, skipped: Vec<String>, missing: Vec<String>) -> Self {
-        PyLoadReport {
-            loaded,
-            skipped,
-            missing,
-        }
+    #[pyo3(signature = (loaded = None, skipped = None, missing = None))]
+    fn new(
+        loaded: Option<&Bound<'_, PyAny>>,
+        skipped: Option<&Bound<'_, PyAny>>,
+        missing: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let names = |ob: Option<&Bound<'_, PyAny>>, name: &str| -> PyResult<Vec<String>> {
+            match ob.filter(|o| !o.is_none()) {
+                Some(o) => extract(o, "LoadReport()", name, "a list of str"),
+                None => Ok(Vec::new()),
+            }
+        };
+        Ok(PyLoadReport {
+            loaded: names(loaded, "loaded")?,
+            skipped: names(skipped, "skipped")?,
+            missing: names(missing, "missing")?,
+        })
     }
 
     fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {

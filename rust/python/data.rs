@@ -3,9 +3,11 @@
 use std::sync::Arc;
 
 use pyo3::prelude::*;
+
 use pyo3::types::{PyDict, PyList, PyTuple};
 use tch::Tensor;
 
+use super::args::{count, extract};
 use super::errors::{raise, Exc, IntoPyResult};
 use super::tensor::{tensor_arg, to_py};
 use crate::data::{DataLoader, LoaderOptions};
@@ -54,17 +56,25 @@ fn fields(data: &Bound<'_, PyAny>) -> PyResult<(Vec<Tensor>, Option<Vec<String>>
 #[pymethods]
 impl PyDataLoader {
     #[new]
-    #[pyo3(signature = (data, batch_size, shuffle = true, seed = 42, drop_last = false, device = None, names = None))]
+    #[pyo3(signature = (data, batch_size, shuffle = true, seed = None, drop_last = false, device = None, names = None),
+           text_signature = "(data, batch_size, shuffle=True, seed=42, drop_last=False, device=None, names=None)")]
     #[allow(clippy::too_many_arguments)]
     fn new(
         data: &Bound<'_, PyAny>,
-        batch_size: i64,
+        batch_size: &Bound<'_, PyAny>,
         shuffle: bool,
-        seed: u64,
+        seed: Option<&Bound<'_, PyAny>>,
         drop_last: bool,
         device: Option<&str>,
-        names: Option<Vec<String>>,
+        names: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
+        const W: &str = "DataLoader()";
+        let batch_size: i64 = extract(batch_size, W, "batch_size", "an integer")?;
+        let seed = seed.map_or(Ok(42), |s| count(s, W, "seed"))?;
+        let names = match names.filter(|n| !n.is_none()) {
+            Some(n) => Some(extract::<Vec<String>>(n, W, "names", "a list of str")?),
+            None => None,
+        };
         if batch_size <= 0 {
             return Err(raise(
                 Exc::Config,
@@ -126,7 +136,10 @@ impl PyDataLoader {
     /// This rank's view for data-parallel training: global batches of
     /// `batch_size × world_size` from each epoch's shared order, slice
     /// `rank` of each.
-    fn shard(&self, rank: usize, world_size: usize) -> PyResult<Self> {
+    fn shard(&self, rank: &Bound<'_, PyAny>, world_size: &Bound<'_, PyAny>) -> PyResult<Self> {
+        const W: &str = "DataLoader.shard()";
+        let rank = count(rank, W, "rank")? as usize;
+        let world_size = count(world_size, W, "world_size")? as usize;
         Ok(PyDataLoader {
             inner: Arc::new(self.inner.shard(rank, world_size).py()?),
             next_epoch: self
@@ -148,12 +161,8 @@ impl PyDataLoader {
     }
 
     /// The batches of epoch `epoch` (reproducible: same epoch, same order).
-    fn epoch(&self, epoch: u64) -> PyResult<PyEpoch> {
-        Ok(PyEpoch {
-            loader: self.inner.clone(),
-            order: crate::tensor::SharedTensor::new(self.inner.order_tensor(epoch).py()?),
-            next: 0.into(),
-        })
+    fn epoch(&self, epoch: &Bound<'_, PyAny>) -> PyResult<PyEpoch> {
+        self.epoch_of(count(epoch, "DataLoader.epoch()", "epoch")?)
     }
 
     /// Iterates the next epoch: each `iter(loader)` advances the epoch.
@@ -161,7 +170,17 @@ impl PyDataLoader {
         let e = self
             .next_epoch
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.epoch(e)
+        self.epoch_of(e)
+    }
+}
+
+impl PyDataLoader {
+    fn epoch_of(&self, epoch: u64) -> PyResult<PyEpoch> {
+        Ok(PyEpoch {
+            loader: self.inner.clone(),
+            order: crate::tensor::SharedTensor::new(self.inner.order_tensor(epoch).py()?),
+            next: 0.into(),
+        })
     }
 }
 

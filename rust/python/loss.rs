@@ -521,6 +521,30 @@ impl PyLoss {
     }
 }
 
+/// The Rust loss `ob` is, or that a `ferrotorch.losses` class instance (a
+/// torch module holding it as `_core`) runs as: its `_ft_node()` says, None
+/// when Python must run (an overridden forward, hooks).
+pub fn loss_core<'py>(ob: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyLoss>>> {
+    if let Ok(l) = ob.downcast::<PyLoss>() {
+        return Ok(Some(l.clone()));
+    }
+    match ob.getattr(pyo3::intern!(ob.py(), "_ft_node")) {
+        Ok(node) => Ok(node.call0()?.downcast_into::<PyLoss>().ok()),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Whether `ob` is a Rust loss or holds one as `_core` (in its `__dict__`).
+pub fn holds_loss(ob: &Bound<'_, PyAny>) -> bool {
+    if ob.downcast::<PyLoss>().is_ok() {
+        return true;
+    }
+    ob.getattr(pyo3::intern!(ob.py(), "__dict__"))
+        .ok()
+        .and_then(|d| d.get_item("_core").ok())
+        .is_some_and(|c| c.downcast::<PyLoss>().is_ok())
+}
+
 fn class<T: pyo3::PyClass<BaseType = PyLoss>>(
     sub: T,
     s: LossSpec,

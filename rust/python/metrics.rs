@@ -3,6 +3,7 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt};
 
+use super::args::extract;
 use super::errors::{raise, Exc, IntoPyResult};
 use super::tensor::{tensor_arg, to_py};
 use crate::metrics::{self, Average};
@@ -142,7 +143,9 @@ impl PyTracker {
     }
 
     /// Records `value` (a number or a one-element tensor) under `name`.
-    fn observe(&mut self, name: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn observe(&mut self, name: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let name: String = extract(name, "Tracker.observe()", "name", "a str")?;
+        let name = name.as_str();
         // Numbers first: a tensor also converts to float, but should be
         // checked for shape by the core.
         if value.is_instance_of::<PyFloat>()

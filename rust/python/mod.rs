@@ -2,6 +2,8 @@
 //! lives in the core modules these files are named after.
 
 mod amp;
+mod args;
+mod boundary;
 mod checkpoint;
 mod clip;
 mod data;
@@ -50,5 +52,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     checkpoint::register(m)?;
     grad_checkpoint::register(m)?;
     substitute::register(m)?;
+    boundary::register(m)?;
+    // Last: every function is registered.
+    boundary::guard_functions(m)?;
     Ok(())
 }

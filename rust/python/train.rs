@@ -9,7 +9,7 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 use super::amp::PyGradScaler;
 use super::data::PyDataLoader;
 use super::errors::{raise, stash, Exc, IntoPyResult};
-use super::loss::PyLoss;
+use super::loss::{holds_loss, loss_core};
 use super::optim::core_of;
 use super::tensor::{tensor_arg, to_py};
 use super::torch_optim::TorchOptimizer;
@@ -30,7 +30,7 @@ fn loss_arg(loss: &Bound<'_, PyAny>) -> PyResult<LossFn> {
     if let Ok(name) = loss.extract::<String>() {
         return Ok(LossFn::Builtin(LossSpec::from_name(&name).py()?));
     }
-    if let Ok(l) = loss.downcast::<PyLoss>() {
+    if let Some(l) = loss_core(loss)? {
         let spec = l.get().spec.clone();
         if spec.kind.inputs().len() != 2 {
             return Err(raise(
@@ -88,7 +88,7 @@ fn inputs_arg(x: &Bound<'_, PyAny>) -> PyResult<Vec<tch::Tensor>> {
 
 /// A target tensor, or (Kaun) a callable of the prediction returning the loss.
 fn target_arg(y: &Bound<'_, PyAny>) -> PyResult<Target> {
-    if y.is_callable() && y.downcast::<PyLoss>().is_err() {
+    if y.is_callable() && !holds_loss(y) {
         let f: PyObject = y.clone().unbind();
         return Ok(Target::Loss(Arc::new(move |pred| {
             Python::with_gil(|py| {

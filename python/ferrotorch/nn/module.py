@@ -173,7 +173,7 @@ class Module(torch.nn.Module):
                     "(subclass a layer such as ferrotorch.nn.Linear to get one)"
                 )
             return
-        self._ft_attach(core_cls(*args, **kwargs), (args, kwargs))
+        self._ft_attach(_core.call(type(self).__name__, core_cls, *args, **kwargs), (args, kwargs))
 
     def _ft_attach(self, core: Any, spec: Tuple[tuple, dict]) -> None:
         d = self.__dict__
@@ -332,7 +332,7 @@ class Module(torch.nn.Module):
         core_cls = _core_class(type(self))
         if core_cls is not None and spec is not None:
             with torch.random.fork_rng(devices=[]):  # a copy draws no random numbers
-                self._ft_attach(core_cls(*spec[0], **spec[1]), spec)
+                self._ft_attach(_core.call(type(self).__name__, core_cls, *spec[0], **spec[1]), spec)
             training = d.get("_ft_training", True)
             self.__dict__["_core"].train(bool(training))
         slots = d.get("_ft_slots", ())

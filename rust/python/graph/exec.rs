@@ -471,8 +471,9 @@ impl PyGraph {
     }
 
     /// Seconds left for total_epochs at the mean time per flush so far.
-    fn eta(&self, total_epochs: usize) -> f64 {
-        self.inner.eta(total_epochs)
+    fn eta(&self, total_epochs: &Bound<'_, PyAny>) -> PyResult<f64> {
+        let n = crate::python::args::count(total_epochs, "Graph.eta()", "total_epochs")?;
+        Ok(self.inner.eta(n as usize))
     }
 
     /// Member tags of a tag_group, or None.

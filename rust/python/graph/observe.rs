@@ -2,9 +2,11 @@
 //! `Profile`, and argument helpers for the Graph methods in exec.rs.
 
 use pyo3::prelude::*;
+
 use pyo3::types::{PyDict, PyList, PyString};
 
 use crate::graph::{Profile, Reduce, Trend, TrendGroup};
+use crate::python::args::{count, extract};
 use crate::python::errors::{raise, Exc};
 
 /// How `Graph.collect_with` reduces a non-scalar tagged output.
@@ -86,10 +88,11 @@ pub struct PyTrend {
 impl PyTrend {
     /// Trend(values): a trend over any list of numbers.
     #[new]
-    fn new(values: Vec<f64>) -> Self {
-        PyTrend {
+    fn new(values: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let values = extract(values, "Trend()", "values", "a list of numbers")?;
+        Ok(PyTrend {
             inner: Trend::new(values),
-        }
+        })
     }
 
     fn values(&self) -> Vec<f64> {
@@ -105,8 +108,9 @@ impl PyTrend {
     }
 
     /// The last n values (all of them when n exceeds the length).
-    fn last(&self, n: usize) -> Vec<f64> {
-        self.inner.last(n).to_vec()
+    fn last(&self, n: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
+        let n = count(n, "Trend.last()", "n")? as usize;
+        Ok(self.inner.last(n).to_vec())
     }
 
     /// The most recent value, 0.0 when empty.
@@ -130,25 +134,29 @@ impl PyTrend {
     }
 
     /// OLS slope over the last `window` values (0 = all); 0 below 2 points.
-    #[pyo3(signature = (window = 0))]
-    fn slope(&self, window: usize) -> f64 {
-        self.inner.slope(window)
+    #[pyo3(signature = (window = None), text_signature = "($self, window=0)")]
+    fn slope(&self, window: Option<&Bound<'_, PyAny>>) -> PyResult<f64> {
+        let window = window.map_or(Ok(0), |w| count(w, "Trend.slope()", "window"))? as usize;
+        Ok(self.inner.slope(window))
     }
 
     /// slope(window) < 0.
-    #[pyo3(signature = (window = 0))]
-    fn improving(&self, window: usize) -> bool {
-        self.inner.improving(window)
+    #[pyo3(signature = (window = None), text_signature = "($self, window=0)")]
+    fn improving(&self, window: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
+        let window = window.map_or(Ok(0), |w| count(w, "Trend.improving()", "window"))? as usize;
+        Ok(self.inner.improving(window))
     }
 
     /// |slope(window)| < tol.
-    fn stalled(&self, window: usize, tol: f64) -> bool {
-        self.inner.stalled(window, tol)
+    fn stalled(&self, window: &Bound<'_, PyAny>, tol: f64) -> PyResult<bool> {
+        let window = count(window, "Trend.stalled()", "window")? as usize;
+        Ok(self.inner.stalled(window, tol))
     }
 
     /// Population variance of the window < tol (False below 2 points).
-    fn converged(&self, window: usize, tol: f64) -> bool {
-        self.inner.converged(window, tol)
+    fn converged(&self, window: &Bound<'_, PyAny>, tol: f64) -> PyResult<bool> {
+        let window = count(window, "Trend.converged()", "window")? as usize;
+        Ok(self.inner.converged(window, tol))
     }
 
     fn __repr__(&self) -> String {
@@ -186,41 +194,52 @@ impl PyTrendGroup {
         })
     }
 
-    #[pyo3(signature = (window = 0))]
-    fn all_improving(&self, window: usize) -> bool {
-        self.inner.all_improving(window)
+    #[pyo3(signature = (window = None), text_signature = "($self, window=0)")]
+    fn all_improving(&self, window: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
+        let window =
+            window.map_or(Ok(0), |w| count(w, "TrendGroup.all_improving()", "window"))? as usize;
+        Ok(self.inner.all_improving(window))
     }
 
-    #[pyo3(signature = (window = 0))]
-    fn any_improving(&self, window: usize) -> bool {
-        self.inner.any_improving(window)
+    #[pyo3(signature = (window = None), text_signature = "($self, window=0)")]
+    fn any_improving(&self, window: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
+        let window =
+            window.map_or(Ok(0), |w| count(w, "TrendGroup.any_improving()", "window"))? as usize;
+        Ok(self.inner.any_improving(window))
     }
 
-    fn all_stalled(&self, window: usize, tol: f64) -> bool {
-        self.inner.all_stalled(window, tol)
+    fn all_stalled(&self, window: &Bound<'_, PyAny>, tol: f64) -> PyResult<bool> {
+        let window = count(window, "TrendGroup.all_stalled()", "window")? as usize;
+        Ok(self.inner.all_stalled(window, tol))
     }
 
-    fn any_stalled(&self, window: usize, tol: f64) -> bool {
-        self.inner.any_stalled(window, tol)
+    fn any_stalled(&self, window: &Bound<'_, PyAny>, tol: f64) -> PyResult<bool> {
+        let window = count(window, "TrendGroup.any_stalled()", "window")? as usize;
+        Ok(self.inner.any_stalled(window, tol))
     }
 
-    fn all_converged(&self, window: usize, tol: f64) -> bool {
-        self.inner.all_converged(window, tol)
+    fn all_converged(&self, window: &Bound<'_, PyAny>, tol: f64) -> PyResult<bool> {
+        let window = count(window, "TrendGroup.all_converged()", "window")? as usize;
+        Ok(self.inner.all_converged(window, tol))
     }
 
-    fn any_converged(&self, window: usize, tol: f64) -> bool {
-        self.inner.any_converged(window, tol)
+    fn any_converged(&self, window: &Bound<'_, PyAny>, tol: f64) -> PyResult<bool> {
+        let window = count(window, "TrendGroup.any_converged()", "window")? as usize;
+        Ok(self.inner.any_converged(window, tol))
     }
 
     /// The mean of the slopes (0.0 when empty).
-    #[pyo3(signature = (window = 0))]
-    fn mean_slope(&self, window: usize) -> f64 {
-        self.inner.mean_slope(window)
+    #[pyo3(signature = (window = None), text_signature = "($self, window=0)")]
+    fn mean_slope(&self, window: Option<&Bound<'_, PyAny>>) -> PyResult<f64> {
+        let window =
+            window.map_or(Ok(0), |w| count(w, "TrendGroup.mean_slope()", "window"))? as usize;
+        Ok(self.inner.mean_slope(window))
     }
 
-    #[pyo3(signature = (window = 0))]
-    fn slopes(&self, window: usize) -> Vec<f64> {
-        self.inner.slopes(window)
+    #[pyo3(signature = (window = None), text_signature = "($self, window=0)")]
+    fn slopes(&self, window: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<f64>> {
+        let window = window.map_or(Ok(0), |w| count(w, "TrendGroup.slopes()", "window"))? as usize;
+        Ok(self.inner.slopes(window))
     }
 
     fn __repr__(&self) -> String {

@@ -6,6 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 use pyo3::prelude::*;
 
 use super::schedule::{schedule, schedule_arg, PySchedule};
+use crate::python::args::{count, float};
 use crate::python::errors::{raise, Exc, IntoPyResult};
 use crate::sched::flodl;
 
@@ -16,7 +17,14 @@ struct PyStepDecay;
 #[pymethods]
 impl PyStepDecay {
     #[new]
-    fn new(base: f64, step_size: usize, gamma: f64) -> PyResult<PyClassInitializer<Self>> {
+    fn new(
+        base: &Bound<'_, PyAny>,
+        step_size: &Bound<'_, PyAny>,
+        gamma: &Bound<'_, PyAny>,
+    ) -> PyResult<PyClassInitializer<Self>> {
+        const W: &str = "StepDecay()";
+        let (base, gamma) = (float(base, W, "base")?, float(gamma, W, "gamma")?);
+        let step_size = count(step_size, W, "step_size")? as usize;
         let s = flodl::StepDecay::new(base, step_size, gamma).py()?;
         let d = format!("StepDecay({base}, {step_size}, {gamma})");
         Ok(schedule(s, d).add_subclass(Self))
@@ -30,7 +38,14 @@ struct PyCosineScheduler;
 #[pymethods]
 impl PyCosineScheduler {
     #[new]
-    fn new(base: f64, min_lr: f64, total: usize) -> PyResult<PyClassInitializer<Self>> {
+    fn new(
+        base: &Bound<'_, PyAny>,
+        min_lr: &Bound<'_, PyAny>,
+        total: &Bound<'_, PyAny>,
+    ) -> PyResult<PyClassInitializer<Self>> {
+        const W: &str = "CosineScheduler()";
+        let (base, min_lr) = (float(base, W, "base")?, float(min_lr, W, "min_lr")?);
+        let total = count(total, W, "total")? as usize;
         let s = flodl::CosineScheduler::new(base, min_lr, total).py()?;
         let d = format!("CosineScheduler({base}, {min_lr}, {total})");
         Ok(schedule(s, d).add_subclass(Self))
@@ -46,9 +61,12 @@ impl PyWarmupScheduler {
     #[new]
     fn new(
         inner: &Bound<'_, PyAny>,
-        target_lr: f64,
-        warmup_steps: usize,
+        target_lr: &Bound<'_, PyAny>,
+        warmup_steps: &Bound<'_, PyAny>,
     ) -> PyResult<PyClassInitializer<Self>> {
+        const W: &str = "WarmupScheduler()";
+        let target_lr = float(target_lr, W, "target_lr")?;
+        let warmup_steps = count(warmup_steps, W, "warmup_steps")? as usize;
         let i = schedule_arg(inner, "WarmupScheduler inner")?;
         let s = flodl::WarmupScheduler::new(i, target_lr, warmup_steps).py()?;
         let d = format!(
@@ -155,8 +173,18 @@ impl PyPlateauScheduler {
 #[pymethods]
 impl PyPlateauScheduler {
     #[new]
-    #[pyo3(signature = (base, patience, factor, min_lr = 0.0))]
-    fn new(base: f64, patience: usize, factor: f64, min_lr: f64) -> PyResult<Self> {
+    #[pyo3(signature = (base, patience, factor, min_lr = None),
+           text_signature = "(base, patience, factor, min_lr=0.0)")]
+    fn new(
+        base: &Bound<'_, PyAny>,
+        patience: &Bound<'_, PyAny>,
+        factor: &Bound<'_, PyAny>,
+        min_lr: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        const W: &str = "PlateauScheduler()";
+        let (base, factor) = (float(base, W, "base")?, float(factor, W, "factor")?);
+        let min_lr = min_lr.map_or(Ok(0.0), |m| float(m, W, "min_lr"))?;
+        let patience = count(patience, W, "patience")? as usize;
         Ok(Self(Mutex::new(
             flodl::PlateauScheduler::new(base, patience, factor, min_lr).py()?,
         )))
