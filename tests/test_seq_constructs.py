@@ -98,7 +98,8 @@ def test_unroll_copies_and_pickles_with_its_cell():
 def test_unroll_errors_name_the_argument():
     u = ft.nn.Unroll(ft.nn.GRUCell(F, H))
     with pytest.raises(
-        ft.InputTypeError, match="Unroll: cell must be a ferrotorch GRUCell or LSTMCell, got Linear"
+        ft.InputTypeError,
+        match=r"Unroll: argument 'cell' must be a ferrotorch GRUCell or LSTMCell, got Linear Linear\(2 -> 2\)",
     ):
         ft.nn.Unroll(ft.nn.Linear(2, 2))
     with pytest.raises(ft.InputTypeError, match="got GRUCell"):

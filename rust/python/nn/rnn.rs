@@ -320,8 +320,9 @@ fn unroll_cell(cell: &Bound<'_, PyAny>) -> PyResult<nn::UnrollCell> {
     Err(raise(
         Exc::InputType,
         format!(
-            "Unroll: cell must be a ferrotorch GRUCell or LSTMCell, got {}",
-            cell.get_type().name()?
+            "Unroll: argument 'cell' must be a ferrotorch GRUCell or LSTMCell, got {} {:.80}",
+            cell.get_type().name()?,
+            cell.repr()?
         ),
     ))
 }
