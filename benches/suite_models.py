@@ -29,7 +29,9 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _vs_pytorch_cuda as cuda_side  # noqa: E402  (the five dispatch-bound models, any width)
 import ferrotorch as ft  # noqa: E402
+import vs_pytorch as vp  # noqa: E402  (copy_weights)
 from ferrotorch import FlowBuilder, Reshape  # noqa: E402
 from ferrotorch.nn import (  # noqa: E402
     GELU,
@@ -47,9 +49,6 @@ from ferrotorch.nn import (  # noqa: E402
     ReLU,
     Tanh,
 )
-
-import _vs_pytorch_cuda as cuda_side  # noqa: E402  (the five dispatch-bound models, any width)
-import vs_pytorch as vp  # noqa: E402  (copy_weights)
 
 Batch = Tuple[torch.Tensor, torch.Tensor]
 
@@ -288,9 +287,7 @@ def _tokens_data(s: Dict[str, int], gen: torch.Generator) -> Batch:
 
 _flat = _regression(lambda s: (s["batch"], s["d"]), lambda s: (s["batch"], s["d"]))
 _seq = _regression(lambda s: (s["batch"], s["t"], s["f"]), lambda s: (s["batch"], s["f"]))
-_images = _regression(
-    lambda s: (s["batch"], 3, s["image"], s["image"]), lambda s: (s["batch"], s["classes"])
-)
+_images = _regression(lambda s: (s["batch"], 3, s["image"], s["image"]), lambda s: (s["batch"], s["classes"]))
 
 
 # --------------------------------------------------------------------------- registry
