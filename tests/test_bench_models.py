@@ -157,3 +157,18 @@ def test_report_files(tmp_path: Path) -> None:
         if e.find("{http://www.w3.org/2000/svg}title") is not None
     ]
     assert len(bars) == 6  # two models x (default, fused, compile)
+
+
+def test_suite_runs_end_to_end(tmp_path: Path, monkeypatch) -> None:
+    """suite.py's own loop on one model (no compile, no memory children):
+    every eager side timed, the three result files written."""
+    argv = ["suite.py", "--model", "mlp", "--quick", "--no-compile", "--no-memory", "--out", str(tmp_path)]
+    monkeypatch.setattr(sys, "argv", argv)
+    suite.main()
+    record = json.loads((tmp_path / "suite.json").read_text())
+    mlp = record["runs"][0]["models"]["mlp"]
+    assert set(mlp["us"]) >= {"ferrotorch", "torch_default", "torch_fused"}
+    assert all(v > 0 for v in mlp["us"].values())
+    assert record["runs"][0]["threads"] == 1 and record["meta"]["size"] == "cpu"
+    assert "| mlp |" in (tmp_path / "suite.md").read_text()
+    assert (tmp_path / "suite.svg").read_text().startswith("<svg")
