@@ -43,7 +43,8 @@ rotates each round) of about ``--round-ms`` per side; the figure is the
 median us/step over the rounds. Compile time (the first 3 steps, compiling
 included) is reported apart. Peak memory: a fresh subprocess per side and
 model runs ``--memory-steps`` steps; on CPU it reports the RSS high-water
-mark (``ru_maxrss``) before building the model and after the steps, on CUDA
+mark (VmHWM, what ``ru_maxrss`` reads) before building the model and after the
+steps, on CUDA
 ``torch.cuda.max_memory_allocated``. ``--instructions`` counts instructions
 per step under callgrind (slow; step_instructions.py's counter).
 
@@ -84,6 +85,8 @@ FLODL_MODELS = ("mlp", "residual_tower", "gated_routing", "feedback_fixed", "ite
 CPU_SIDES = ["ferrotorch", "torch_default", "torch_fused", "compile_model", "compile_step"]
 CUDA_SIDES = ["ft_eager", "ft_graph", "torch_fused", "torch_compile"]
 MEMORY_SIDES = {"cpu": ["ferrotorch", "torch_default", "torch_fused"], "cuda": CUDA_SIDES}
+# A side whose slowest round is this many times its fastest is flagged as noisy.
+NOISY = 1.5
 COMPILED = ("compile_model", "compile_step", "torch_compile")
 CHILD_TAG = "SUITE_CHILD"
 
@@ -217,6 +220,11 @@ def bench_model(name: str, args, threads: int, binary: Optional[Path]) -> dict:
     finally:
         if server is not None:
             server.close()
+    noisy = [f"{k} {max(v) / min(v):.1f}x" for k, v in times.items() if max(v) > NOISY * min(v)]
+    if noisy:
+        out["notes"].append(
+            f"noisy rounds (slowest/fastest over {NOISY}x: {', '.join(noisy)}): other work was running"
+        )
     out["steps_per_round"] = steps
     out["us"] = {k: statistics.median(v) for k, v in times.items()}
     out["spread"] = {k: [min(v), max(v)] for k, v in times.items()}
@@ -248,10 +256,25 @@ def child_cmd(name: str, side: str, args, steps: int, threads: int) -> List[str]
     ]
 
 
+def rss_high_water_kib() -> int:
+    """This process's peak RSS in KiB: VmHWM, the high-water mark that
+    ``getrusage(RUSAGE_SELF).ru_maxrss`` reads, but of this process's own
+    memory map; ru_maxrss also keeps the pre-exec figure of the forked
+    parent (the bench itself), which would hide the child's own peak."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def child_main(name: str, side: str, args) -> None:
     """A fresh process: one side, warm-up + --child-steps steps; prints the
-    memory baseline (before building the model) and peak: RSS KiB on CPU,
-    max_memory_allocated bytes on CUDA."""
+    memory baseline (before building the model) and peak: RSS high-water
+    mark in KiB on CPU, max_memory_allocated bytes on CUDA."""
     torch.set_num_threads(int(args.threads))
     data = device_data(name, args.size, args.device)
     if args.device == "cuda":
@@ -259,7 +282,7 @@ def child_main(name: str, side: str, args) -> None:
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     else:
-        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        base = rss_high_water_kib()
     step = make_step(name, args.size, side, data, args.device, args.compile_budget)
     if step is None:
         raise SystemExit(f"{side}: over the compile budget")
@@ -269,7 +292,7 @@ def child_main(name: str, side: str, args) -> None:
         torch.cuda.synchronize()
         peak = torch.cuda.max_memory_allocated()
     else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peak = rss_high_water_kib()
     print(f"{CHILD_TAG} {base} {peak}")
 
 
