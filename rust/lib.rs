@@ -66,6 +66,10 @@ pub enum Error {
     /// and batch, with nothing updated (TrainingError, a RuntimeError).
     #[error("{0}")]
     Training(String),
+    /// An index past the end of a dimension or sequence (OutOfRangeError,
+    /// an IndexError); the message names the index and the size.
+    #[error("{0}")]
+    OutOfRange(String),
     /// A tensor on the wrong device for a node or parameter (DeviceError, a
     /// ValueError); the message names the node and both devices.
     #[error("{0}")]
@@ -128,6 +132,7 @@ impl Error {
             Error::Io(m) => Error::Io(wrap(m)),
             Error::Training(m) => Error::Training(wrap(m)),
             Error::Device(m) => Error::Device(wrap(m)),
+            Error::OutOfRange(m) => Error::OutOfRange(wrap(m)),
             Error::Internal(m) => Error::Internal(wrap(m)),
         }
     }

@@ -98,6 +98,7 @@ def test_core_errors_map_one_to_one_onto_the_python_classes():
         "Io": ft.FileError,
         "Training": ft.TrainingError,
         "Device": ft.DeviceError,
+        "OutOfRange": ft.OutOfRangeError,
         "Internal": ft.InternalError,
     }
     for variant, cls in pairs.items():

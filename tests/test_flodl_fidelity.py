@@ -590,8 +590,11 @@ LAYERS = [
     (lambda: ft.nn.GRU(3, 4, 2), lambda: cell(3, 4, 3) + cell(4, 4, 3)),
     (lambda: ft.nn.LSTM(3, 4, 2), lambda: cell(3, 4, 4) + cell(4, 4, 4)),
     (
+        # floDl draws q, k, v, out (xavier each); torch's packed layout holds q, k, v in in_proj_weight.
         lambda: ft.nn.MultiheadAttention(8, 2),
-        lambda: [t for _ in range(4) for t in (xavier(8), torch.zeros(8))],
+        lambda: (lambda q, k, v, o: [torch.cat([q, k, v]), torch.zeros(24), o, torch.zeros(8)])(
+            *(xavier(8) for _ in range(4))
+        ),
     ),
     (
         lambda: ft.nn.Bilinear(3, 4, 2),
@@ -611,3 +614,89 @@ def test_layer_init_follows_flodl_bit_for_bit(make, expected):
     for a, b in zip(ours, ref, strict=True):
         assert a.shape == b.shape
         assert f32_bits(a) == f32_bits(b)
+
+
+# ------------------------------------------------ MultiheadAttention: torch's layout, floDl's files
+
+MHA_FLODL = [f"{p}.{w}" for p in ("q_proj", "k_proj", "v_proj", "out_proj") for w in ("weight", "bias")]
+
+
+def read_fdl(path):
+    """(hash hex, [(name, shape, f32 tensor)]) of a plain .fdl file, parsed by floDl's layout."""
+    raw = pathlib.Path(path).read_bytes()
+    assert raw[:4] == b"FDLC" and struct.unpack_from("<I", raw, 4)[0] == 2
+    digest, (count,), at = raw[8:40].hex(), struct.unpack_from("<I", raw, 40), 44
+    entries = []
+    for _ in range(count):
+        (n,) = struct.unpack_from("<I", raw, at)
+        name = raw[at + 4 : at + 4 + n].decode()
+        at += 4 + n
+        (ndim,) = struct.unpack_from("<I", raw, at)
+        dims = list(struct.unpack_from(f"<{ndim}q", raw, at + 4))
+        at += 4 + 8 * ndim
+        tag, nbytes = struct.unpack_from("<BQ", raw, at)
+        assert tag == 3  # f32
+        data = torch.frombuffer(bytearray(raw[at + 9 : at + 9 + nbytes]), dtype=torch.float32).reshape(dims)
+        entries.append((name, dims, data))
+        at += 9 + nbytes
+    assert at == len(raw)
+    return digest, entries
+
+
+def test_mha_hash_and_file_use_flodls_split_names_and_bytes(tmp_path):
+    """Parameters are torch's packed in_proj_weight; the hash and the .fdl file
+    see floDl's q/k/v/out blocks (names, shapes, order, the init's bytes)."""
+    ft.manual_seed(42)
+    g = FlowBuilder.from_(ft.nn.MultiheadAttention(8, 2)).build()
+    torch.manual_seed(42)
+    q, k, v, o = (xavier(8) for _ in range(4))
+    blocks = {"q_proj": q, "k_proj": k, "v_proj": v, "out_proj": o}
+    shapes = [(n, [8, 8] if n.endswith("weight") else [8]) for n in MHA_FLODL]
+    expect = recipe_hash(
+        [("multihead_attention_1", "multihead_attention", shapes, [], None)],
+        [],
+        [],
+        [("input", "multihead_attention_1")],
+        "multihead_attention_1",
+    )
+    assert g.structural_hash() == expect
+    assert [n for n, _ in g.named_parameters()] == [
+        "multihead_attention_1/" + n
+        for n in ("in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias")
+    ]
+    path = tmp_path / "mha.fdl"
+    g.save_checkpoint(path)
+    digest, entries = read_fdl(path)
+    assert digest == expect
+    assert [e[0] for e in entries] == ["multihead_attention_1/" + n for n in MHA_FLODL]
+    for name, dims, data in entries:
+        proj, what = name.split("/")[1].split(".")
+        want = blocks[proj] if what == "weight" else torch.zeros(8)
+        assert dims == list(want.shape) and f32_bits(data) == f32_bits(want), name
+
+
+def test_mha_fdl_file_loads_back_into_the_packed_parameters(tmp_path):
+    g = FlowBuilder.from_(ft.nn.MultiheadAttention(8, 2)).through(Linear(8, 3)).build()
+    with torch.no_grad():
+        for p in g.parameters():
+            p.copy_(torch.randn_like(p))
+    saved = {n: p.detach().clone() for n, p in g.named_parameters()}
+    path = tmp_path / "mha.fdl"
+    g.save_checkpoint(path)
+    with torch.no_grad():
+        for p in g.parameters():
+            p.zero_()
+    report = g.load_checkpoint(path)
+    assert report.loaded == ["multihead_attention_1/" + n for n in MHA_FLODL] + [
+        "linear_2/weight",
+        "linear_2/bias",
+    ]
+    assert report.missing == [] and report.skipped == []
+    for n, p in g.named_parameters():
+        assert torch.equal(p, saved[n]), n
+    # A file with floDl's names written by hand (e.g. by floDl) loads the same way.
+    _, entries = read_fdl(path)
+    packed = torch.cat(
+        [e[2] for e in entries if e[0].split("/")[1] in ("q_proj.weight", "k_proj.weight", "v_proj.weight")]
+    )
+    assert torch.equal(packed, saved["multihead_attention_1/in_proj_weight"])

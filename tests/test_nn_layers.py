@@ -183,18 +183,15 @@ def test_conv_transpose_init_follows_flodl_fan_in():
 
 def test_mha_init_is_flodl_xavier():
     """floDl: each projection xavier_uniform(E, E) and zero biases (torch draws
-    one [3E, E] in_proj matrix and a kaiming out_proj)."""
+    one [3E, E] in_proj matrix and a kaiming out_proj), in torch's packed layout."""
     m = nn.MultiheadAttention(32, 4)
     names = [n for n, _ in m.named_parameters()]
-    assert names == [
-        f"{p}.{w}" for p in ("q_proj", "k_proj", "v_proj", "out_proj") for w in ("weight", "bias")
-    ]
-    bound = math.sqrt(6 / 64)
-    for n, p in m.named_parameters():
-        if n.endswith("bias"):
-            assert torch.all(p == 0)
-        else:
-            assert p.abs().max() <= bound and p.abs().max() > 0.9 * bound
+    assert names == ["in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias"]
+    bound = math.sqrt(6 / 64)  # xavier of one [E, E] block (not of [3E, E])
+    blocks = list(m.in_proj_weight.chunk(3)) + [m.out_proj.weight]
+    for p in blocks:
+        assert p.abs().max() <= bound and p.abs().max() > 0.9 * bound
+    assert torch.all(m.in_proj_bias == 0) and torch.all(m.out_proj.bias == 0)
 
 
 # ---------------------------------------------------------------- norms
@@ -508,27 +505,19 @@ def test_lstm_layers(batch_first):
 def _mha_pair(e=8, h=2, bias=True):
     ours = nn.MultiheadAttention(e, h, bias=bias).double()
     ref = torch.nn.MultiheadAttention(e, h, bias=bias, batch_first=True).double()
-    p = dict(ours.named_parameters())
     with torch.no_grad():
-        ref.in_proj_weight.copy_(torch.cat([p["q_proj.weight"], p["k_proj.weight"], p["v_proj.weight"]]))
-        ref.out_proj.weight.copy_(p["out_proj.weight"])
-        if bias:
-            bias_vals = torch.randn(4, e, dtype=D)  # non-zero biases make the test bite
-            for i, name in enumerate(("q_proj", "k_proj", "v_proj", "out_proj")):
-                p[f"{name}.bias"].copy_(bias_vals[i])
-            ref.in_proj_bias.copy_(bias_vals[:3].reshape(-1))
-            ref.out_proj.bias.copy_(bias_vals[3])
+        if bias:  # non-zero biases make the test bite
+            ours.in_proj_bias.copy_(torch.randn(3 * e, dtype=D))
+            ours.out_proj.bias.copy_(torch.randn(e, dtype=D))
+    ref.load_state_dict(ours.state_dict(), strict=True)  # the same layout as torch's
     return ours, ref
 
 
 def _mha_grads(ours, ref):
-    p = dict(ours.named_parameters())
-    gw = torch.cat([p[f"{n}.weight"].grad for n in ("q_proj", "k_proj", "v_proj")])
-    torch.testing.assert_close(gw, ref.in_proj_weight.grad)
-    torch.testing.assert_close(p["out_proj.weight"].grad, ref.out_proj.weight.grad)
-    if "q_proj.bias" in p:
-        gb = torch.cat([p[f"{n}.bias"].grad for n in ("q_proj", "k_proj", "v_proj")])
-        torch.testing.assert_close(gb, ref.in_proj_bias.grad)
+    p, q = dict(ours.named_parameters()), dict(ref.named_parameters())
+    assert p.keys() == q.keys()
+    for n in p:
+        torch.testing.assert_close(p[n].grad, q[n].grad)
 
 
 @pytest.mark.parametrize("bias", [True, False])

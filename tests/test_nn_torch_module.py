@@ -119,7 +119,71 @@ CATALOGUE = {
     "Fold": (lambda: ft.nn.Fold((3, 3), 2), lambda: torch.nn.Fold((3, 3), 2), (1, 8, 4)),
     # As a one-input layer, Bilinear computes bilinear(x, x) (floDl's node form).
     "Bilinear": (lambda: ft.nn.Bilinear(3, 3, 2), lambda: _Same(torch.nn.Bilinear(3, 3, 2)), (4, 3)),
+    # Self-attention: torch's mha(x, x, x)[0] (need_weights=True, its training path); same parameter layout.
+    "MultiheadAttention": (
+        lambda: ft.nn.MultiheadAttention(4, 2),
+        lambda: _SelfAttention(torch.nn.MultiheadAttention(4, 2, batch_first=True)),
+        (2, 5, 4),
+    ),
+    "Unroll_gru": (
+        lambda: ft.nn.Unroll(ft.nn.GRUCell(3, 4)),
+        lambda: _Unrolled(torch.nn.GRUCell(3, 4)),
+        (2, 5, 3),
+    ),
+    "Unroll_lstm": (
+        lambda: ft.nn.Unroll(ft.nn.LSTMCell(3, 4)),
+        lambda: _Unrolled(torch.nn.LSTMCell(3, 4)),
+        (2, 5, 3),
+    ),
+    "Select": (lambda: ft.nn.Select(1, -1), lambda: _Select(1, -1), (2, 5, 3)),
+    "AddParameter": (lambda: ft.nn.AddParameter(1, 5, 3), lambda: _AddParameter(1, 5, 3), (2, 5, 3)),
 }
+
+
+class _SelfAttention(torch.nn.Module):
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, x):
+        return self.m(x, x, x)[0]
+
+
+class _Unrolled(torch.nn.Module):
+    """The loop ferrotorch.nn.Unroll replaces: the cell's hidden state at every step, stacked."""
+
+    def __init__(self, cell):
+        super().__init__()
+        self.cell = cell
+
+    def forward(self, x):
+        b, h = x.shape[0], self.cell.hidden_size
+        state = torch.zeros(b, h, dtype=x.dtype)
+        if isinstance(self.cell, torch.nn.LSTMCell):
+            state = (state, torch.zeros(b, h, dtype=x.dtype))
+        outs = []
+        for t in range(x.shape[1]):
+            state = self.cell(x.select(1, t), state)
+            outs.append(state[0] if isinstance(state, tuple) else state)
+        return torch.stack(outs, 1)
+
+
+class _Select(torch.nn.Module):
+    def __init__(self, dim, index):
+        super().__init__()
+        self.dim, self.index = dim, index
+
+    def forward(self, x):
+        return x.select(self.dim, self.index)
+
+
+class _AddParameter(torch.nn.Module):
+    def __init__(self, *shape):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.randn(*shape))  # copied into ours: non-zero
+
+    def forward(self, x):
+        return x + self.weight
 
 
 class _Same(torch.nn.Module):
@@ -184,10 +248,9 @@ def test_layer_swapped_into_a_torch_model_is_bit_equal(name):
 
 
 def test_the_catalogue_covers_every_layer():
-    """Every layer is swapped in above, but MultiheadAttention (its q/k/v
-    projections are not torch's packed in_proj_weight; see the README)."""
+    """Every layer is swapped in above."""
     covered = {n.split("_")[0] for n in CATALOGUE} | {"BatchNorm"}  # BatchNorm1d is BatchNorm
-    names = {c.__name__ for c in iter_layers() if c.__module__ == "ferrotorch.nn"} - {"MultiheadAttention"}
+    names = {c.__name__ for c in iter_layers() if c.__module__ == "ferrotorch.nn"}
     assert names <= covered, sorted(names - covered)
 
 
@@ -204,8 +267,13 @@ def test_type_registration_and_one_copy():
     assert torch.equal(lin(torch.randn(2, 4)), torch.full((2, 3), 2.0))
     assert ft.nn.Linear(2, 3, bias=False).bias is None
     mha = ft.nn.MultiheadAttention(8, 2)
-    assert "q_proj.weight" in dict(mha.named_parameters())
-    assert isinstance(mha.get_submodule("q_proj"), torch.nn.Module)
+    assert list(dict(mha.named_parameters())) == [
+        "in_proj_weight",
+        "in_proj_bias",
+        "out_proj.weight",
+        "out_proj.bias",
+    ]
+    assert isinstance(mha.get_submodule("out_proj"), torch.nn.Module)
 
 
 def test_containers_hooks_state_dict_and_to():

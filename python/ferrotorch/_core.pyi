@@ -366,6 +366,9 @@ class LSTM(_Rnn, metaclass=_Constructor):
         self, input: _TensorLike, hx: Optional[Tuple[_TensorLike, _TensorLike]] = None
     ) -> Tuple[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]: ...
 
+class Unroll(Module, metaclass=_Constructor):
+    def __new__(cls, cell: Union[GRUCell, LSTMCell, torch.nn.Module]) -> Unroll: ...
+
 class MultiheadAttention(Module, metaclass=_Constructor):
     def __new__(
         cls, embed_dim: int, num_heads: int, bias: bool = True, device: Optional[str] = None
@@ -466,6 +469,14 @@ class Fold(Module, metaclass=_Constructor):
 
 class Flatten(Module, metaclass=_Constructor):
     def __new__(cls, start_dim: int = 1, end_dim: int = ...) -> Flatten: ...
+
+class Select(Module, metaclass=_Constructor):
+    def __new__(cls, dim: int, index: int) -> Select: ...
+
+class AddParameter(Module, metaclass=_Constructor):
+    def __new__(cls, *shape: Union[int, Sequence[int]], device: Optional[str] = None) -> AddParameter: ...
+    @property
+    def weight(self) -> torch.Tensor: ...
 
 class ZeroPad2d(Module, metaclass=_Constructor):
     def __new__(cls, padding: _Size) -> ZeroPad2d: ...

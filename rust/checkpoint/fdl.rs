@@ -249,6 +249,7 @@ pub fn save_checkpoint_file(
     buffers: &[Parameter],
     hash: Option<&str>,
 ) -> Result<()> {
+    let params = crate::nn::flodl_names(shallow(params));
     let all: Vec<&Parameter> = params.iter().chain(buffers).collect();
     super::check_unique_names(KIND, path, &all)?;
     // Every entry is checked before the file is created.
@@ -294,6 +295,16 @@ pub fn save_checkpoint_file(
     })
 }
 
+/// New handles on `ps` (the caller keeps its list).
+pub(crate) fn shallow(ps: &[Parameter]) -> Vec<Parameter> {
+    ps.iter()
+        .map(|p| Parameter {
+            name: p.name.clone(),
+            tensor: p.tensor.shallow_clone(),
+        })
+        .collect()
+}
+
 pub(crate) fn read_parsed<T>(path: &Path, f: impl FnOnce(Parsed<'_>) -> Result<T>) -> Result<T> {
     let bytes = read_bytes(KIND, path)?;
     let parsed = parse(&bytes).map_err(|m| bad_file(KIND, path, m))?;
@@ -325,6 +336,7 @@ pub fn load_checkpoint_file(
                 ));
             }
         }
+        let params = crate::nn::flodl_names(shallow(params));
         let targets: Vec<&Parameter> = params.iter().chain(buffers).collect();
         plan_file_load(KIND, path, &parsed.entries, &targets)?.apply()
     })

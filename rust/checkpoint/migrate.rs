@@ -61,6 +61,7 @@ pub fn migrate_checkpoint_file(
     params: &[Parameter],
     buffers: &[Parameter],
 ) -> Result<MigrateReport> {
+    let params = crate::nn::flodl_names(super::fdl::shallow(params));
     let targets: Vec<(String, Vec<i64>, Option<Kind>)> = params
         .iter()
         .chain(buffers)

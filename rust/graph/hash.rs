@@ -54,7 +54,7 @@ pub fn structural_hash(g: &Graph) -> String {
         if let Some(m) = node.module() {
             h.update(m.name().as_bytes());
             h.update([0]);
-            shaped(&mut h, b'P', m.parameters());
+            shaped(&mut h, b'P', crate::nn::flodl_names(m.parameters()));
             shaped(&mut h, b'B', m.buffers());
             if let Some(child) = m.nested_hash() {
                 h.update(b"G");

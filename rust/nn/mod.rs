@@ -1,6 +1,7 @@
 //! Modules: the `Module` trait, parameters, layers, activations and init.
 
 mod activation;
+mod add_parameter;
 mod attention;
 mod bilinear;
 mod conv;
@@ -13,11 +14,13 @@ mod norm;
 mod pooling;
 mod rnn;
 mod shape;
+mod unroll;
 
 pub use activation::{
     Activation, Elu, Gelu, GeluApprox, LeakyRelu, LogSoftmax, PRelu, Softmax, Softplus,
 };
-pub use attention::MultiheadAttention;
+pub use add_parameter::AddParameter;
+pub use attention::{flodl_names, MultiheadAttention};
 pub use bilinear::Bilinear;
 pub use conv::{Conv, ConvOptions};
 pub use dropout::{Dropout, DropoutKind};
@@ -28,8 +31,9 @@ pub use norm::{BatchNorm, GroupNorm, InstanceNorm, RmsNorm};
 pub use pooling::{AdaptivePool2d, AvgPool, MaxPool};
 pub use rnn::{GruCell, LstmCell, Rnn, RnnKind};
 pub use shape::{
-    Flatten, Fold, Pad2d, PadMode, PixelShuffle, Unfold, Upsample, UpsampleMode, Window,
+    Flatten, Fold, Pad2d, PadMode, PixelShuffle, Select, Unfold, Upsample, UpsampleMode, Window,
 };
+pub use unroll::{Unroll, UnrollCell};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

@@ -100,6 +100,17 @@ impl GruCell {
     pub fn param(&self, i: usize) -> Option<Tensor> {
         self.params.get(i).map(|t| t.handle())
     }
+    pub fn input(&self) -> i64 {
+        self.input
+    }
+    pub fn hidden(&self) -> i64 {
+        self.hidden
+    }
+    /// The parameters as read now (substitutes resolved once), for a caller
+    /// that runs many steps (`Unroll`).
+    pub(crate) fn weights(&self) -> Vec<Tensor> {
+        self.params.iter().map(|t| t.handle()).collect()
+    }
 
     /// h' = GRU(x, h); `h` None means zeros.
     pub fn forward_step(&self, x: &Tensor, h: Option<&Tensor>) -> Result<Tensor> {
@@ -162,6 +173,14 @@ impl LstmCell {
     }
     pub fn hidden(&self) -> i64 {
         self.hidden
+    }
+    pub fn input(&self) -> i64 {
+        self.input
+    }
+    /// The parameters as read now (substitutes resolved once), for a caller
+    /// that runs many steps (`Unroll`).
+    pub(crate) fn weights(&self) -> Vec<Tensor> {
+        self.params.iter().map(|t| t.handle()).collect()
     }
 
     /// (h', c') = LSTM(x, (h, c)); `state` None means zeros.

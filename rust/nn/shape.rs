@@ -382,3 +382,84 @@ impl Module for Fold {
         Ok(x.f_col2im(self.output, w.kernel, w.dilation, w.padding, w.stride)?)
     }
 }
+
+/// `x.select(dim, index)` as a node (name `select`): drops dimension `dim`
+/// keeping position `index`; negative `dim` and `index` count from the end.
+pub struct Select {
+    dim: i64,
+    index: i64,
+}
+
+impl Select {
+    pub fn new(dim: i64, index: i64) -> Self {
+        Select { dim, index }
+    }
+}
+
+impl Module for Select {
+    fn name(&self) -> &str {
+        "select"
+    }
+    fn describe(&self) -> String {
+        format!("Select(dim={}, index={})", self.dim, self.index)
+    }
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let s = x.size();
+        let n = s.len() as i64;
+        let d = if self.dim < 0 { self.dim + n } else { self.dim };
+        if d < 0 || d >= n {
+            return Err(shape_err(
+                self,
+                format!(
+                    "dim {} is out of range for a {n}-D input (expected -{n}..{})",
+                    self.dim,
+                    n - 1
+                ),
+                x,
+            ));
+        }
+        let len = s[d as usize];
+        let i = if self.index < 0 {
+            self.index + len
+        } else {
+            self.index
+        };
+        if i < 0 || i >= len {
+            return Err(Error::OutOfRange(format!(
+                "{}: index {} is out of range for dimension {} of size {len}, got shape {}",
+                self.describe(),
+                self.index,
+                self.dim,
+                shape_str(x)
+            )));
+        }
+        Ok(x.f_select(self.dim, self.index)?)
+    }
+}
+
+#[cfg(test)]
+mod select_tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    #[test]
+    fn select_matches_tensor_select_and_checks_its_arguments() {
+        let x = Tensor::randn([2, 3, 4], (Kind::Float, Device::Cpu));
+        for (d, i) in [(1, 2), (1, -1), (-1, 0), (0, -2)] {
+            let y = Select::new(d, i).forward(&x).unwrap();
+            assert!(y.equal(&x.select(d, i)));
+        }
+        assert!(matches!(
+            Select::new(3, 0).forward(&x),
+            Err(Error::Shape(_))
+        ));
+        assert!(matches!(
+            Select::new(1, 3).forward(&x),
+            Err(Error::OutOfRange(_))
+        ));
+        assert!(matches!(
+            Select::new(1, -4).forward(&x),
+            Err(Error::OutOfRange(_))
+        ));
+    }
+}

@@ -237,6 +237,7 @@ fn _core_error_for_tests(variant: &str, msg: String) -> PyResult<()> {
         "Io" => Error::Io(msg),
         "Training" => Error::Training(msg),
         "Device" => Error::Device(msg),
+        "OutOfRange" => Error::OutOfRange(msg),
         "Internal" => Error::Internal(msg),
         other => return Err(Exc::Config.err(format!("no core error variant '{other}'"))),
     };
@@ -266,6 +267,7 @@ fn kind(e: &Error) -> Exc {
         Error::Io(_) => Exc::File,
         Error::Training(_) => Exc::Training,
         Error::Device(_) => Exc::Device,
+        Error::OutOfRange(_) => Exc::OutOfRange,
         Error::Internal(_) => Exc::Internal,
     }
 }

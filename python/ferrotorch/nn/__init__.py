@@ -20,9 +20,16 @@ Notes on floDl-specific forms:
   Their raw parameter names are floDl's ``w_ih, w_hh, b_ih, b_hh`` per layer.
 - ``MultiheadAttention`` is batch first; ``m(x)`` is self-attention and
   ``m.forward_ext(q, k, v, attn_mask, key_padding_mask)`` the general form.
-  Raw names ``q_proj.weight``, ..., ``out_proj.bias``.
+  Parameters are torch's (``in_proj_weight`` [3E, E], ``in_proj_bias``,
+  ``out_proj.weight``, ``out_proj.bias``: state dicts load both ways) with
+  floDl's init (xavier per [E, E] block); ``.fdl`` files and the structural
+  hash name the blocks floDl's way (``q_proj.weight``, ..., ``out_proj.bias``).
 - ``EmbeddingBag(x)`` takes 2-D bags; ``forward_bag(indices, offsets)`` 1-D.
 - ``Bilinear(x1, x2)``; as a one-input node it computes bilinear(x, x).
+- Sequence constructs (not in floDl, which writes these by hand): ``Unroll(cell)``
+  runs a GRUCell/LSTMCell over [B, T, F] in one Rust node and returns [B, T, H];
+  ``Select(dim, index)`` is ``x.select(dim, index)``; ``AddParameter(*shape)``
+  adds a learned ``weight`` (zeros at first), e.g. a positional embedding.
 """
 
 from . import init
@@ -34,6 +41,7 @@ from .layers import (
     SELU,
     AdaptiveAvgPool2d,
     AdaptiveMaxPool2d,
+    AddParameter,
     AlphaDropout,
     AvgPool1d,
     AvgPool2d,
@@ -73,12 +81,14 @@ from .layers import (
     ReflectionPad2d,
     ReLU,
     RMSNorm,
+    Select,
     Sigmoid,
     SiLU,
     Softmax,
     Softplus,
     Tanh,
     Unfold,
+    Unroll,
     Upsample,
     ZeroPad2d,
 )
@@ -114,6 +124,9 @@ __all__ = [
     "GRU",
     "LSTM",
     "MultiheadAttention",
+    "Unroll",
+    "Select",
+    "AddParameter",
     "MaxPool1d",
     "MaxPool2d",
     "AvgPool1d",

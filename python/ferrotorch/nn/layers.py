@@ -2,6 +2,8 @@
 ``torch.nn.Module``) over its Rust module, with the Rust class's constructor
 signature and docstring (one source: ``rust/python/nn/``)."""
 
+from typing import Any, Tuple
+
 from .. import _core
 from .module import Module
 
@@ -26,6 +28,10 @@ class LSTM(Module):
 
 class SELU(Module):
     _core_cls = _core.SELU
+
+
+class AddParameter(Module):
+    _core_cls = _core.AddParameter
 
 
 class AdaptiveAvgPool2d(Module):
@@ -200,6 +206,10 @@ class RMSNorm(Module):
     _core_cls = _core.RMSNorm
 
 
+class Select(Module):
+    _core_cls = _core.Select
+
+
 class Sigmoid(Module):
     _core_cls = _core.Sigmoid
 
@@ -218,6 +228,27 @@ class Softplus(Module):
 
 class Tanh(Module):
     _core_cls = _core.Tanh
+
+
+class Unroll(Module):
+    """Unroll(cell): runs ``cell`` (a :class:`GRUCell` or :class:`LSTMCell`)
+    over the time axis of a batch-first input [B, T, F] from zero state, in
+    one Rust node, and returns every step's hidden state stacked, [B, T, H].
+    The cell is this module's child ``cell`` (its parameters are
+    ``cell.w_ih``, ...), shared with the object given, not copied."""
+
+    _core_cls = _core.Unroll
+
+    def _ft_attach(self, core: Any, spec: Tuple[tuple, dict]) -> None:
+        super()._ft_attach(core, spec)
+        cell = spec[0][0] if spec[0] else spec[1].get("cell")
+        if isinstance(cell, Module):
+            # The given cell itself is the child (its registries hold the very
+            # tensors the Rust cell uses), instead of a plain holder module.
+            self._modules["cell"] = cell
+            for s in self._ft_slots:
+                if s.path == ("cell",):
+                    s.holder = cell
 
 
 class Unfold(Module):

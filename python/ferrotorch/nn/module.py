@@ -5,8 +5,8 @@ A layer holds its Rust module as ``_core`` (composition). Its parameters and
 buffers are registered ``nn.Parameter``s / buffers that are the very tensors
 the Rust module computes with (one copy: same storage, same autograd leaf),
 under floDl's raw names (``weight``, ``bias``, ``running_mean``; a dotted raw
-name such as MultiheadAttention's ``q_proj.weight`` lives in a child module
-``q_proj``). So layers work inside ``nn.Sequential``, ``ModuleList`` and
+name such as MultiheadAttention's ``out_proj.weight`` lives in a child module
+``out_proj``). So layers work inside ``nn.Sequential``, ``ModuleList`` and
 ``ModuleDict``, with hooks, ``.to()``, ``state_dict``, ``functional_call``,
 ``torch.utils.checkpoint``, ``copy.deepcopy`` and pickle.
 

@@ -72,6 +72,7 @@ macro_rules! layer {
 }
 
 mod activation;
+mod add_parameter;
 mod attention;
 mod bilinear;
 mod callable;
@@ -317,6 +318,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     embedding::register(m)?;
     rnn::register(m)?;
     attention::register(m)?;
+    add_parameter::register(m)?;
     bilinear::register(m)?;
     pooling::register(m)?;
     shape::register(m)?;

@@ -288,7 +288,62 @@ impl PyLstm {
     }
 }
 
+/// The core cell behind `cell`: a GRUCell or LSTMCell (the extension class,
+/// or a `ferrotorch.nn` layer whose forward is its Rust cell's).
+fn unroll_cell(cell: &Bound<'_, PyAny>) -> PyResult<nn::UnrollCell> {
+    let core = if cell.downcast::<PyModuleBase>().is_ok() {
+        Some(cell.clone())
+    } else if cell.hasattr(pyo3::intern!(cell.py(), "_ft_node"))? {
+        let node = cell.call_method0(pyo3::intern!(cell.py(), "_ft_node"))?;
+        if node.is_none() {
+            return Err(raise(
+                Exc::Config,
+                format!(
+                    "Unroll: cell {} runs Python (its own forward, hooks or replaced tensors); \
+                     Unroll runs the Rust cell, so give a plain GRUCell or LSTMCell",
+                    cell.get_type().name()?
+                ),
+            ));
+        }
+        Some(node)
+    } else {
+        None
+    };
+    if let Some(c) = &core {
+        if let Ok(g) = c.downcast::<PyGruCell>() {
+            return Ok(nn::UnrollCell::Gru(g.get().inner.clone()));
+        }
+        if let Ok(l) = c.downcast::<PyLstmCell>() {
+            return Ok(nn::UnrollCell::Lstm(l.get().inner.clone()));
+        }
+    }
+    Err(raise(
+        Exc::InputType,
+        format!(
+            "Unroll: cell must be a ferrotorch GRUCell or LSTMCell, got {}",
+            cell.get_type().name()?
+        ),
+    ))
+}
+
+/// Unroll(cell): runs a GRUCell or LSTMCell over the time axis of a batch-first
+/// input [B, T, F] from zero state, in one Rust node; returns every step's
+/// hidden state stacked, [B, T, H] (the GIL is released).
+#[pyclass(name = "Unroll", module = "ferrotorch._core", extends = PyModuleBase, frozen)]
+pub struct PyUnroll;
+
+#[pymethods]
+impl PyUnroll {
+    #[new]
+    #[pyo3(signature = (cell))]
+    fn new(cell: &Bound<'_, PyAny>) -> PyResult<PyClassInitializer<Self>> {
+        let m = Arc::new(nn::Unroll::new(unroll_cell(cell)?));
+        Ok(base(m).add_subclass(PyUnroll))
+    }
+}
+
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyUnroll>()?;
     m.add_class::<PyGruCell>()?;
     m.add_class::<PyLstmCell>()?;
     m.add_class::<PyGru>()?;

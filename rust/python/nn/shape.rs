@@ -166,7 +166,17 @@ layer!(
     |padding: &Bound<'_, PyAny>| nn::Pad2d::new(nn::PadMode::Reflection, pad4(padding)?).py()?
 );
 
+layer!(
+    /// Select(dim, index): x.select(dim, index) as a node; negative dim and
+    /// index count from the end.
+    PySelect,
+    "Select",
+    (dim, index),
+    |dim: i64, index: i64| nn::Select::new(dim, index)
+);
+
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PySelect>()?;
     m.add_class::<PyPixelShuffle>()?;
     m.add_class::<PyPixelUnshuffle>()?;
     m.add_class::<PyUpsample>()?;
