@@ -244,21 +244,33 @@ class _PostLN(nn.Module):
         self.ln2 = nn.LayerNorm(d)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.ln1(x + self.attn(x, x, x, need_weights=False)[0])
+        x = self.ln1(x + self.attn(x, x, x)[0])
         return self.ln2(x + self.ff(x))
+
+
+class _Positions(nn.Module):
+    """A learned [1, S, D] added to the input (a submodule, so that the
+    parameter order is the graph's: the embedding's weight first)."""
+
+    def __init__(self, seq: int, d: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1, seq, d))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.weight
 
 
 class TorchTransformer(nn.Module):
     def __init__(self, vocab: int, d: int, heads: int, ff: int, seq: int, layers: int, batch: int) -> None:
         super().__init__()
         self.emb = nn.Embedding(vocab, d)
-        self.pos = nn.Parameter(torch.zeros(1, seq, d))
+        self.pos = _Positions(seq, d)
         self.layers = nn.ModuleList(_PostLN(d, heads, ff) for _ in range(layers))
         self.head = nn.Linear(d, vocab)
         self.vocab = vocab
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.emb(x) + self.pos
+        h = self.pos(self.emb(x))
         for layer in self.layers:
             h = layer(h)
         return self.head(h).reshape(-1, self.vocab)
