@@ -46,7 +46,9 @@ model runs ``--memory-steps`` steps; on CPU it reports the RSS high-water
 mark (VmHWM, what ``ru_maxrss`` reads) before building the model and after the
 steps, on CUDA
 ``torch.cuda.max_memory_allocated``. ``--instructions`` counts instructions
-per step under callgrind (slow; step_instructions.py's counter).
+per step under callgrind (step_instructions.py's counter; slow: four callgrind
+runs per model, two at a time, each 3-4 minutes on a 2-core VM since it counts
+the Python and torch start-up, which the short/long difference cancels).
 
 Writes ``benches/results/suite.md``, ``suite.json`` and ``suite.svg`` (the
 ratios per model and peer). Run::
@@ -172,6 +174,10 @@ def flodl_runner(server: vs_flodl.FlodlServer) -> Runner:
 def bench_model(name: str, args, threads: int, binary: Optional[Path]) -> dict:
     """Times every side of one model in interleaved rounds."""
     size, device = args.size, args.device
+    # A fresh dynamo per model: the compiled step function (one code object)
+    # and the shared module classes would otherwise reach dynamo's recompile
+    # limit across models, after which dynamo silently runs them eagerly.
+    torch._dynamo.reset()
     data = device_data(name, size, device)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     sides = CUDA_SIDES if device == "cuda" else CPU_SIDES
@@ -313,20 +319,29 @@ def memory(name: str, side: str, args, threads: int) -> Optional[dict]:
     return {"base_mib": base / unit, "peak_mib": peak / unit, "delta_mib": (peak - base) / unit}
 
 
-def instructions(name: str, side: str, args) -> Optional[float]:
-    """Instructions per step (callgrind; the difference of two step counts)."""
+def instructions(name: str, sides: List[str], args) -> Dict[str, Optional[float]]:
+    """Instructions per step of each side (callgrind; the difference of two
+    step counts). Counts do not depend on load, so the runs go two at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import step_instructions
 
     short, long_ = args.instructions_steps
-    counts = []
-    for n in (short, long_):
-        cmd = child_cmd(name, side, args, n, 1)
+
+    def count(side: str, n: int) -> Optional[int]:
         try:
-            counts.append(step_instructions.callgrind(cmd, child_env(1)))
+            return step_instructions.callgrind(child_cmd(name, side, args, n, 1), child_env(1))
         except SystemExit as e:
             print(f"  instructions {name}/{side} failed: {str(e)[-300:]}", file=sys.stderr)
             return None
-    return (counts[1] - counts[0]) / (long_ - short)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        jobs = {(s, n): pool.submit(count, s, n) for s in sides for n in (short, long_)}
+    out: Dict[str, Optional[float]] = {}
+    for s in sides:
+        lo, hi = jobs[(s, short)].result(), jobs[(s, long_)].result()
+        out[s] = None if lo is None or hi is None else (hi - lo) / (long_ - short)
+    return out
 
 
 # --------------------------------------------------------------------------- main
@@ -417,9 +432,7 @@ def main() -> None:
                 mem_sides = memory_sides(args)
                 models[name]["memory"] = {s: memory(name, s, args, threads) for s in mem_sides}
             if args.instructions and args.device == "cpu" and threads == 1:
-                models[name]["instructions"] = {
-                    s: instructions(name, s, args) for s in args.instructions_sides.split(",")
-                }
+                models[name]["instructions"] = instructions(name, args.instructions_sides.split(","), args)
             print(
                 suite_report.model_line(name, models[name], args.device),
                 f"({time.perf_counter() - t0:.0f} s)",
