@@ -3,7 +3,9 @@
 #   make demo-ddp - the same on 2 CPU processes with torchrun (data-parallel)
 #   make test   - set up, then run every test (cargo + pytest)
 #   make test-wheel - the pytest suite against the built wheel instead of the in-place build
-#   make bench  - set up, then the side-by-side benchmark and criterion benches
+#   make bench  - set up, then the side-by-side benchmarks (floDl's ten models: benches/suite.py,
+#                 results in benches/results/) and criterion benches
+#   make bench-gpu - floDl's ten models at floDl's sizes on CUDA (exits with a message without one)
 #   make lint   - cargo fmt --check, clippy -D warnings, ruff, mypy, stubtest (_core.pyi vs the build)
 #   make chromium - headless Chromium for the HTML report test (apt; skipped when present)
 
@@ -18,7 +20,7 @@ export VIRTUAL_ENV := $(VENV)
 export LIBTORCH_USE_PYTORCH := 1
 export PYO3_PYTHON := $(VPY)
 
-.PHONY: demo demo-ddp test test-wheel bench lint stubtest develop setup clean-venv graphviz chromium
+.PHONY: demo demo-ddp test test-wheel bench bench-gpu lint stubtest develop setup clean-venv graphviz chromium
 
 setup: $(STAMPS)/venv
 
@@ -68,6 +70,7 @@ test-wheel: develop
 	PYTHONPATH=$(WHEELTEST)/site $(VPY) -m pytest -q -p no:cacheprovider tests
 
 bench: develop
+	$(VPY) benches/suite.py
 	$(VPY) benches/vs_pytorch.py
 	$(VPY) benches/vs_flodl.py
 	$(VPY) benches/loss_bench.py
@@ -80,6 +83,9 @@ bench: develop
 	cargo bench --bench fused_adam
 	cargo bench --bench optimizers
 	cargo bench --bench graph_dispatch
+
+bench-gpu: develop
+	$(VPY) benches/suite.py --device cuda --out benches/results/gpu
 
 # stubtest imports the extension, so lint builds it in place first (develop).
 # The stub python/ferrotorch/_core.pyi is hand-written; stubtest fails on any

@@ -59,6 +59,7 @@ SMALL = [(name, 64, 32) for name, _, _ in FULL]
 # One training step on (x, y); the loss it returns (a float, or a device
 # tensor for the lazy variants) is not used by the timing.
 Step = Callable[[torch.Tensor, torch.Tensor], object]
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 # --------------------------------------------------------------------------- models
@@ -169,12 +170,13 @@ def _copy(graph, model: nn.Module) -> None:
 # --------------------------------------------------------------------------- variants
 
 
-def torch_eager(model: nn.Module, fused: bool) -> Step:
-    opt = torch.optim.Adam(model.parameters(), LR, fused=fused, foreach=not fused)
+def torch_eager(model: nn.Module, fused: bool, lr: float = LR, loss_fn: Loss = F.mse_loss) -> Step:
+    """torch eager: fused Adam, or torch's default Adam implementation."""
+    opt = torch.optim.Adam(model.parameters(), lr, fused=True if fused else None)
 
     def step(x: torch.Tensor, y: torch.Tensor) -> float:
         opt.zero_grad(set_to_none=True)
-        loss = F.mse_loss(model(x), y)
+        loss = loss_fn(model(x), y)
         loss.backward()
         opt.step()
         return loss.item()
@@ -215,33 +217,42 @@ class _Budget(Exception):
     pass
 
 
-def torch_compiled(model: nn.Module, data) -> Optional[Step]:
-    """reduce-overhead compile of the model (optimizer eager, fused); None
-    when compiling the first steps takes over COMPILE_BUDGET_S."""
-    compiled = torch.compile(model, mode="reduce-overhead")
-    opt = torch.optim.Adam(model.parameters(), LR, fused=True)
-
-    def step(x: torch.Tensor, y: torch.Tensor) -> float:
-        opt.zero_grad(set_to_none=True)
-        loss = F.mse_loss(compiled(x), y)
-        loss.backward()
-        opt.step()
-        return loss.item()
+def within_budget(run: Callable[[], object], seconds: int) -> bool:
+    """Runs ``run()``; False when it takes over ``seconds`` (SIGALRM)."""
 
     def expire(signum, frame):
         raise _Budget
 
     old = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(COMPILE_BUDGET_S)
+    signal.alarm(seconds)
     try:
-        for i in range(3):
-            step(*data[i % len(data)])
+        run()
     except _Budget:
-        return None
+        return False
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
-    return step
+    return True
+
+
+def torch_compiled(
+    model: nn.Module,
+    data,
+    mode: Optional[str] = "reduce-overhead",
+    lr: float = LR,
+    loss_fn: Loss = F.mse_loss,
+    budget: int = COMPILE_BUDGET_S,
+) -> Optional[Step]:
+    """``torch.compile(model, mode=mode)`` (the optimizer eager, fused); None
+    when compiling the first steps takes over ``budget`` seconds."""
+    compiled = torch.compile(model, mode=mode)
+    step = torch_eager(compiled, fused=True, lr=lr, loss_fn=loss_fn)
+
+    def first() -> None:
+        for i in range(3):
+            step(*data[i % len(data)])
+
+    return step if within_budget(first, budget) else None
 
 
 def ferrotorch_step(name: str, d: int, graph_mode: bool, lazy: bool = False) -> Step:
