@@ -108,16 +108,6 @@ def test_early_stop_from_report():
     assert hist.stopped_early and hist.epochs == 2
 
 
-def test_progress_line(capsys):
-    g = _model()
-    Trainer(g, Adam(g.parameters(), 0.01)).fit(
-        DataLoader((torch.randn(8, 4), torch.randn(8, 3)), 4), epochs=2, progress=True
-    )
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("  epoch 1/2  loss=") and "ETA" in lines[0]
-    assert lines[1].startswith("  epoch 2/2  loss=") and "ETA" not in lines[1]
-
-
 def test_predict_is_eval_no_grad():
     g = _model()
     tr = Trainer(g, Adam(g.parameters(), 0.01))
