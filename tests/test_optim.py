@@ -148,8 +148,13 @@ def test_bad_hyperparameters(kwargs, match):
 
 
 def test_empty_and_non_leaf_params_rejected():
-    with pytest.raises(ValueError, match="empty"):
+    # torch's message ("optimizer got an empty parameter list") under the optimizer's name;
+    # a ConfigError is a ValueError, as torch's is
+    with pytest.raises(ft.ConfigError, match=r"^Adam: optimizer got an empty parameter list$") as e:
         Adam([], 0.1)
+    assert isinstance(e.value, ValueError)
+    with pytest.raises(ValueError, match="^optimizer got an empty parameter list$"):
+        torch.optim.Adam([], 0.1)
     a = torch.randn(2, requires_grad=True)
     with pytest.raises(ValueError, match="parameter 0 is not a leaf"):
         Adam([a * 2], 0.1)

@@ -90,9 +90,21 @@ def test_fit_epoch_equals_manual_steps_on_same_batches():
 def test_fit_accepts_any_iterable_of_batches():
     g = _model()
     tr = Trainer(g, Adam(g.parameters(), 0.01))
+    ref = _ref_of(g)
     batches = [(torch.randn(8, 4), torch.randn(8, 3)) for _ in range(3)]
     hist = tr.fit(batches, epochs=2)
     assert hist.steps == 6
+    topt = torch.optim.Adam(ref.parameters(), 0.01)
+    ref_losses = []
+    for x, y in batches * 2:  # a list is iterated afresh each epoch, in its order
+        topt.zero_grad()
+        loss = F.mse_loss(ref(x), y)
+        loss.backward()
+        topt.step()
+        ref_losses.append(loss.item())
+    assert hist.step_losses == pytest.approx(ref_losses, rel=1e-5)
+    for a, b in zip(g.parameters(), ref.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
 
 
 def test_early_stop_from_report():

@@ -119,9 +119,27 @@ def test_grad_scaler_in_the_step_matches_torch():
 
 
 def test_bf16_autocast_trains():
+    # As torch's autocast loop, and not as the float32 run: the forward ran in bfloat16.
+    data = _batches(4) * 10
     g = _model()
+    ref = _ref(g)
     tr = Trainer(g, Adam(g.parameters(), 0.01), amp=torch.bfloat16)
-    losses = [tr.step(x, y) for x, y in _batches(4) * 10]
+    losses = [tr.step(x, y) for x, y in data]
+    topt = torch.optim.Adam(ref.parameters(), 0.01)
+    ref_losses = []
+    for x, y in data:
+        topt.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = ref(x)
+        loss = F.mse_loss(out.float(), y)
+        loss.backward()
+        topt.step()
+        ref_losses.append(loss.item())
+    assert losses == pytest.approx(ref_losses, rel=1e-6, abs=1e-7)
+    _close(g, ref)
+    g32 = _model()
+    fp32 = Trainer(g32, Adam(g32.parameters(), 0.01))
+    assert abs(fp32.step(*data[0]) - losses[0]) > 1e-5  # what bfloat16's rounding changes
     assert losses[-1] < losses[0] and all(p.dtype == torch.float32 for p in g.parameters())
     with pytest.raises(ft.ConfigError, match="amp"):
         Trainer(g, Adam(g.parameters(), 0.01), amp=torch.float64)
