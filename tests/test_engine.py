@@ -46,12 +46,14 @@ def test_nan_batch_raises_before_the_update_and_names_step_and_batch():
     ref_tr.fit(DataLoader((x[:16], y[:16]), 8, shuffle=False), epochs=1)  # the 2 good steps
     with pytest.raises(ft.TrainingError, match=r"at step 2 \(epoch 1, batch 2\)") as ei:
         tr.fit(DataLoader((x, y), 8, shuffle=False), epochs=1)
-    assert "non-finite loss (nan)" in str(ei.value)
+    assert "non-finite loss (nan) at step 2 (epoch 1, batch 2)" in str(ei.value)
     assert _same(_params(ref), _params(g)), "a NaN batch must not reach the weights"
     assert tr.global_step == 2 and tr.batch == 2  # counters name the failing batch
     sd, ref_sd = tr.optimizer.state_dict(), ref_tr.optimizer.state_dict()
     assert all(torch.equal(sd["state"][0][k], ref_sd["state"][0][k]) for k in ref_sd["state"][0])
     assert all(p.isfinite().all() for p in g.parameters())
+    with pytest.raises(ft.TrainingError, match=r"non-finite loss \(inf\)"):  # step(x, y) too
+        Trainer(_model(), Adam(_model().parameters(), 0.01)).step(x[:8], torch.full((8, 3), float("inf")))
 
 
 def test_nonfinite_gradient_with_finite_loss_raises_before_the_update():
@@ -180,20 +182,26 @@ def test_graph_step_refuses_nonfinite_gradients():
 # --- 2. gradient accumulation as Lightning counts it ----------------------------------
 
 
-def test_accumulation_counts_updates_and_equals_torch():
+@pytest.mark.parametrize("path", ["fit", "step"])
+def test_accumulation_counts_updates_and_equals_torch(path):
     g = _model()
     ref = _ref(g)
-    tr = Trainer(g, SGD(g.parameters(), 0.1), grad_accumulation=2)
-    seen = []
+    tr = Trainer(g, SGD(g.parameters(), 0.1, 0.9), grad_accumulation=2)
     x, y = _data(64)
-    h = tr.fit(
-        DataLoader((x, y), 8, shuffle=False),
-        steps=3,
-        log_every=1,
-        report=lambda k, loss: seen.append(k),
-    )
-    assert h.steps == 3 and tr.global_step == 3 and seen == [1, 2, 3] and tr.batch == 6
-    opt = torch.optim.SGD(ref.parameters(), lr=0.1)
+    if path == "fit":
+        seen = []
+        h = tr.fit(
+            DataLoader((x, y), 8, shuffle=False),
+            steps=3,
+            log_every=1,
+            report=lambda k, loss: seen.append(k),
+        )
+        assert h.steps == 3 and seen == [1, 2, 3] and tr.batch == 6
+    else:
+        for b in range(6):
+            tr.step(x[8 * b : 8 * b + 8], y[8 * b : 8 * b + 8])
+    assert tr.global_step == 3
+    opt = torch.optim.SGD(ref.parameters(), lr=0.1, momentum=0.9)
     for s in range(3):
         opt.zero_grad()
         for b in (2 * s, 2 * s + 1):

@@ -33,20 +33,22 @@ def test_repr_is_a_module_tree_with_node_ids():
     outer = FlowBuilder.from_(inner).through(Linear(2, 1)).build()
     nested = repr(outer).splitlines()
     assert nested[1].endswith("Graph 'enc'(") and nested[2].startswith("    (linear_1)")
-    # the same layout torch uses for a Sequential
-    seq = repr(torch.nn.Sequential(torch.nn.Linear(2, 2))).splitlines()
-    assert seq[0].endswith("(") and seq[-1] == ")" and seq[1].startswith("  (0): ")
+    # torch's layout: a torch container holding the graph indents its tree as a child's
+    seq = repr(torch.nn.Sequential(g)).splitlines()
+    assert seq == ["Sequential(", "  (0): Graph("] + ["  " + line for line in lines[1:]] + [")"]
 
 
 def test_named_parameters_takes_torch_keywords():
     g = _graph()
     plain = g.named_parameters()
-    ref = torch.nn.Linear(2, 2)
-    assert [n for n, _ in ref.named_parameters(prefix="m")] == ["m.weight", "m.bias"]
     prefixed = g.named_parameters(prefix="model")
+    # torch's own prefixing, through a torch container holding the graph
+    held = torch.nn.ModuleDict({"model": g}).named_parameters()
+    assert [n for n, _ in prefixed] == [n for n, _ in held]
     assert [n for n, _ in prefixed] == ["model." + n for n, _ in plain]
     assert all(a is b or a.data_ptr() == b.data_ptr() for (_, a), (_, b) in zip(plain, prefixed))
     assert g.named_parameters(recurse=False) == []  # a container owns none itself, as torch
     assert len(g.named_parameters(remove_duplicate=False)) == len(plain)
     lin = Linear(3, 2)
     assert [n for n, _ in lin.named_parameters(prefix="fc")] == ["fc.weight", "fc.bias"]
+    assert [n for n, _ in torch.nn.ModuleDict({"fc": lin}).named_parameters()] == ["fc.weight", "fc.bias"]

@@ -14,9 +14,20 @@ import pytest
 import torch
 
 import ferrotorch as ft
+from _mlp import mlp
 from ferrotorch import monitor as mon_mod
 from ferrotorch import progress as prog_mod
-from ferrotorch.monitor import EpochRecord, Monitor, format_bytes, format_duration, format_eta, format_number
+from ferrotorch.monitor import (
+    EpochRecord,
+    Monitor,
+    charts,
+    core,
+    format_bytes,
+    format_duration,
+    format_eta,
+    format_number,
+    resources,
+)
 from ferrotorch.progress import ProgressBar, epoch_desc, fit_progress_line
 
 
@@ -33,7 +44,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch):
     c = Clock()
-    monkeypatch.setattr(mon_mod, "time", c)
+    monkeypatch.setattr(core, "time", c)
     monkeypatch.setattr(prog_mod, "time", c)
     monkeypatch.delenv("FLODL_VERBOSITY", raising=False)
     return c
@@ -44,7 +55,7 @@ NO_RES = dict.fromkeys(("cpu_pct", "ram_used", "ram_total", "gpu_pct", "vram_all
 
 def fixed_resources(monkeypatch, **res):
     sample = dict(NO_RES, **res)
-    monkeypatch.setattr(mon_mod._ResourceSampler, "sample", lambda self: dict(sample))
+    monkeypatch.setattr(resources.ResourceSampler, "sample", lambda self: dict(sample))
 
 
 # ---------------------------------------------------------------- formats
@@ -164,15 +175,49 @@ def test_vram_line_when_a_cuda_context_exists(clock, capsys, monkeypatch):
     assert capsys.readouterr().out.splitlines()[1] == "  VRAM: 3.0 GB / 1.0 GB"
 
 
-def test_no_vram_line_without_cuda(clock, capsys):
+def test_no_vram_line_without_cuda(clock, capsys, monkeypatch):
+    # The real sampler on a process whose CUDA context does not exist (whatever this machine has):
+    # no VRAM fields, no VRAM line, and the allocator is never asked (that could create a context).
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
+    asked = []
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda *a: asked.append(a) or 1)
     m = Monitor(2)
+    clock.t += 0.5
     m.log(0, 0.5, {"loss": 1.0})
-    out = capsys.readouterr().out
-    if not (torch.cuda.is_available() and torch.cuda.is_initialized()):
-        assert "VRAM" not in out and m.history()[0].resources["vram_alloc"] is None
+    assert capsys.readouterr().out == "  epoch 1/2  loss=1.0000  [500ms  ETA 500ms]\n"
+    res = m.history()[0].resources
+    assert res["vram_alloc"] is None and res["vram_total"] is None and res["gpu_pct"] is None
+    assert asked == []
 
 
-def test_fit_progress_line_matches_trainer_format():
+class StepClock:
+    """A perf_counter that moves 0.5 s at each read, so every duration fit computes is exact."""
+
+    def __init__(self):
+        self.t = 0.0
+
+    def perf_counter(self):
+        self.t += 0.5
+        return self.t
+
+
+def test_fit_progress_line_matches_trainer_format(monkeypatch, capsys):
+    monkeypatch.setattr(ft.train, "time", StepClock())
+    g = mlp()
+    hist = ft.Trainer(g, ft.optim.Adam(g.parameters(), 0.01)).fit(
+        ft.data.DataLoader((torch.randn(8, 4), torch.randn(8, 3)), 4), epochs=3, progress=True
+    )
+    lines = capsys.readouterr().out.splitlines()
+    # fit reads the clock at its start, then at each epoch's start, end and line: the epoch lasts
+    # one tick (0.5 s) and e+1 epochs have taken 3(e+1) ticks.
+    want = [fit_progress_line(e, 3, 0.5, {"loss": hist.losses[e]}, elapsed=1.5 * (e + 1)) for e in range(3)]
+    assert lines == want
+    assert lines[0] == f"  epoch 1/3  loss={format_number(hist.losses[0])}  [500ms  ETA 3s]"
+    assert lines[2].endswith("  [500ms]")
+
+
+def test_epoch_line_formats():
     assert (
         fit_progress_line(2, 10, 1.5, {"loss": 0.1234}, elapsed=4.5)
         == "  epoch  3/10  loss=0.1234  [1.5s  ETA 10.5s]"
@@ -180,6 +225,8 @@ def test_fit_progress_line_matches_trainer_format():
     assert fit_progress_line(9, 10, 1.5, {"loss": 0.1234}, elapsed=15) == "  epoch 10/10  loss=0.1234  [1.5s]"
     # without elapsed the pace is this epoch's duration
     assert fit_progress_line(0, 3, 2.0, [("loss", 1.0)]) == "  epoch 1/3  loss=1.0000  [2s  ETA 4s]"
+    # fit(steps=...) knows no epoch total: "?" and no ETA
+    assert fit_progress_line(4, None, 2.0, {"loss": 1.0}, elapsed=10) == "  epoch 5/?  loss=1.0000  [2s]"
     assert epoch_desc(2, 10) == "epoch  3/10"
 
 
@@ -279,7 +326,7 @@ def test_history_records(clock, monkeypatch):
 
 
 def test_real_resource_sample():
-    s = mon_mod._ResourceSampler()
+    s = resources.ResourceSampler()
     sum(i * i for i in range(200_000))  # let some jiffies pass
     r = s.sample()
     assert set(r) == set(NO_RES)
@@ -348,7 +395,7 @@ def test_writes_are_atomic(clock, monkeypatch, tmp_path):
     def boom(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(mon_mod.os, "replace", boom)
+    monkeypatch.setattr(os, "replace", boom)
     with pytest.raises(OSError, match="disk full"):
         m.write_log(p)
     assert p.read_text() == "previous\n"
@@ -620,7 +667,7 @@ def test_html_report_renders_in_headless_chromium(clock, monkeypatch, tmp_path):
     img = _png_rgb(shot).astype(int)
     assert img.shape == (800, 1000, 3)
     # each curve's stroke colour is on screen (anti-aliasing leaves exact pixels on the line)
-    for hexcol in mon_mod._PALETTE[:3]:
+    for hexcol in charts.PALETTE[:3]:
         rgb = np.array([int(hexcol[i : i + 2], 16) for i in (1, 3, 5)])
         hits = (np.abs(img - rgb).sum(axis=2) <= 30).sum()
         assert hits > 50, f"{hexcol}: {hits} pixels"

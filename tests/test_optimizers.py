@@ -42,7 +42,12 @@ CASES = [
     ("SGD", fo.SGD, torch.optim.SGD, {"lr": 0.05, "momentum": 0.8, "nesterov": True, "maximize": True}),
     ("Adam", fo.Adam, torch.optim.Adam, {"lr": 0.01}),
     ("Adam", fo.Adam, torch.optim.Adam, {"lr": 0.01, "weight_decay": 0.1, "amsgrad": True}),
-    ("Adam", fo.Adam, torch.optim.Adam, {"lr": 0.01, "betas": (0.8, 0.95), "eps": 1e-6, "maximize": True}),
+    (
+        "Adam",
+        fo.Adam,
+        torch.optim.Adam,
+        {"lr": 0.01, "betas": (0.8, 0.95), "eps": 1e-6, "amsgrad": True, "maximize": True},
+    ),
     ("AdamW", fo.AdamW, torch.optim.AdamW, {"lr": 0.01}),
     ("AdamW", fo.AdamW, torch.optim.AdamW, {"lr": 0.01, "weight_decay": 0.3, "amsgrad": True}),
     ("RMSprop", fo.RMSprop, torch.optim.RMSprop, {"lr": 0.01}),
@@ -176,6 +181,9 @@ def test_lr_controls():
     assert [g["lr"] for g in opt.param_groups] == [0.01, 0.01]
     with pytest.raises(ValueError, match="out of range"):
         opt.set_group_lr(5, 0.1)
+    with pytest.raises(ft.ConfigError, match="learning rate"):
+        opt.set_lr(-1.0)
+    assert opt.lr == 0.01
     g = fo.SGD.with_groups(0.9).weight_decay(0.01).group(m.parameters(), 0.1).build()
     assert g.param_groups[0]["momentum"] == 0.9 and g.param_groups[0]["weight_decay"] == 0.01
 
@@ -274,6 +282,11 @@ def test_load_state_dict_validates_before_touching(tmp_path):
     "cls,kwargs,match",
     [
         (fo.SGD, {"lr": -0.1}, "learning rate"),
+        (fo.Adam, {"lr": -0.1}, "learning rate lr: -0.1"),
+        (fo.Adam, {"lr": 0.1, "eps": -1.0}, "eps"),
+        (fo.Adam, {"lr": 0.1, "betas": (1.0, 0.9)}, "beta parameter at index 0"),
+        (fo.Adam, {"lr": 0.1, "betas": (0.9, -0.1)}, "beta parameter at index 1"),
+        (fo.Adam, {"lr": 0.1, "weight_decay": -1.0}, "weight_decay"),
         (fo.SGD, {"lr": 0.1, "nesterov": True}, "Nesterov"),
         (fo.SGD, {"lr": 0.1, "momentum": -1.0}, "momentum"),
         (fo.AdamW, {"lr": 0.1, "betas": (0.9, 1.5)}, "beta parameter at index 1"),
@@ -284,8 +297,9 @@ def test_load_state_dict_validates_before_touching(tmp_path):
     ],
 )
 def test_bad_hyperparameters_name_the_value(cls, kwargs, match):
-    with pytest.raises(ft.ConfigError, match=match):
+    with pytest.raises(ft.ConfigError, match=match) as e:
         cls(_model().parameters(), **kwargs)
+    assert isinstance(e.value, ValueError)  # as torch's
 
 
 def test_group_errors():

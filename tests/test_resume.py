@@ -1,33 +1,33 @@
-"""Exact resume in a new process after SIGINT or SIGKILL at any moment.
+"""Exact resume in a new process after SIGINT or SIGKILL.
 
 Each case trains in a subprocess with a shuffling loader, dropout, a
 schedule, mixed precision and gradient accumulation, checkpointing as it
-goes; it is stopped at a random moment, resumed in a fresh process, and must
-end bit-equal to an uninterrupted run. The result does not depend on when
-the signal lands (before the first checkpoint, mid-epoch, mid-window or
-after the end): every moment must give the same weights.
+goes; it signals itself at an enumerated point (before fit, at the first
+update, mid-epoch, at an epoch's end, at the last update), is resumed in a
+fresh process, and must end bit-equal to an uninterrupted run. Points are
+counted in updates, never timed. (Every batch, mid-window included, is
+enumerated in-process by test_resume_every_point.py.)
 """
 
 import os
-import random
 import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 import torch
 
 SCRIPT = textwrap.dedent(
     """
-    import sys, torch, ferrotorch as ft
+    import os, sys, torch, ferrotorch as ft
     from ferrotorch import FlowBuilder, Trainer
     from ferrotorch.data import DataLoader
     from ferrotorch.nn import Dropout, GELU, Linear
     from ferrotorch.optim import Adam
     torch.set_num_threads(1)
     case, ckpt, out = sys.argv[1], sys.argv[2], sys.argv[3]
+    at, sig = int(sys.argv[4]), int(sys.argv[5])  # signal itself after update `at` (0: before fit)
     ft.manual_seed(0)
     g = (FlowBuilder.from_(Linear(16, 32)).through(GELU()).through(Dropout(0.2))
          .through(Linear(32, 4)).build())
@@ -42,18 +42,23 @@ SCRIPT = textwrap.dedent(
                      grad_accumulation=2)
     else:
         tr = Trainer(g, opt, scheduler=ft.schedule.warmup_linear(0.0, 1e-2, 20))
-    print("ready", flush=True)
-    tr.fit(DataLoader((x, y), 8, seed=7), epochs=4, checkpoint_dir=ckpt, checkpoint_every=1,
-           resume=True)
+    def report(step, loss):
+        if step == at:
+            os.kill(os.getpid(), sig)  # SIGINT: honoured at the step's boundary; SIGKILL: dies here
+    if at == 0:
+        os.kill(os.getpid(), sig)
+    h = tr.fit(DataLoader((x, y), 8, seed=7), epochs=4, checkpoint_dir=ckpt, checkpoint_every=1,
+               resume=True, report=report, log_every=1)
+    print("interrupted" if h.interrupted else "finished", flush=True)
     torch.save([p.detach().clone() for p in g.parameters()] + [torch.tensor(tr.global_step)], out)
     print("done", flush=True)
     """
 )
 
 
-def _run(case, ckpt, out, env):
+def _run(case, ckpt, out, env, at=-1, sig=signal.SIGKILL):
     return subprocess.Popen(
-        [sys.executable, "-c", SCRIPT, case, str(ckpt), str(out)],
+        [sys.executable, "-c", SCRIPT, case, str(ckpt), str(out), str(at), str(int(sig))],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -61,33 +66,38 @@ def _run(case, ckpt, out, env):
     )
 
 
+# updates per epoch: 48 batches / accumulation (3, 2, 1)
 @pytest.mark.parametrize(
-    "case, sig",
-    [("step_bf16", signal.SIGINT), ("epoch_fp16", signal.SIGKILL), ("kaun_schedule", signal.SIGKILL)],
+    "case, sig, points",
+    [
+        ("step_bf16", signal.SIGINT, (0, 7)),
+        ("epoch_fp16", signal.SIGKILL, (24,)),
+        ("kaun_schedule", signal.SIGKILL, (1, 192)),
+    ],
 )
-def test_resume_after_a_signal_is_bit_exact(tmp_path, case, sig):
+def test_resume_after_a_signal_is_bit_exact(tmp_path, case, sig, points):
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
     full = _run(case, tmp_path / "full", tmp_path / "full.pt", env)
-    assert full.stdout.readline().strip() == "ready"
-    t0 = time.perf_counter()
     out, err = full.communicate(timeout=300)
-    duration = time.perf_counter() - t0
-    assert full.returncode == 0, err
+    assert full.returncode == 0 and "done" in out, err
     expected = torch.load(tmp_path / "full.pt")
-
-    ckpt = tmp_path / "cut"
-    p = _run(case, ckpt, tmp_path / "cut.pt", env)
-    assert p.stdout.readline().strip() == "ready"
-    # any moment must do: before the first checkpoint, mid-window, or after the end
-    time.sleep(duration * random.Random(case).uniform(0.2, 0.8))
-    p.send_signal(sig)
-    p.communicate(timeout=300)
-    resumed = _run(case, ckpt, tmp_path / "cut.pt", env)
-    out, err = resumed.communicate(timeout=300)
-    assert resumed.returncode == 0 and "done" in out, err
-    got = torch.load(tmp_path / "cut.pt")
-    assert int(got[-1]) == int(expected[-1])
-    for a, b in zip(got[:-1], expected[:-1]):
-        assert torch.equal(a, b)
-    leftovers = [f for f in os.listdir(ckpt) if f.endswith(".tmp")] if ckpt.exists() else []
-    assert len(leftovers) <= 1  # at most the file a SIGKILL interrupted
+    for at in points:
+        ckpt = tmp_path / f"cut{at}"
+        p = _run(case, ckpt, tmp_path / "cut.pt", env, at, sig)
+        out, err = p.communicate(timeout=300)
+        # the signal landed: killed, interrupted before fit (KeyboardInterrupt) or inside it
+        landed = (
+            p.returncode == -signal.SIGKILL
+            if sig == signal.SIGKILL
+            else (p.returncode == -signal.SIGINT or "interrupted" in out)
+        )
+        assert landed, (at, p.returncode, out, err[-2000:])
+        resumed = _run(case, ckpt, tmp_path / "cut.pt", env)
+        out, err = resumed.communicate(timeout=300)
+        assert resumed.returncode == 0 and "done" in out, (at, err)
+        got = torch.load(tmp_path / "cut.pt")
+        assert int(got[-1]) == int(expected[-1]), at
+        for a, b in zip(got[:-1], expected[:-1]):
+            assert torch.equal(a, b), at
+        # the signal lands between saves: no write was cut short
+        assert not ckpt.exists() or not [f for f in os.listdir(ckpt) if f.endswith(".tmp")], at

@@ -1,6 +1,5 @@
 """Trainer: the Rust step equals the same step written in PyTorch."""
 
-import sys
 import threading
 import time
 
@@ -90,9 +89,21 @@ def test_fit_epoch_equals_manual_steps_on_same_batches():
 def test_fit_accepts_any_iterable_of_batches():
     g = _model()
     tr = Trainer(g, Adam(g.parameters(), 0.01))
+    ref = _ref_of(g)
     batches = [(torch.randn(8, 4), torch.randn(8, 3)) for _ in range(3)]
     hist = tr.fit(batches, epochs=2)
     assert hist.steps == 6
+    topt = torch.optim.Adam(ref.parameters(), 0.01)
+    ref_losses = []
+    for x, y in batches * 2:  # a list is iterated afresh each epoch, in its order
+        topt.zero_grad()
+        loss = F.mse_loss(ref(x), y)
+        loss.backward()
+        topt.step()
+        ref_losses.append(loss.item())
+    assert hist.step_losses == pytest.approx(ref_losses, rel=1e-5)
+    for a, b in zip(g.parameters(), ref.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
 
 
 def test_early_stop_from_report():
@@ -108,16 +119,6 @@ def test_early_stop_from_report():
     assert hist.stopped_early and hist.epochs == 2
 
 
-def test_progress_line(capsys):
-    g = _model()
-    Trainer(g, Adam(g.parameters(), 0.01)).fit(
-        DataLoader((torch.randn(8, 4), torch.randn(8, 3)), 4), epochs=2, progress=True
-    )
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("  epoch 1/2  loss=") and "ETA" in lines[0]
-    assert lines[1].startswith("  epoch 2/2  loss=") and "ETA" not in lines[1]
-
-
 def test_predict_is_eval_no_grad():
     g = _model()
     tr = Trainer(g, Adam(g.parameters(), 0.01))
@@ -125,50 +126,29 @@ def test_predict_is_eval_no_grad():
     assert out.shape == (5, 3) and not out.requires_grad and g.training
 
 
-def _ticks_during(call):
-    """Ticks another Python thread makes in the middle half of ``call()``:
-    none when the call holds the GIL from start to end. Around the call the
-    interpreter may hand the GIL over, and on a loaded machine the OS may
-    delay the hand-back by a long time, so only the middle half counts."""
-    stamps = []
-    stop = threading.Event()
-
-    def spin():
-        while not stop.is_set():
-            stamps.append(time.perf_counter())
-
-    t = threading.Thread(target=spin)
-    t.start()
-    time.sleep(0.05)
-    try:
-        t0 = time.perf_counter()
-        call()
-        t1 = time.perf_counter()
-    finally:
-        stop.set()
-        t.join()
-    margin = (t1 - t0) / 4
-    assert margin > 4 * sys.getswitchinterval(), "the call is too short to measure"
-    return sum(t0 + margin < s < t1 - margin for s in stamps)
+def _step_seen_mid_run(batches):
+    """Runs ``batches`` engine steps on a worker thread while this thread reads
+    the step counter; True when it read one strictly between 0 and the end,
+    which needs this thread to run Python while the worker is inside the one
+    Rust call: with the GIL held throughout, it could only read 0 or the end."""
+    g = FlowBuilder.from_(Linear(4, 8)).through(GELU()).through(Linear(8, 3)).build()
+    tr = Trainer(g, Adam(g.parameters(), 1e-3))
+    dl = DataLoader((torch.randn(batches, 4), torch.randn(batches, 3)), 1, shuffle=False)
+    worker = threading.Thread(target=lambda: tr._engine.run_loader(dl, batches))
+    worker.start()
+    seen = set()
+    while worker.is_alive():
+        seen.add(tr._engine.position()[0])
+        time.sleep(0.001)  # frees the GIL the worker needs to enter and leave the call
+    worker.join()
+    assert tr._engine.position()[0] == batches
+    return any(0 < s < batches for s in seen)
 
 
 def test_step_releases_gil():
-    # Another Python thread makes progress *during* one long Rust call: 16
-    # steps in one engine run, on one thread, so it lasts on any machine.
-    big = FlowBuilder.from_(Linear(1024, 1024)).through(GELU()).through(Linear(1024, 1024)).build()
-    tr = Trainer(big, Adam(big.parameters(), 1e-3))
-    dl = DataLoader((torch.randn(8192, 1024), torch.randn(8192, 1024)), 512, shuffle=False)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        tr.step(torch.randn(512, 1024), torch.randn(512, 1024))  # warm-up
-        released = _ticks_during(lambda: tr._engine.run_loader(dl, 16))
-    finally:
-        torch.set_num_threads(threads)
-    # The control: a C loop that keeps the GIL the whole time lets no tick in.
-    held = _ticks_during(lambda: sum(range(40_000_000)))
-    assert held <= 2, "the measurement cannot see a held GIL"
-    assert released > 100
+    # No timing or tick count: only whether this thread ever ran mid-call. A round can miss
+    # only when the OS gives this thread no time at all during the worker's whole run.
+    assert any(_step_seen_mid_run(50) for _ in range(20))
 
 
 def test_bad_trainer_input():

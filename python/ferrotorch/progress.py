@@ -47,7 +47,8 @@ import time
 from typing import IO, Any, Dict, Optional
 
 from .errors import ConfigError, InputTypeError
-from .monitor import epoch_line, format_duration, format_number, verbosity
+from .monitor.format import epoch_counter, epoch_line, format_duration, format_number
+from .monitor.output import verbosity
 
 __all__ = ["ProgressBar", "fit_progress_line", "epoch_desc"]
 
@@ -57,7 +58,7 @@ fit_progress_line = epoch_line
 
 def epoch_desc(epoch: int, epochs: int) -> str:
     """The bar label for epoch ``epoch`` (from 0) of ``epochs``: ``"epoch  3/10"``."""
-    return f"epoch {epoch + 1:>{len(str(epochs))}}/{epochs}"
+    return epoch_counter(epoch, epochs)
 
 
 def _clean(text: str) -> str:

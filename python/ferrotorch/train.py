@@ -32,7 +32,7 @@ from .data_position import Position, is_torch_loader
 from .errors import ConfigError, EarlyStop, InputTypeError
 from .graph_module import Graph as _Graph
 from .history import History
-from .monitor import format_duration, format_number
+from .monitor import epoch_line, format_duration, format_number
 
 __all__ = ["Trainer", "History", "EarlyStop", "format_number", "format_duration"]
 
@@ -1026,13 +1026,9 @@ class Trainer:
             s.step()
 
     def _print_progress(self, epoch: int, total: Optional[int], logs: dict, started: float) -> None:
-        width = len(str(total)) if total else 1
-        parts = "  ".join(f"{k}={format_number(v)}" for k, v in logs.items() if k not in ("duration", "lr"))
-        line = f"  epoch {epoch + 1:>{width}}/{total if total else '?'}  {parts}  [{format_duration(logs['duration'])}"
-        if total and epoch + 1 < total:
-            eta = (time.perf_counter() - started) / (epoch + 1) * (total - epoch - 1)
-            line += f"  ETA {format_duration(eta)}"
-        print(line + "]", file=sys.stdout, flush=True)
+        shown = {k: v for k, v in logs.items() if k not in ("duration", "lr")}
+        elapsed = time.perf_counter() - started
+        print(epoch_line(epoch, total, logs["duration"], shown, elapsed), file=sys.stdout, flush=True)
 
     # --- training state -------------------------------------------------------
 
