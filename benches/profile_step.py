@@ -24,13 +24,14 @@ Sides: ``ferrotorch`` (``Trainer.step``), ``torch_fused`` (eager, fused
 Adam), ``compile_step`` (the whole step in one ``torch.compile``d function),
 optionally ``compile_model`` and ``torch_default`` (``--sides``).
 
-``--callgrind`` also counts the ferrotorch step's instructions under
-callgrind: one run of this script's child mode under ``valgrind
+``--callgrind`` also counts the instructions of a step of the
+``--cg-sides`` (default ferrotorch) under callgrind: one run of this script's child mode under ``valgrind
 --instr-atstart=no``, instrumented only around its ``--cg-steps`` steps
 (after the warm-up; a two-function C library built with ``cc`` makes
 callgrind's client requests), and groups each function's own instructions:
 ATen kernels, dispatcher/TensorImpl/c10, autograd, allocator (malloc/free/
-new/delete), ferrotorch (the Rust engine and its C++ shim), the non-finite
+new/delete), oneDNN (convolutions; ATen's GELU sets up a oneDNN primitive per call),
+ferrotorch (the Rust engine and its C++ shim), the non-finite
 scan (``any_nonfinite``), Python (the interpreter and torch's bindings),
 libc, other. About a minute per model on a 2-core VM.
 
@@ -196,6 +197,7 @@ GROUPS = [
     "ATen kernels",
     "dispatcher / TensorImpl / c10",
     "autograd",
+    "oneDNN (primitive setup, JIT kernels)",
     "allocator",
     "ferrotorch (Rust + shim)",
     "non-finite scan",
@@ -213,35 +215,33 @@ ALLOC = re.compile(
 
 def group_of(ob: str, fn: str) -> str:
     base = os.path.basename(ob)
-    if "any_nonfinite" in fn:
+    if "nonfinite" in fn:
         return "non-finite scan"
     if ALLOC.match(fn) or "DefaultCPUAllocator" in fn or "c10::alloc_cpu" in fn or "c10::free_cpu" in fn:
         return "allocator"
+    if "dnnl" in fn or "ideep::" in fn or re.match(r"^0x[0-9a-f]+$", fn):
+        return "oneDNN (primitive setup, JIT kernels)"
     if base.startswith("_core") or "ferrotorch" in fn:
         return "ferrotorch (Rust + shim)"
-    if base.startswith("python") or base.startswith("libpython"):
+    if base.startswith(("python", "libpython", "libtorch_python", "_ctypes", "libffi")):
         return "Python"
-    if base.startswith("libtorch_python"):
-        return "Python"
-    if (
-        base.startswith("libc.")
-        or base.startswith("libc-")
-        or base.startswith("ld-linux")
-        or base.startswith("libm.")
-    ):
+    if base.startswith(("libc.", "libc-", "ld-linux", "libm.")):
         return "libc other (memcpy, ...)"
-    if (
-        base.startswith("libtorch")
-        or base.startswith("libc10")
-        or base.startswith("libgomp")
-        or "mkl" in base
-    ):
-        if "autograd" in fn or "VariableType" in fn or "ADInplaceOrView" in fn:
+    if base.startswith(("libtorch", "libc10", "libgomp")) or "mkl" in base:
+        if "at::native" in fn or "mkl_" in fn or "sgemm" in fn:
+            return "ATen kernels"
+        if (
+            "autograd" in fn
+            or "VariableType" in fn
+            or "ADInplaceOrView" in fn
+            or "ThreadLocalState" in fn
+            or "LocalCallbackManager" in fn
+            or "set_record_function_tls" in fn
+        ):
             return "autograd"
         if (
-            fn.startswith("c10::")
+            fn.startswith(("c10::", "at::_ops::", "std::", "at::TensorBase", "at::Tensor::"))
             or "Dispatcher" in fn
-            or fn.startswith("at::_ops::")
             or "OperatorHandle" in fn
             or "TensorImpl" in fn
             or "intrusive_ptr" in fn
@@ -249,9 +249,6 @@ def group_of(ob: str, fn: str) -> str:
             or "wrap_kernel_functor" in fn
             or "make_boxed_from_unboxed_functor" in fn
             or "RecordFunction" in fn
-            or fn.startswith("std::")
-            or fn.startswith("at::TensorBase")
-            or fn.startswith("at::Tensor::")
         ):
             return "dispatcher / TensorImpl / c10"
         return "ATen kernels"
@@ -322,8 +319,10 @@ def _cg_lib(tmp: str) -> str:
     return lib
 
 
-def callgrind_ft(name: str, size: str, steps: int, warmup: int, keep: Optional[Path] = None) -> dict:
-    """Instructions per ferrotorch step by group: the child instruments only
+def callgrind_side(
+    name: str, size: str, steps: int, warmup: int, keep: Optional[Path] = None, side: str = "ferrotorch"
+) -> dict:
+    """Instructions per step of ``side`` by group: the child instruments only
     its ``steps`` steps (after ``warmup``); with ``keep`` the callgrind file
     stays there and one already there is reused."""
     for tool in ("valgrind", "cc"):
@@ -331,17 +330,20 @@ def callgrind_ft(name: str, size: str, steps: int, warmup: int, keep: Optional[P
             raise SystemExit(f"--callgrind needs {tool} (apt-get install valgrind gcc)")
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONHASHSEED="0")
     with tempfile.TemporaryDirectory() as tmp:
-        out = str(keep / f"cg.{name}.{size}.{warmup}.{steps}") if keep else f"{tmp}/cg.out"
+        tag = "" if side == "ferrotorch" else f".{side}"
+        out = str(keep / f"cg.{name}.{size}.{warmup}.{steps}{tag}") if keep else f"{tmp}/cg.out"
         if not (keep and os.path.exists(out)):
             if keep:
                 keep.mkdir(parents=True, exist_ok=True)
             env["FT_CG_LIB"] = _cg_lib(tmp)
             cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"]
             cmd += [sys.executable, str(Path(__file__).resolve()), "--child", name, "--size", size]
-            cmd += ["--child-steps", str(steps), "--warmup", str(warmup)]
+            cmd += ["--child-steps", str(steps), "--warmup", str(warmup), "--child-side", side]
             p = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if p.returncode != 0:
-                raise SystemExit(f"callgrind failed:\n{p.stderr[-2000:]}")
+                Path(out).unlink(missing_ok=True)
+                # Inductor's AVX-512 kernels are beyond valgrind (SIGILL): ft and eager sides only.
+                raise SystemExit(f"callgrind failed ({side}):\n{p.stderr[-2000:]}")
         own = parse_callgrind(out)
     groups = {g: sum(own.get(g, {}).values()) / steps for g in GROUPS}
     fns = {g: sorted(((v / steps, f_) for f_, v in own.get(g, {}).items()), reverse=True)[:6] for g in GROUPS}
@@ -353,12 +355,12 @@ def callgrind_ft(name: str, size: str, steps: int, warmup: int, keep: Optional[P
     }
 
 
-def child_main(name: str, size: str, steps: int, warmup: int) -> None:
+def child_main(name: str, size: str, steps: int, warmup: int, side: str) -> None:
     import ctypes
 
     torch.set_num_threads(1)
     data = suite.device_data(name, size, "cpu")
-    run = _step_runner(suite.make_step(name, size, "ferrotorch", data), data)
+    run = _step_runner(suite.make_step(name, size, side, data), data)
     run(warmup)
     lib = ctypes.CDLL(os.environ["FT_CG_LIB"]) if os.environ.get("FT_CG_LIB") else None
     if lib:
@@ -403,17 +405,20 @@ def report(name: str, res: dict, cg: Optional[dict], top: int) -> str:
         tops = ", ".join(f"`{t['name']}` {t['self_us']:.0f} us ({t['calls']:g})" for t in r[s]["top"][:top])
         lines.append(f"  - top self CPU (us/step, calls/step): {tops}")
     if cg:
+        sides_cg = list(cg)
         lines.append("")
-        lines.append(
-            f"ferrotorch instructions per step (callgrind, own instructions by group): {cg['total']:,.0f}"
-        )
+        lines.append("Instructions per step (callgrind; each function's own instructions, by group):")
         lines.append("")
-        lines.append("| group | instructions | share | top functions |")
-        lines.append("|---|---|---|---|")
-        for g in GROUPS:
-            v = cg["groups"][g]
-            fn_text = "; ".join(f"{f_[:60]} {n:,.0f}" for f_, n in cg["top_fns"][g][:3])
-            lines.append(f"| {g} | {v:,.0f} | {v / cg['total']:.1%} | {fn_text} |")
+        lines.append("| group | " + " | ".join(sides_cg) + f" | top functions ({sides_cg[0]}) |")
+        lines.append("|---|" + "---|" * (len(sides_cg) + 1))
+        for g in GROUPS + ["total"]:
+            cells = []
+            for s in sides_cg:
+                v = cg[s]["total"] if g == "total" else cg[s]["groups"][g]
+                cells.append(f"{v:,.0f}" + ("" if g == "total" else f" ({v / cg[s]['total']:.0%})"))
+            fns = [] if g == "total" else cg[sides_cg[0]]["top_fns"][g][:3]
+            fn_text = "; ".join(f"`{f_[:50]}` {n:,.0f}" for f_, n in fns)
+            lines.append(f"| {g} | " + " | ".join(cells) + f" | {fn_text} |")
     lines.append("")
     return "\n".join(lines)
 
@@ -429,13 +434,15 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--callgrind", action="store_true", help="also count the ft step under callgrind (slow)")
     ap.add_argument("--cg-steps", type=int, default=20, help="steps counted under callgrind")
+    ap.add_argument("--cg-sides", default="ferrotorch", help="comma list of sides counted under callgrind")
     ap.add_argument("--keep", type=Path, help="keep the callgrind files here (reused when present)")
     ap.add_argument("--json", type=Path, help="write the figures here")
     ap.add_argument("--child", metavar="MODEL", help=argparse.SUPPRESS)
     ap.add_argument("--child-steps", type=int, default=10, help=argparse.SUPPRESS)
+    ap.add_argument("--child-side", default="ferrotorch", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        child_main(args.child, args.size, args.child_steps, args.warmup)
+        child_main(args.child, args.size, args.child_steps, args.warmup, args.child_side)
         return
     torch.set_num_threads(args.threads)
     import warnings
@@ -444,7 +451,10 @@ def main() -> None:
     everything = {}
     for name in args.model or ["gru_seq"]:
         res = profile_model(name, args.size, args.sides.split(","), args.steps, args.warmup, args.top)
-        cg = callgrind_ft(name, args.size, args.cg_steps, args.warmup, args.keep) if args.callgrind else None
+        cg = {
+            side: callgrind_side(name, args.size, args.cg_steps, args.warmup, args.keep, side)
+            for side in (args.cg_sides.split(",") if args.callgrind else [])
+        }
         res["callgrind"] = cg
         everything[name] = res
         print(report(name, res, cg, args.top), flush=True)
