@@ -114,6 +114,11 @@ class Graph(_core.Graph, torch.nn.Module):  # type: ignore[misc]
         registry, or in a child module's (a buffer set by accelerate, say),
         become the graph's own. ``computing`` (the Trainer): an entry the
         Rust engine cannot compute (a parametrized weight) raises at once."""
+        if not _Registry.changed_anywhere:
+            # No registry holds a replacement: nothing to adopt or refuse. The
+            # Trainer calls this for every graph each step; the walk below cost
+            # a step ~0.2 ms with 9-13 nested graphs (benches/results/profiles.md).
+            return
         for path, m in self.named_modules():
             for reg in (m._parameters, m._buffers):
                 if not (isinstance(reg, _Registry) and reg.changed):
