@@ -1129,6 +1129,12 @@ def rebind(old: torch.Tensor, new: torch.Tensor) -> int:
 def optimizer_names() -> List[str]:
     """Every optimizer name, lower case (the core's registry)."""
 
+def grad_scaler_defaults() -> Dict[str, Any]:
+    """GradScaler's constructor defaults (the core's one table)."""
+
+def amp_needs_scaler(dtype: Any, what: str = "amp") -> bool:
+    """Whether training in ``dtype`` needs a GradScaler (float16); ConfigError unless float16 or bfloat16."""
+
 def optimizer_defaults(name: str) -> Dict[str, Any]:
     """Every hyperparameter of optimizer ``name`` with its default, under torch's keys."""
 

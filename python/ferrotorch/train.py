@@ -543,9 +543,7 @@ class Trainer:
         if self.device is not None:
             model.to(self.device)
         self.distributed = self._join_group(model, distributed)
-        if amp is not None and str(amp).replace("torch.", "") not in ("float16", "bfloat16", "half", "bf16"):
-            raise ConfigError(f"Trainer: amp must be torch.float16 or torch.bfloat16, got {amp!r}")
-        if scaler is None and amp is not None and str(amp).replace("torch.", "") in ("float16", "half"):
+        if scaler is None and amp is not None and _core.amp_needs_scaler(amp, "Trainer(amp)"):
             from .amp import GradScaler
 
             scaler = GradScaler()
