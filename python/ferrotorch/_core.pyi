@@ -100,7 +100,8 @@ def _grad_checkpoint_sequential(
     """Internal: ``ferrotorch.grad_checkpoint_sequential`` after argument handling."""
 
 def _panic_for_tests(msg: str) -> None:
-    """Panics inside the extension (tests check it surfaces as InternalError)."""
+    """Panics inside the extension (tests check it surfaces as InternalError);
+    only in builds with the ``test-hooks`` feature."""
 
 def _core_error_for_tests(variant: str, msg: str) -> None:
     """Raises what the core error ``variant`` becomes in Python (tests check the mapping)."""
