@@ -686,6 +686,55 @@ mod tests {
     }
 
     #[test]
+    fn the_step_path_is_decided_here() {
+        let on = scaler(4.0, 3);
+        assert_eq!(on.step_path(true, false, false).unwrap(), StepPath::Fused);
+        // Arguments for the optimizer's step only pass through the checked path.
+        assert_eq!(on.step_path(true, true, false).unwrap(), StepPath::Checked);
+        assert_eq!(
+            on.step_path(false, false, false).unwrap(),
+            StepPath::Checked
+        );
+        assert!(
+            matches!(on.step_path(false, true, true), Err(Error::Torch(m)) if m.contains("Closure"))
+        );
+        let off = GradScaler::new(ScalerConfig {
+            enabled: false,
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(off.step_path(true, true, true).unwrap(), StepPath::Plain);
+    }
+
+    #[test]
+    fn a_cuda_scaler_without_cuda_is_disabled_with_a_warning() {
+        let s = GradScaler::new(ScalerConfig {
+            device: Some(Device::Cuda(0)),
+            growth_factor: 0.5, // not checked once disabled, as torch
+            ..Default::default()
+        })
+        .unwrap();
+        let cuda = tch::Cuda::is_available();
+        assert_eq!(s.is_enabled(), cuda);
+        assert_eq!(s.warning(), (!cuda).then_some(NO_CUDA_WARNING));
+    }
+
+    #[test]
+    fn step_checked_skips_on_inf_and_marks_the_step() {
+        let s = Mutex::new(scaler(2.0, 3));
+        let p = param_with_grad(&[f32::NAN]);
+        let mut ran = false;
+        let out = step_checked(&s, 7, std::slice::from_ref(&p), || {
+            ran = true;
+            Ok(())
+        })
+        .unwrap();
+        assert!(out.is_none() && !ran);
+        assert!(s.lock().unwrap().last_step_skipped().unwrap());
+        assert!(step_checked(&s, 7, &[p], || Ok(())).is_err()); // already stepped
+    }
+
+    #[test]
     fn bad_config() {
         for (g, b, i) in [(1.0, 0.5, 10), (2.0, 1.0, 10), (2.0, 0.5, 0)] {
             let r = GradScaler::new(ScalerConfig {
