@@ -40,8 +40,9 @@ graphviz:
 			echo "graphviz: 'dot' not found and cannot apt-get install it (not root); svg tests will skip"; \
 		fi; }
 
+# The test build: the wheel's features plus the test hooks (`test-hooks`).
 develop: setup
-	$(VENV)/bin/maturin develop --release --quiet
+	$(VENV)/bin/maturin develop --release --quiet --features python,test-hooks
 
 demo: develop
 	$(VPY) examples/digits.py

@@ -518,3 +518,35 @@ def test_mixed_precision_example_runs():
     assert len(lines) >= 5
     first, last = float(lines[0].split("loss")[1].split()[0]), float(lines[-1].split("loss")[1].split()[0])
     assert last < first
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CUDA-less path")
+def test_a_cuda_scaler_without_cuda_warns_and_runs_disabled_as_torchs():
+    with pytest.warns(UserWarning, match="CUDA is not available.  Disabling."):
+        s = ft.GradScaler(device="cuda", growth_factor=0.5)  # disabled: options are not checked
+    with pytest.warns(UserWarning, match="CUDA is not available.  Disabling."):
+        t = torch.amp.GradScaler("cuda")
+    assert not s.is_enabled() and not t.is_enabled()
+    assert s.state_dict() == t.state_dict() == {}
+
+
+def test_step_raises_what_the_optimizer_or_step_fn_raised_and_the_scaler_stays_usable():
+    p = torch.nn.Parameter(torch.ones(2))
+
+    class Boom(torch.optim.SGD):
+        def step(self, closure=None):
+            assert s.get_scale() == 8.0  # the scaler is not locked during the user's step
+            raise KeyError("from step")
+
+    s = ft.GradScaler(init_scale=8.0)
+    opt = Boom([p], lr=0.1)
+    s.scale(p.sum()).backward()
+    with pytest.raises(KeyError, match="from step"):
+        s.step(opt)
+
+    def step_fn():
+        raise IndexError("from step_fn")
+
+    with pytest.raises(IndexError, match="from step_fn"):
+        s.step([p], step_fn)
+    assert s.step([p], lambda: None) is True

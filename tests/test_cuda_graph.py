@@ -4,7 +4,7 @@ Without a GPU: the eligibility analysis, the capture key and its re-capture
 triggers, the mode's errors and warnings, the capturable optimizer path
 (lr as a device tensor, written in place by schedules) against torch's fused
 optimizers with a tensor lr, and the captured step's own code through
-``cuda_graph="emulate"`` (capture records nothing and each replay runs the
+``cuda_graph="_emulate"`` (capture records nothing and each replay runs the
 step's code over the static buffers) against eager mode, bit for bit.
 Tests marked ``cuda`` run the real capture where a GPU is at hand.
 """
@@ -95,6 +95,9 @@ def test_false_is_the_default_and_bad_values_are_config_errors():
     assert Trainer(g, Adam(g.parameters(), 0.01)).cuda_graph_status()["mode"] == "off"
     with pytest.raises(ft.ConfigError, match="cuda_graph must be 'auto', True or False"):
         Trainer(g, Adam(g.parameters(), 0.01), cuda_graph="sometimes")
+    # The test mode is private: its old public name is refused.
+    with pytest.raises(ft.ConfigError, match="cuda_graph must be 'auto', True or False, got 'emulate'"):
+        Trainer(g, Adam(g.parameters(), 0.01), cuda_graph="emulate")
 
 
 # --- eligibility: the first node that needs the host names itself ------------------
@@ -107,7 +110,7 @@ def _times(k):
 def _blocked(model, opt=None, **kw):
     """The ConfigError a capture-or-raise trainer gives for ``model``."""
     with pytest.raises(ft.ConfigError) as e:
-        Trainer(model, opt or Adam(model.parameters(), 0.01), cuda_graph="emulate", **kw)
+        Trainer(model, opt or Adam(model.parameters(), 0.01), cuda_graph="_emulate", **kw)
     return str(e.value)
 
 
@@ -190,7 +193,7 @@ def _capturable_graph(d=4):
 
 def test_capturable_constructs_pass_the_analysis():
     g = _capturable_graph()
-    t = Trainer(g, Adam(g.parameters(), 0.01), cuda_graph="emulate")
+    t = Trainer(g, Adam(g.parameters(), 0.01), cuda_graph="_emulate")
     s = t.cuda_graph_status()
     assert s["active"] and s["node"] is None and s["reason"] is None
 
@@ -201,7 +204,7 @@ def test_capturable_constructs_pass_the_analysis():
 def test_the_key_changes_with_what_a_graph_bakes_in_and_not_with_the_lr():
     g = FlowBuilder.from_(Linear(4, 8)).tag("a").through(GELU()).through(Linear(8, 3)).build()
     opt = Adam(g.parameters(), 0.01)
-    t = Trainer(g, opt, cuda_graph="emulate")
+    t = Trainer(g, opt, cuda_graph="_emulate")
     key = lambda: t.cuda_graph_status()["key"]  # noqa: E731
     k0 = key()
     opt.set_lr(0.5)
@@ -229,7 +232,7 @@ def test_the_key_changes_with_what_a_graph_bakes_in_and_not_with_the_lr():
 def test_a_short_last_batch_keeps_the_main_graph_and_matches_eager():
     x, y = _data(n=70)  # 8 batches of 8 and one of 6 per epoch
     make = lambda: mlp(3)  # noqa: E731
-    eager, graph = _pair(make, lambda m: Adam(m.parameters(), 0.01), "emulate")
+    eager, graph = _pair(make, lambda m: Adam(m.parameters(), 0.01), "_emulate")
     for t in (eager, graph):
         t.fit(DataLoader((x, y), 8, shuffle=True, seed=5), epochs=5)
     assert _equal(_params(eager.model), _params(graph.model))
@@ -256,7 +259,7 @@ def test_graph_mode_equals_eager_over_120_steps_with_a_per_step_schedule(make_op
     eager, graph = _pair(
         lambda: mlp(1),
         make_opt,
-        "emulate",
+        "_emulate",
         scheduler=schedule.warmup_cosine(0.0, 0.02, 10, 120),
         clip_grad_norm=0.5,
     )
@@ -272,7 +275,7 @@ def test_grad_scaler_skips_an_injected_inf_in_graph_mode_as_in_eager():
     scalers = [GradScaler(init_scale=256.0, growth_interval=3) for _ in models]
     eager, graph = (
         Trainer(m, Adam(m.parameters(), 0.01), scaler=sc, clip_grad_norm=1.0, cuda_graph=mode)
-        for m, sc, mode in zip(models, scalers, (False, "emulate"))
+        for m, sc, mode in zip(models, scalers, (False, "_emulate"))
     )
     gen = torch.Generator().manual_seed(3)
     batches = [(torch.randn(8, 4, generator=gen), torch.randn(8, 3, generator=gen)) for _ in range(30)]
@@ -292,12 +295,14 @@ def test_nonfinite_without_a_scaler_skip_and_raise():
     gen = torch.Generator().manual_seed(4)
     batches = [(torch.randn(8, 4, generator=gen), torch.randn(8, 3, generator=gen)) for _ in range(10)]
     batches[6][0][1, 2] = float("nan")
-    eager, graph = _pair(lambda: mlp(5), lambda m: Adam(m.parameters(), 0.01), "emulate", on_nonfinite="skip")
+    eager, graph = _pair(
+        lambda: mlp(5), lambda m: Adam(m.parameters(), 0.01), "_emulate", on_nonfinite="skip"
+    )
     _run_both(eager, graph, batches)
     assert eager._engine.state["skipped"] == graph._engine.state["skipped"] == 1
     # "raise": the step is skipped on the device and reported; nothing changed.
     g = mlp(5)
-    t = Trainer(g, Adam(g.parameters(), 0.01), cuda_graph="emulate")
+    t = Trainer(g, Adam(g.parameters(), 0.01), cuda_graph="_emulate")
     for x, y in batches[:6]:
         t.step(x, y)
     before, counters = _params(g), dict(t._engine.state)
@@ -318,7 +323,7 @@ def test_dropout_graph_mode_equals_eager():
             .build()
         )
 
-    eager, graph = _pair(make, lambda m: Adam(m.parameters(), 0.01), "emulate")
+    eager, graph = _pair(make, lambda m: Adam(m.parameters(), 0.01), "_emulate")
     gen = torch.Generator().manual_seed(6)
     batches = [(torch.randn(8, 4, generator=gen), torch.randn(8, 3, generator=gen)) for _ in range(12)]
     for i, (x, y) in enumerate(batches):
@@ -335,7 +340,7 @@ def test_forward_refs_and_composites_equal_eager():
         ft.manual_seed(8)
         return _capturable_graph()
 
-    eager, graph = _pair(make, lambda m: Adam(m.parameters(), 0.005), "emulate")
+    eager, graph = _pair(make, lambda m: Adam(m.parameters(), 0.005), "_emulate")
     gen = torch.Generator().manual_seed(9)
     batches = [(torch.randn(8, 4, generator=gen), torch.randn(8, 3, generator=gen)) for _ in range(20)]
     _run_both(eager, graph, batches)
@@ -350,7 +355,7 @@ def test_mid_run_load_state_recaptures_and_matches_eager(tmp_path):
     gen = torch.Generator().manual_seed(10)
     batches = [(torch.randn(8, 4, generator=gen), torch.randn(8, 3, generator=gen)) for _ in range(30)]
     sched = schedule.cosine_decay(0.02, 30)
-    eager, graph = _pair(lambda: mlp(11), lambda m: Adam(m.parameters(), 0.02), "emulate", scheduler=sched)
+    eager, graph = _pair(lambda: mlp(11), lambda m: Adam(m.parameters(), 0.02), "_emulate", scheduler=sched)
     for i, t in enumerate((eager, graph)):
         for x, y in batches[:10]:
             t.step(x, y)
@@ -379,7 +384,7 @@ def test_capturable_path_matches_torch_fused_with_a_tensor_lr(name):
     lr_t = torch.tensor(lrs[0], dtype=torch.float64)
     topt = getattr(torch.optim, name)(ref, lr=lr_t, fused=True, **kw)
     fopt = getattr(ft.optim, name)(g.parameters(), lrs[0], **kw)
-    t = Trainer(g, fopt, scheduler=lambda s: lrs[s], cuda_graph="emulate")
+    t = Trainer(g, fopt, scheduler=lambda s: lrs[s], cuda_graph="_emulate")
     gen = torch.Generator().manual_seed(13)
     for i in range(110):
         x, y = torch.randn(8, 4, generator=gen), torch.randn(8, 3, generator=gen)

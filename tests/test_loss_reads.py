@@ -122,7 +122,7 @@ def test_a_float_step_reads_pending_losses_and_returns_its_own():
 
 def test_graph_mode_skips_on_the_device_and_counts_on_read():
     data = _batches(12, nan_at=(6,))
-    step, batched = _pair(on_nonfinite="skip", cuda_graph="emulate")
+    step, batched = _pair(on_nonfinite="skip", cuda_graph="_emulate")
     for x, y in data:
         a = step.step(x, y)
         b = batched.step(x, y, lazy=True)

@@ -2,7 +2,7 @@
 2-epoch run whose epochs (13 batches, the last partial) end inside an
 accumulation window, for accumulation 1, 2 and 3, without a scaler and with
 a GradScaler under float16 and bfloat16 autocast, with per-step and
-per-epoch schedules, and in cuda_graph="emulate" mode. Interrupt points are
+per-epoch schedules, and in cuda_graph="_emulate" mode. Interrupt points are
 enumerated, never timed."""
 
 import os
@@ -116,7 +116,7 @@ def test_sigint_inside_the_last_window_of_an_epoch_resumes(amp, acc, tmp_path):
 
 @pytest.mark.parametrize("scaled", [False, True], ids=["no_scaler", "grad_scaler"])
 def test_emulated_graph_mode_resumes_from_every_update(scaled, tmp_path):
-    """cuda_graph="emulate" (the captured step's bookkeeping on the CPU; it
+    """cuda_graph="_emulate" (the captured step's bookkeeping on the CPU; it
     captures one batch per update, so no accumulation): a state saved at
     every optimizer step resumes to the uninterrupted run."""
     x, y = _xy()
@@ -133,7 +133,7 @@ def test_emulated_graph_mode_resumes_from_every_update(scaled, tmp_path):
     def trainer(g):
         opt = ft.optim.Adam(g.parameters(), 1e-2, implementation="fused")
         scaler = ft.GradScaler(init_scale=2.0**8) if scaled else None
-        return ft.Trainer(g, opt, loss="mse", scaler=scaler, cuda_graph="emulate")
+        return ft.Trainer(g, opt, loss="mse", scaler=scaler, cuda_graph="_emulate")
 
     loader = lambda: ft.data.DataLoader((x, y), batch_size=B, drop_last=False)  # noqa: E731
     ref = model()

@@ -98,7 +98,8 @@ def _grad_checkpoint_sequential(
     """Internal: ``ferrotorch.grad_checkpoint_sequential`` after argument handling."""
 
 def _panic_for_tests(msg: str) -> None:
-    """Panics inside the extension (tests check it surfaces as InternalError)."""
+    """Panics inside the extension (tests check it surfaces as InternalError);
+    only in builds with the ``test-hooks`` feature."""
 
 def _core_error_for_tests(variant: str, msg: str) -> None:
     """Raises what the core error ``variant`` becomes in Python (tests check the mapping)."""
@@ -1229,6 +1230,12 @@ def rebind(old: torch.Tensor, new: torch.Tensor) -> int:
 def optimizer_names() -> List[str]:
     """Every optimizer name, lower case (the core's registry)."""
 
+def grad_scaler_defaults() -> Dict[str, Any]:
+    """GradScaler's constructor defaults (the core's one table)."""
+
+def amp_needs_scaler(dtype: Any, what: str = "amp") -> bool:
+    """Whether training in ``dtype`` needs a GradScaler (float16); ConfigError unless float16 or bfloat16."""
+
 def optimizer_defaults(name: str) -> Dict[str, Any]:
     """Every hyperparameter of optimizer ``name`` with its default, under torch's keys."""
 
@@ -1349,7 +1356,6 @@ class Engine:
         loss: Optional[Callable[[Any], torch.Tensor]] = None,
         names: Optional[List[str]] = None,
     ) -> Tuple[List[_Update], int, bool]: ...
-    def finish_window(self) -> Optional[_Update]: ...
     def epoch_loss(self) -> float: ...
     def end_epoch(self) -> Tuple[Optional[_Update], Tuple[int, float, int]]: ...
     @property

@@ -26,11 +26,19 @@ float16. Autocast state is per thread, as in torch.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable, Optional, TypeVar
 
 import torch
 
-from ._core import AutocastGuard, GradScaler, autocast, cast_parameters, is_autocast_enabled
+from ._core import (
+    AutocastGuard,
+    GradScaler,
+    autocast,
+    cast_parameters,
+    grad_scaler_defaults,
+    is_autocast_enabled,
+)
 
 __all__ = [
     "GradScaler",
@@ -42,6 +50,15 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+# pyo3 writes the constructor's defaults (the core's table) as `...`; the
+# signature users and stubtest see takes them from that same table.
+GradScaler.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [
+        inspect.Parameter(k, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=v)
+        for k, v in grad_scaler_defaults().items()
+    ]
+)
 
 
 def no_grad(fn: Optional[Callable[[], T]] = None) -> Any:

@@ -82,7 +82,8 @@ def _graph_mode(v: Any) -> str:
         return "on"
     if v is False or v is None:
         return "off"
-    if v in ("auto", "emulate"):
+    # "_emulate" (the capture path's code without CUDA) is for ferrotorch's tests only.
+    if v in ("auto", "_emulate"):
         return str(v)
     raise ConfigError(f"Trainer: cuda_graph must be 'auto', True or False, got {v!r}")
 
@@ -490,8 +491,7 @@ class Trainer:
     (``DeviceError`` off CUDA, ``ConfigError`` naming the node). ``"auto"``
     does the same where it can and otherwise runs eagerly, with one warning
     naming the node on a CUDA device (silently on the CPU). ``False`` (the
-    default until the mode has run on a GPU) never captures. ``"emulate"``
-    runs the capture path's code on any device without CUDA, for tests.
+    default until the mode has run on a GPU) never captures.
 
     ``loss_reads``: when the engine reads losses to the host. On CUDA a read
     is a sync that stalls the launch queue. ``"auto"`` (the default) keeps
@@ -543,9 +543,7 @@ class Trainer:
         if self.device is not None:
             model.to(self.device)
         self.distributed = self._join_group(model, distributed)
-        if amp is not None and str(amp).replace("torch.", "") not in ("float16", "bfloat16", "half", "bf16"):
-            raise ConfigError(f"Trainer: amp must be torch.float16 or torch.bfloat16, got {amp!r}")
-        if scaler is None and amp is not None and str(amp).replace("torch.", "") in ("float16", "half"):
+        if scaler is None and amp is not None and _core.amp_needs_scaler(amp, "Trainer(amp)"):
             from .amp import GradScaler
 
             scaler = GradScaler()
@@ -591,8 +589,8 @@ class Trainer:
             )
 
     def cuda_graph_status(self) -> dict:
-        """CUDA graph mode at a glance: ``mode`` ("off", "auto", "on",
-        "emulate"), ``active``, ``node`` and ``reason`` (what keeps steps
+        """CUDA graph mode at a glance: ``mode`` ("off", "auto", "on"),
+        ``active``, ``node`` and ``reason`` (what keeps steps
         eager, or None), ``key`` (the capture key: it changes with anything
         that makes a captured step stale, e.g. freeze/thaw, param groups,
         dtype or device moves, optimizer state loads, ``load_state``; not

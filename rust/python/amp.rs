@@ -1,7 +1,7 @@
 //! Mixed precision over `crate::amp`: GradScaler, autocast and its guard,
-//! cast_parameters. Converts arguments and dispatches on the optimizer kind
-//! (ferrotorch fused, any other optimizer with `param_groups`, or floDl's
-//! `(params, step_fn)`); no math here.
+//! cast_parameters. Converts arguments (an optimizer: a ferrotorch one, any
+//! other with `param_groups`, or floDl's `(params, step_fn)`) and maps
+//! errors; the core decides the step path.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -11,10 +11,12 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 use tch::{Device, Kind, Tensor};
 
 use super::args::extract;
-use super::errors::{raise, Exc, IntoPyResult};
+use super::errors::{raise, stash, Exc, IntoPyResult};
 use super::optim::{core_of, PyOptimizer};
 use super::tensor::{tensor_arg, tensor_list, to_py};
-use crate::amp::{self, AutocastDevice, GradScaler, ScalerConfig, ScalerState, PARAMS_KEY};
+use crate::amp::{
+    self, AutocastDevice, GradScaler, ScalerConfig, ScalerState, StepPath, PARAMS_KEY,
+};
 use crate::optim::Impl;
 
 /// A dtype from a `torch.dtype` or a name (`"bfloat16"`, `"float16"`, ...).
@@ -38,19 +40,9 @@ pub(super) fn kind_arg(ob: &Bound<'_, PyAny>, what: &str) -> PyResult<Kind> {
     })
 }
 
-/// A mixed-precision dtype: float16 or bfloat16 (the one AMP dtype map).
+/// A mixed-precision dtype (float16 or bfloat16; the core checks).
 pub(super) fn amp_kind(ob: &Bound<'_, PyAny>, what: &str) -> PyResult<Kind> {
-    let dtype = kind_arg(ob, what)?;
-    if !matches!(dtype, Kind::Half | Kind::BFloat16) {
-        return Err(raise(
-            Exc::Config,
-            format!(
-                "{what}: dtype must be float16 or bfloat16, got {}",
-                crate::tensor::kind_str(dtype)
-            ),
-        ));
-    }
-    Ok(dtype)
+    amp::amp_dtype(kind_arg(ob, what)?, what).py()
 }
 
 fn device_type_arg(device_type: Option<&str>) -> PyResult<AutocastDevice> {
@@ -122,6 +114,9 @@ fn is_optimizer(ob: &Bound<'_, PyAny>) -> bool {
     core_of(ob).is_some() || ob.hasattr("param_groups").unwrap_or(false)
 }
 
+/// The core's defaults, which the constructor's signature reads.
+const D: ScalerConfig = ScalerConfig::DEFAULTS;
+
 /// Dynamic loss scaling, equal to `torch.amp.GradScaler` step by step
 /// (see `ferrotorch.amp`).
 #[pyclass(name = "GradScaler", module = "ferrotorch._core", subclass, frozen)]
@@ -172,8 +167,9 @@ fn bad_outputs(ob: &Bound<'_, PyAny>) -> PyErr {
 #[pymethods]
 impl PyGradScaler {
     #[new]
-    #[pyo3(signature = (init_scale = 65536.0, growth_factor = 2.0, backoff_factor = 0.5,
-                        growth_interval = 2000, enabled = true, device = None))]
+    #[pyo3(signature = (init_scale = D.init_scale, growth_factor = D.growth_factor,
+                        backoff_factor = D.backoff_factor, growth_interval = D.growth_interval,
+                        enabled = D.enabled, device = None))]
     fn new(
         py: Python<'_>,
         init_scale: f64,
@@ -183,28 +179,18 @@ impl PyGradScaler {
         enabled: bool,
         device: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let device = device.map(device_arg).transpose()?;
-        let mut enabled = enabled;
-        if let (true, Some(Device::Cuda(_))) = (enabled, device) {
-            if !tch::Cuda::is_available() {
-                // As torch: warn and run disabled.
-                let warnings = py.import("warnings")?;
-                warnings.call_method1(
-                    "warn",
-                    ("GradScaler is enabled, but CUDA is not available.  Disabling.",),
-                )?;
-                enabled = false;
-            }
-        }
         let inner = GradScaler::new(ScalerConfig {
             init_scale,
             growth_factor,
             backoff_factor,
             growth_interval,
             enabled,
-            device,
+            device: device.map(device_arg).transpose()?,
         })
         .py()?;
+        if let Some(w) = inner.warning() {
+            py.import("warnings")?.call_method1("warn", (w,))?;
+        }
         Ok(PyGradScaler {
             inner: Arc::new(Mutex::new(inner)),
         })
@@ -239,23 +225,20 @@ impl PyGradScaler {
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyObject> {
-        let enabled = self.lock()?.is_enabled();
         if !is_optimizer(optimizer) {
-            return self.step_params(py, optimizer, args, kwargs, enabled);
+            return self.step_params(py, optimizer, args, kwargs);
         }
-        if !enabled {
-            return Ok(optimizer.call_method("step", args, kwargs)?.unbind());
-        }
-        if kwargs.is_some_and(|k| k.contains("closure").unwrap_or(false)) {
-            return Err(raise(
-                Exc::Torch,
-                "Closure use is not currently supported if GradScaler is enabled.".into(),
-            ));
-        }
+        let core = core_of(optimizer);
+        let fused = match &core {
+            Some(arc) => arc.lock().map_err(|_| poisoned())?.implementation() == Impl::Fused,
+            None => false,
+        };
+        let extra_args = !args.is_empty() || kwargs.is_some_and(|k| !k.is_empty());
+        let closure = kwargs.is_some_and(|k| k.contains("closure").unwrap_or(false));
+        let path = self.lock()?.step_path(fused, extra_args, closure).py()?;
         let key = optimizer.as_ptr() as usize;
-        if let Some(arc) = core_of(optimizer) {
-            let fused = arc.lock().map_err(|_| poisoned())?.implementation() == Impl::Fused;
-            if fused && args.is_empty() && kwargs.is_none_or(|k| k.is_empty()) {
+        match (path, core) {
+            (StepPath::Fused, Some(arc)) => {
                 let mut guard = self.lock()?;
                 let scaler: &mut GradScaler = &mut guard;
                 py.allow_threads(|| {
@@ -270,18 +253,21 @@ impl PyGradScaler {
                 if !optimizer.is_instance_of::<PyOptimizer>() {
                     optimizer.setattr(pyo3::intern!(py, "_opt_called"), true)?;
                 }
-                return Ok(py.None());
+                Ok(py.None())
             }
+            (StepPath::Checked, _) => {
+                let params = optimizer_params(optimizer)?;
+                let out = amp::step_checked(&self.inner, key, &params, || {
+                    optimizer
+                        .call_method("step", args, kwargs)
+                        .map(Bound::unbind)
+                        .map_err(|e| stash(e, "optimizer.step()"))
+                })
+                .py()?;
+                Ok(out.unwrap_or_else(|| py.None()))
+            }
+            _ => Ok(optimizer.call_method("step", args, kwargs)?.unbind()),
         }
-        let params = optimizer_params(optimizer)?;
-        let go = self.lock()?.prepare_step(key, &params).py()?;
-        let out = if go {
-            optimizer.call_method("step", args, kwargs)?.unbind()
-        } else {
-            py.None()
-        };
-        self.lock()?.mark_stepped(key);
-        Ok(out)
     }
 
     /// Backoff/growth of the scale from this iteration's inf checks, or sets
@@ -444,7 +430,6 @@ impl PyGradScaler {
         params: &Bound<'_, PyAny>,
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
-        enabled: bool,
     ) -> PyResult<PyObject> {
         let step_fn = match (args.len(), kwargs) {
             (1, None) => args.get_item(0)?,
@@ -468,16 +453,12 @@ impl PyGradScaler {
             ));
         }
         let ps = tensor_list(params, "params")?;
-        if !enabled {
-            step_fn.call0()?;
-            return Ok(true.into_pyobject(py)?.to_owned().into_any().unbind());
-        }
-        let go = self.lock()?.prepare_step(PARAMS_KEY, &ps).py()?;
-        if go {
-            step_fn.call0()?;
-        }
-        self.lock()?.mark_stepped(PARAMS_KEY);
-        Ok(go.into_pyobject(py)?.to_owned().into_any().unbind())
+        let stepped = amp::step_checked(&self.inner, PARAMS_KEY, &ps, || {
+            step_fn.call0().map(drop).map_err(|e| stash(e, "step_fn"))
+        })
+        .py()?
+        .is_some();
+        Ok(stepped.into_pyobject(py)?.to_owned().into_any().unbind())
     }
 }
 
@@ -596,11 +577,35 @@ fn cast_parameters(params: &Bound<'_, PyAny>, dtype: &Bound<'_, PyAny>) -> PyRes
     amp::cast_parameters(&ps, k).py()
 }
 
+/// The GradScaler's constructor defaults, from the core's one table
+/// (`ferrotorch.GradScaler`'s signature is built from it).
+#[pyfunction]
+fn grad_scaler_defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("init_scale", D.init_scale)?;
+    d.set_item("growth_factor", D.growth_factor)?;
+    d.set_item("backoff_factor", D.backoff_factor)?;
+    d.set_item("growth_interval", D.growth_interval)?;
+    d.set_item("enabled", D.enabled)?;
+    d.set_item("device", py.None())?;
+    Ok(d)
+}
+
+/// Whether training in the amp `dtype` needs a GradScaler (float16); raises
+/// ConfigError for a dtype autocast cannot run in.
+#[pyfunction]
+#[pyo3(signature = (dtype, what = "amp"))]
+fn amp_needs_scaler(dtype: &Bound<'_, PyAny>, what: &str) -> PyResult<bool> {
+    Ok(amp::needs_scaler(amp_kind(dtype, what)?))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyGradScaler>()?;
     m.add_class::<PyAutocastGuard>()?;
     m.add_function(wrap_pyfunction!(autocast, m)?)?;
     m.add_function(wrap_pyfunction!(is_autocast_enabled, m)?)?;
     m.add_function(wrap_pyfunction!(cast_parameters, m)?)?;
+    m.add_function(wrap_pyfunction!(grad_scaler_defaults, m)?)?;
+    m.add_function(wrap_pyfunction!(amp_needs_scaler, m)?)?;
     Ok(())
 }

@@ -206,11 +206,13 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "PanicException",
         py.get_type::<pyo3::panic::PanicException>(),
     )?;
+    #[cfg(feature = "test-hooks")]
     m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;
     m.add_function(wrap_pyfunction!(_core_error_for_tests, m)?)?;
     Ok(())
 }
 
+#[cfg(feature = "test-hooks")]
 #[pyfunction]
 /// Panics inside the extension, so tests can check that a panic reaches the
 /// user as `InternalError`, never as a bare `PanicException`.

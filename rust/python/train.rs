@@ -540,15 +540,6 @@ impl PyEngine {
         ))
     }
 
-    /// Closes a partial accumulation window (the update runs on it).
-    fn finish_window(&self, py: Python<'_>) -> PyResult<Option<PyUpdate>> {
-        let e = self.inner.clone();
-        Ok(py
-            .allow_threads(move || e.finish_window())
-            .py()?
-            .map(update_py))
-    }
-
     /// The current epoch's mean batch loss so far (over every rank's
     /// batches under a process group; NaN before any batch).
     fn epoch_loss(&self, py: Python<'_>) -> PyResult<f64> {

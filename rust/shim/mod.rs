@@ -3,6 +3,9 @@
 //!
 //! Every function takes `tch::Tensor` slices, checks list lengths (ATen would
 //! index out of bounds otherwise) and turns a C++ exception into `Error::Torch`.
+//! One table (`shim!` below) declares each C entry point with its safe
+//! wrapper; the few whose arguments do not fit its shapes (the fused
+//! kernels' structs, out-parameters) are declared there `raw` and wrapped by hand.
 
 use std::ffi::{c_char, CStr};
 
@@ -15,151 +18,6 @@ pub mod dist;
 pub mod recompute;
 
 type Handle = *mut torch_sys::C_tensor;
-
-extern "C" {
-    fn ft_free_error(err: *mut c_char);
-    fn ft_grads_set_to_none(s: *const Handle, n: usize) -> *mut c_char;
-    fn ft_is_same(a: Handle, b: Handle) -> i32;
-    fn ft_assign(dst: Handle, src: Handle);
-    fn ft_device_str(t: Handle, buf: *mut c_char, cap: usize);
-    fn ft_vector_norm(s: Handle, ord: f64, out: *mut Handle) -> *mut c_char;
-    fn ft_elu(s: Handle, alpha: f64, out: *mut Handle) -> *mut c_char;
-    fn ft_leaky_relu(s: Handle, slope: f64, out: *mut Handle) -> *mut c_char;
-    fn ft_linear(x: Handle, w: Handle, b: Handle, out: *mut Handle) -> *mut c_char;
-    fn ft_softplus(s: Handle, beta: f64, threshold: f64, out: *mut Handle) -> *mut c_char;
-    fn ft_foreach_norm(s: *const Handle, n: usize, ord: f64, out: *mut Handle) -> *mut c_char;
-    fn ft_foreach_mul_scalar_(s: *const Handle, n: usize, v: f64) -> *mut c_char;
-    fn ft_foreach_mul_tensor_(s: *const Handle, n: usize, other: Handle) -> *mut c_char;
-    fn ft_foreach_add_scalar_(s: *const Handle, n: usize, v: f64) -> *mut c_char;
-    fn ft_foreach_add_list_(s: *const Handle, o: *const Handle, n: usize, a: f64) -> *mut c_char;
-    fn ft_foreach_addcmul_(
-        s: *const Handle,
-        t1: *const Handle,
-        t2: *const Handle,
-        n: usize,
-        v: f64,
-    ) -> *mut c_char;
-    fn ft_foreach_addcdiv_(
-        s: *const Handle,
-        t1: *const Handle,
-        t2: *const Handle,
-        n: usize,
-        v: f64,
-    ) -> *mut c_char;
-    fn ft_foreach_lerp_(s: *const Handle, e: *const Handle, n: usize, w: f64) -> *mut c_char;
-    fn ft_foreach_sqrt(s: *const Handle, n: usize, out: *mut Handle) -> *mut c_char;
-    fn ft_foreach_div_scalar_(s: *const Handle, n: usize, v: f64) -> *mut c_char;
-    fn ft_foreach_div_list_(s: *const Handle, o: *const Handle, n: usize) -> *mut c_char;
-    fn ft_foreach_zero_(s: *const Handle, n: usize) -> *mut c_char;
-    fn ft_foreach_div_scalarlist_(s: *const Handle, v: *const f64, n: usize) -> *mut c_char;
-    fn ft_foreach_mul_scalarlist_(s: *const Handle, v: *const f64, n: usize) -> *mut c_char;
-    fn ft_foreach_add_scalarlist_(s: *const Handle, v: *const f64, n: usize) -> *mut c_char;
-    fn ft_foreach_addcdiv_scalarlist_(
-        s: *const Handle,
-        t1: *const Handle,
-        t2: *const Handle,
-        v: *const f64,
-        n: usize,
-    ) -> *mut c_char;
-    fn ft_foreach_maximum_(s: *const Handle, o: *const Handle, n: usize) -> *mut c_char;
-    fn ft_foreach_mul_list_(s: *const Handle, o: *const Handle, n: usize) -> *mut c_char;
-    fn ft_foreach_abs(s: *const Handle, n: usize, out: *mut Handle) -> *mut c_char;
-    fn ft_foreach_add_list(
-        s: *const Handle,
-        o: *const Handle,
-        n: usize,
-        a: f64,
-        out: *mut Handle,
-    ) -> *mut c_char;
-    fn ft_foreach_addcmul(
-        s: *const Handle,
-        t1: *const Handle,
-        t2: *const Handle,
-        n: usize,
-        v: f64,
-        out: *mut Handle,
-    ) -> *mut c_char;
-    fn ft_foreach_sqrt_(s: *const Handle, n: usize) -> *mut c_char;
-    fn ft_foreach_reciprocal_(s: *const Handle, n: usize) -> *mut c_char;
-    fn ft_foreach_mul_scalar(s: *const Handle, n: usize, v: f64, out: *mut Handle) -> *mut c_char;
-    fn ft_foreach_neg(s: *const Handle, n: usize, out: *mut Handle) -> *mut c_char;
-    fn ft_fused_adam_(
-        decoupled: i32,
-        params: *const Handle,
-        grads: *const Handle,
-        exp_avgs: *const Handle,
-        exp_avg_sqs: *const Handle,
-        max_exp_avg_sqs: *const Handle,
-        n_max: usize,
-        state_steps: *const Handle,
-        n: usize,
-        lr: f64,
-        beta1: f64,
-        beta2: f64,
-        weight_decay: f64,
-        eps: f64,
-        amsgrad: i32,
-        maximize: i32,
-        grad_scale: Handle,
-        found_inf: Handle,
-        lr_t: Handle,
-    ) -> *mut c_char;
-    fn ft_fused_sgd_(
-        params: *const Handle,
-        grads: *const Handle,
-        momentum_buffers: *const Handle,
-        n_buf: usize,
-        n: usize,
-        weight_decay: f64,
-        momentum: f64,
-        lr: f64,
-        dampening: f64,
-        nesterov: i32,
-        maximize: i32,
-        is_first_step: i32,
-        grad_scale: Handle,
-        found_inf: Handle,
-        lr_t: Handle,
-    ) -> *mut c_char;
-    fn ft_fused_adagrad_(
-        params: *const Handle,
-        grads: *const Handle,
-        state_sums: *const Handle,
-        state_steps: *const Handle,
-        n: usize,
-        lr: f64,
-        lr_decay: f64,
-        weight_decay: f64,
-        eps: f64,
-        maximize: i32,
-        grad_scale: Handle,
-        found_inf: Handle,
-        lr_t: Handle,
-    ) -> *mut c_char;
-    fn ft_amp_foreach_non_finite_check_and_unscale_(
-        grads: *const Handle,
-        n: usize,
-        found_inf: Handle,
-        inv_scale: Handle,
-    ) -> *mut c_char;
-    fn ft_cpu_any_nonfinite(ts: *const Handle, n: usize, out: *mut i32) -> *mut c_char;
-    fn ft_cpu_scalars_add_(ts: *const Handle, n: usize, v: f64) -> *mut c_char;
-    fn ft_amp_update_scale_(
-        scale: Handle,
-        growth_tracker: Handle,
-        found_inf: Handle,
-        growth_factor: f64,
-        backoff_factor: f64,
-        growth_interval: i64,
-    ) -> *mut c_char;
-    fn ft_foreach_clamp_min_(s: *const Handle, n: usize, v: f64) -> *mut c_char;
-    fn ft_foreach_clamp_max_(s: *const Handle, n: usize, v: f64) -> *mut c_char;
-    fn ft_autocast_get(device_type: i32, enabled: *mut i32, dtype: *mut i32) -> *mut c_char;
-    fn ft_autocast_set(device_type: i32, enabled: i32, dtype: i32) -> *mut c_char;
-    fn ft_autocast_increment_nesting(depth: *mut i32) -> *mut c_char;
-    fn ft_autocast_decrement_nesting(depth: *mut i32) -> *mut c_char;
-    fn ft_autocast_clear_cache() -> *mut c_char;
-}
 
 /// Turns the shim's return value into a Result, freeing the message.
 fn check(op: &str, err: *mut c_char) -> Result<()> {
@@ -186,45 +44,19 @@ fn opt_handle(t: Option<&Tensor>) -> Handle {
     t.map_or(std::ptr::null_mut(), |t| t.as_ptr() as Handle)
 }
 
-fn same_len(op: &str, n: usize, lists: &[(&str, usize)]) -> Result<()> {
+/// `None` lengths (arguments that are not lists) are not checked.
+fn same_len(op: &str, n: usize, lists: &[(&str, Option<usize>)]) -> Result<()> {
     for (name, len) in lists {
-        if *len != n {
-            return Err(Error::Value(format!(
-                "{op}: list '{name}' has {len} tensors, expected {n}"
-            )));
+        match len {
+            Some(len) if *len != n => {
+                return Err(Error::Value(format!(
+                    "{op}: list '{name}' has {len} tensors, expected {n}"
+                )))
+            }
+            _ => {}
         }
     }
     Ok(())
-}
-
-/// Runs an in-place op over one list (nothing to do for an empty list):
-/// `f(handles, len)` calls the shim.
-fn in_place(
-    op: &str,
-    ts: &[&Tensor],
-    f: impl FnOnce(*const Handle, usize) -> *mut c_char,
-) -> Result<()> {
-    if ts.is_empty() {
-        return Ok(());
-    }
-    let hs = handles_ref(ts);
-    check(op, f(hs.as_ptr(), hs.len()))
-}
-
-/// Runs an out-of-place op over one list: `f(handles, len, out)` fills one
-/// new tensor per input.
-fn outputs(
-    op: &str,
-    ts: &[&Tensor],
-    f: impl FnOnce(*const Handle, usize, *mut Handle) -> *mut c_char,
-) -> Result<Vec<Tensor>> {
-    if ts.is_empty() {
-        return Ok(Vec::new());
-    }
-    let hs = handles_ref(ts);
-    let mut out: Vec<Handle> = vec![std::ptr::null_mut(); hs.len()];
-    check(op, f(hs.as_ptr(), hs.len(), out.as_mut_ptr()))?;
-    Ok(take_outputs(out))
 }
 
 /// Wraps tensors returned by the shim (heap-allocated `at::Tensor`s).
@@ -233,6 +65,324 @@ fn take_outputs(out: Vec<Handle>) -> Vec<Tensor> {
     out.into_iter()
         .map(|h| unsafe { Tensor::from_ptr(h) })
         .collect()
+}
+
+/// A Rust argument as the shim takes it (its C type is written in the table,
+/// `=> Handle`, where it differs); a slice also has a length to check.
+trait CArg {
+    type C;
+    fn c(&self) -> Self::C;
+    fn len(&self) -> Option<usize> {
+        None
+    }
+}
+
+macro_rules! plain_c_arg {
+    ($($t:ty),*) => {$(
+        impl CArg for $t {
+            type C = $t;
+            fn c(&self) -> $t {
+                *self
+            }
+        }
+    )*};
+}
+plain_c_arg!(f64, i64, i32);
+
+impl CArg for bool {
+    type C = i32;
+    fn c(&self) -> i32 {
+        i32::from(*self)
+    }
+}
+
+impl CArg for &Tensor {
+    type C = Handle;
+    fn c(&self) -> Handle {
+        self.as_ptr() as Handle
+    }
+}
+
+impl CArg for Option<&Tensor> {
+    type C = Handle;
+    fn c(&self) -> Handle {
+        opt_handle(*self)
+    }
+}
+
+impl CArg for &[f64] {
+    type C = *const f64;
+    fn c(&self) -> *const f64 {
+        self.as_ptr()
+    }
+    fn len(&self) -> Option<usize> {
+        Some(<[f64]>::len(self))
+    }
+}
+
+/// The C type of an argument: the one written after `=>`, else its Rust type.
+macro_rules! c_ty {
+    ($c:ty, $rust:ty) => {
+        $c
+    };
+    (, $rust:ty) => {
+        $rust
+    };
+}
+
+/// The table's shapes, each one C signature convention:
+/// - `in_place`: tensor lists (the first, then named ones of the same
+///   length), `n`, then the other arguments; an empty list does nothing.
+/// - `outputs`: the same, then one new tensor per input written to `out`.
+/// - `tensor`: the arguments, then one new tensor written to `out`.
+/// - `call`: the arguments only.
+/// - `raw`: the declaration only (wrapped by hand below).
+macro_rules! shim {
+    () => {};
+    ($(#[$doc:meta])* in_place fn $name:ident($first:ident $(, $list:ident $lname:literal)*
+        $(; $($arg:ident: $aty:ty $(=> $cty:ty)?),+)?) = $ffi:ident($op:literal); $($rest:tt)*) => {
+        extern "C" {
+            fn $ffi(first: *const Handle $(, $list: *const Handle)*, n: usize
+                $($(, $arg: c_ty!($($cty)?, $aty))+)?) -> *mut c_char;
+        }
+        $(#[$doc])*
+        pub fn $name($first: &[&Tensor] $(, $list: &[&Tensor])* $($(, $arg: $aty)+)?) -> Result<()> {
+            let n = $first.len();
+            same_len($op, n, &[$(($lname, Some($list.len())),)* $($((stringify!($arg), CArg::len(&$arg)),)+)?])?;
+            if n == 0 {
+                return Ok(());
+            }
+            let first = handles_ref($first);
+            $(let $list = handles_ref($list);)*
+            // SAFETY: every list holds n live handles; the shim catches C++ exceptions.
+            check($op, unsafe { $ffi(first.as_ptr() $(, $list.as_ptr())*, n $($(, CArg::c(&$arg))+)?) })
+        }
+        shim!($($rest)*);
+    };
+    ($(#[$doc:meta])* outputs fn $name:ident($first:ident $(, $list:ident $lname:literal)*
+        $(; $($arg:ident: $aty:ty $(=> $cty:ty)?),+)?) = $ffi:ident($op:literal); $($rest:tt)*) => {
+        extern "C" {
+            fn $ffi(first: *const Handle $(, $list: *const Handle)*, n: usize
+                $($(, $arg: c_ty!($($cty)?, $aty))+)?, out: *mut Handle) -> *mut c_char;
+        }
+        $(#[$doc])*
+        pub fn $name($first: &[&Tensor] $(, $list: &[&Tensor])* $($(, $arg: $aty)+)?) -> Result<Vec<Tensor>> {
+            let n = $first.len();
+            same_len($op, n, &[$(($lname, Some($list.len())),)*])?;
+            if n == 0 {
+                return Ok(Vec::new());
+            }
+            let first = handles_ref($first);
+            $(let $list = handles_ref($list);)*
+            let mut out: Vec<Handle> = vec![std::ptr::null_mut(); n];
+            // SAFETY: every list holds n live handles and `out` n slots.
+            check($op, unsafe {
+                $ffi(first.as_ptr() $(, $list.as_ptr())*, n $($(, CArg::c(&$arg))+)?, out.as_mut_ptr())
+            })?;
+            Ok(take_outputs(out))
+        }
+        shim!($($rest)*);
+    };
+    ($(#[$doc:meta])* tensor fn $name:ident($($arg:ident: $aty:ty $(=> $cty:ty)?),+)
+        = $ffi:ident($op:literal); $($rest:tt)*) => {
+        extern "C" {
+            fn $ffi($($arg: c_ty!($($cty)?, $aty),)+ out: *mut Handle) -> *mut c_char;
+        }
+        $(#[$doc])*
+        pub fn $name($($arg: $aty),+) -> Result<Tensor> {
+            let mut out: Handle = std::ptr::null_mut();
+            // SAFETY: live handles; on success the shim wrote a fresh `new at::Tensor`.
+            check($op, unsafe { $ffi($(CArg::c(&$arg),)+ &mut out) })?;
+            Ok(unsafe { Tensor::from_ptr(out) })
+        }
+        shim!($($rest)*);
+    };
+    ($(#[$doc:meta])* call fn $name:ident($($arg:ident: $aty:ty $(=> $cty:ty)?),*)
+        = $ffi:ident($op:literal); $($rest:tt)*) => {
+        extern "C" {
+            fn $ffi($($arg: c_ty!($($cty)?, $aty)),*) -> *mut c_char;
+        }
+        $(#[$doc])*
+        pub fn $name($($arg: $aty),*) -> Result<()> {
+            // SAFETY: live handles; the shim catches C++ exceptions.
+            check($op, unsafe { $ffi($(CArg::c(&$arg)),*) })
+        }
+        shim!($($rest)*);
+    };
+    (raw fn $ffi:ident($($arg:ident: $cty:ty),*) $(-> $ret:ty)?; $($rest:tt)*) => {
+        extern "C" {
+            fn $ffi($($arg: $cty),*) $(-> $ret)?;
+        }
+        shim!($($rest)*);
+    };
+}
+
+shim! {
+    raw fn ft_free_error(err: *mut c_char);
+    raw fn ft_is_same(a: Handle, b: Handle) -> i32;
+    raw fn ft_assign(dst: Handle, src: Handle);
+    raw fn ft_device_str(t: Handle, buf: *mut c_char, cap: usize);
+    raw fn ft_cpu_any_nonfinite(ts: *const Handle, n: usize, out: *mut i32) -> *mut c_char;
+    raw fn ft_autocast_get(device_type: i32, enabled: *mut i32, dtype: *mut i32) -> *mut c_char;
+    raw fn ft_autocast_increment_nesting(depth: *mut i32) -> *mut c_char;
+    raw fn ft_autocast_decrement_nesting(depth: *mut i32) -> *mut c_char;
+
+    /// Resets every tensor's `.grad` to None (undefined): `zero_grad(set_to_none=True)`.
+    in_place fn grads_set_to_none(tensors) = ft_grads_set_to_none("zero_grad");
+
+    /// `torch.linalg.vector_norm(t, ord)` over all elements (tch lacks it).
+    tensor fn vector_norm(t: &Tensor => Handle, ord: f64) = ft_vector_norm("linalg_vector_norm");
+    /// `torch.nn.functional.elu(t, alpha)`.
+    tensor fn elu(t: &Tensor => Handle, alpha: f64) = ft_elu("elu");
+    /// `torch.nn.functional.leaky_relu(t, slope)`.
+    tensor fn leaky_relu(t: &Tensor => Handle, slope: f64) = ft_leaky_relu("leaky_relu");
+    /// `torch.nn.functional.linear(x, weight, bias)`. A 2-D plain CPU input with
+    /// a bias records one autograd node instead of addmm's and the transpose's,
+    /// with the same ATen calls and values; everything else goes to ATen.
+    tensor fn linear(x: &Tensor => Handle, weight: &Tensor => Handle, bias: Option<&Tensor> => Handle)
+        = ft_linear("linear");
+    /// `torch.nn.functional.softplus(t, beta, threshold)`.
+    tensor fn softplus(t: &Tensor => Handle, beta: f64, threshold: f64) = ft_softplus("softplus");
+
+    /// `torch._foreach_norm(tensors, ord)`: one 0-dim tensor per input.
+    outputs fn foreach_norm(tensors; ord: f64) = ft_foreach_norm("_foreach_norm");
+    /// `torch._foreach_sqrt(tensors)`.
+    outputs fn foreach_sqrt(tensors) = ft_foreach_sqrt("_foreach_sqrt");
+    /// `torch._foreach_mul(tensors, scalar)` (out of place).
+    outputs fn foreach_mul_scalar(tensors; scalar: f64) = ft_foreach_mul_scalar("_foreach_mul");
+    /// `torch._foreach_abs(tensors)`.
+    outputs fn foreach_abs(tensors) = ft_foreach_abs("_foreach_abs");
+    /// `torch._foreach_neg(tensors)`.
+    outputs fn foreach_neg(tensors) = ft_foreach_neg("_foreach_neg");
+    /// `torch._foreach_add(a, b, alpha=alpha)` (out of place).
+    outputs fn foreach_add_list(a, b "other"; alpha: f64) = ft_foreach_add_list("_foreach_add");
+    /// `torch._foreach_addcmul(s, t1, t2, value)` (out of place).
+    outputs fn foreach_addcmul(s, t1 "tensor1", t2 "tensor2"; value: f64)
+        = ft_foreach_addcmul("_foreach_addcmul");
+
+    /// In place: `t *= scalar` for every tensor.
+    in_place fn foreach_mul_scalar_(tensors; scalar: f64) = ft_foreach_mul_scalar_("_foreach_mul_");
+    /// In place: `t *= other` for every tensor, `other` a (0-dim) tensor; no host sync.
+    in_place fn foreach_mul_tensor_(tensors; other: &Tensor => Handle)
+        = ft_foreach_mul_tensor_("_foreach_mul_");
+    /// In place: `t += scalar`.
+    in_place fn foreach_add_scalar_(tensors; scalar: f64) = ft_foreach_add_scalar_("_foreach_add_");
+    /// In place: `t /= scalar`.
+    in_place fn foreach_div_scalar_(tensors; scalar: f64) = ft_foreach_div_scalar_("_foreach_div_");
+    /// In place: zero every tensor.
+    in_place fn foreach_zero_(tensors) = ft_foreach_zero_("_foreach_zero_");
+    /// In place: `t = sqrt(t)`.
+    in_place fn foreach_sqrt_(tensors) = ft_foreach_sqrt_("_foreach_sqrt_");
+    /// In place: `t = 1 / t`.
+    in_place fn foreach_reciprocal_(tensors) = ft_foreach_reciprocal_("_foreach_reciprocal_");
+    /// In place: `t = max(t, scalar)` (`torch._foreach_clamp_min_`).
+    in_place fn foreach_clamp_min_(tensors; scalar: f64) = ft_foreach_clamp_min_("_foreach_clamp_min_");
+    /// In place: `t = min(t, scalar)` (`torch._foreach_clamp_max_`).
+    in_place fn foreach_clamp_max_(tensors; scalar: f64) = ft_foreach_clamp_max_("_foreach_clamp_max_");
+    /// In place: `a += alpha * b` pairwise.
+    in_place fn foreach_add_list_(a, b "other"; alpha: f64) = ft_foreach_add_list_("_foreach_add_");
+    /// In place: `a /= b` pairwise.
+    in_place fn foreach_div_list_(a, b "other") = ft_foreach_div_list_("_foreach_div_");
+    /// In place: `a_i = max(a_i, b_i)` elementwise.
+    in_place fn foreach_maximum_(a, b "other") = ft_foreach_maximum_("_foreach_maximum_");
+    /// In place: `a_i *= b_i` pairwise.
+    in_place fn foreach_mul_list_(a, b "other") = ft_foreach_mul_list_("_foreach_mul_");
+    /// In place: `s = s + weight * (end - s)` pairwise.
+    in_place fn foreach_lerp_(s, ends "tensors1"; weight: f64) = ft_foreach_lerp_("_foreach_lerp_");
+    /// In place: `s += value * t1 * t2` pairwise.
+    in_place fn foreach_addcmul_(s, t1 "tensor1", t2 "tensor2"; value: f64)
+        = ft_foreach_addcmul_("_foreach_addcmul_");
+    /// In place: `s += value * t1 / t2` pairwise.
+    in_place fn foreach_addcdiv_(s, t1 "tensor1", t2 "tensor2"; value: f64)
+        = ft_foreach_addcdiv_("_foreach_addcdiv_");
+    /// In place: `t_i /= scalars_i`.
+    in_place fn foreach_div_scalarlist_(tensors; scalars: &[f64] => *const f64)
+        = ft_foreach_div_scalarlist_("_foreach_div_");
+    /// In place: `t_i *= scalars_i`.
+    in_place fn foreach_mul_scalarlist_(tensors; scalars: &[f64] => *const f64)
+        = ft_foreach_mul_scalarlist_("_foreach_mul_");
+    /// In place: `t_i += scalars_i`.
+    in_place fn foreach_add_scalarlist_(tensors; scalars: &[f64] => *const f64)
+        = ft_foreach_add_scalarlist_("_foreach_add_");
+    /// In place: `s_i += scalars_i * t1_i / t2_i`.
+    in_place fn foreach_addcdiv_scalarlist_(s, t1 "tensor1", t2 "tensor2"; scalars: &[f64] => *const f64)
+        = ft_foreach_addcdiv_scalarlist_("_foreach_addcdiv_");
+
+    /// `torch._amp_foreach_non_finite_check_and_unscale_`: grads *= inv_scale, and
+    /// found_inf (a 1-element float tensor) is set to 1 if any value is inf/nan.
+    in_place fn amp_non_finite_check_and_unscale_(grads; found_inf: &Tensor => Handle, inv_scale: &Tensor => Handle)
+        = ft_amp_foreach_non_finite_check_and_unscale_("_amp_foreach_non_finite_check_and_unscale_");
+    /// `torch._amp_update_scale_`: grows or backs off `scale` in place, on device.
+    call fn amp_update_scale_(
+        scale: &Tensor => Handle,
+        growth_tracker: &Tensor => Handle,
+        found_inf: &Tensor => Handle,
+        growth_factor: f64,
+        backoff_factor: f64,
+        growth_interval: i64
+    ) = ft_amp_update_scale_("_amp_update_scale_");
+    /// `t += v` for one-element CPU float32/float64 tensors (step counters),
+    /// written directly instead of through a dispatched `_foreach_add_`.
+    in_place fn cpu_scalars_add_(ts; v: f64) = ft_cpu_scalars_add_("step-counter add");
+
+    /// Sets this thread's autocast flag and dtype for a device type.
+    call fn autocast_set(device_type: i32, enabled: bool => i32, dtype: i32) = ft_autocast_set("autocast");
+    /// Drops autocast's cache of casted weights.
+    call fn autocast_clear_cache() = ft_autocast_clear_cache("autocast");
+
+    raw fn ft_fused_adam_(
+        decoupled: i32,
+        params: *const Handle,
+        grads: *const Handle,
+        exp_avgs: *const Handle,
+        exp_avg_sqs: *const Handle,
+        max_exp_avg_sqs: *const Handle,
+        n_max: usize,
+        state_steps: *const Handle,
+        n: usize,
+        lr: f64,
+        beta1: f64,
+        beta2: f64,
+        weight_decay: f64,
+        eps: f64,
+        amsgrad: i32,
+        maximize: i32,
+        grad_scale: Handle,
+        found_inf: Handle,
+        lr_t: Handle
+    ) -> *mut c_char;
+    raw fn ft_fused_sgd_(
+        params: *const Handle,
+        grads: *const Handle,
+        momentum_buffers: *const Handle,
+        n_buf: usize,
+        n: usize,
+        weight_decay: f64,
+        momentum: f64,
+        lr: f64,
+        dampening: f64,
+        nesterov: i32,
+        maximize: i32,
+        is_first_step: i32,
+        grad_scale: Handle,
+        found_inf: Handle,
+        lr_t: Handle
+    ) -> *mut c_char;
+    raw fn ft_fused_adagrad_(
+        params: *const Handle,
+        grads: *const Handle,
+        state_sums: *const Handle,
+        state_steps: *const Handle,
+        n: usize,
+        lr: f64,
+        lr_decay: f64,
+        weight_decay: f64,
+        eps: f64,
+        maximize: i32,
+        grad_scale: Handle,
+        found_inf: Handle,
+        lr_t: Handle
+    ) -> *mut c_char;
 }
 
 /// True when both handles point at the same tensor (not merely equal data).
@@ -261,347 +411,44 @@ pub fn device_str(t: &Tensor) -> String {
         .into_owned()
 }
 
-/// Resets every tensor's `.grad` to None (undefined): `zero_grad(set_to_none=True)`.
-pub fn grads_set_to_none(tensors: &[&Tensor]) -> Result<()> {
-    let hs = handles_ref(tensors);
-    check("zero_grad", unsafe {
-        ft_grads_set_to_none(hs.as_ptr(), hs.len())
-    })
-}
-
-/// `torch.linalg.vector_norm(t, ord)` over all elements (tch lacks it).
-pub fn vector_norm(t: &Tensor, ord: f64) -> Result<Tensor> {
-    let mut out: Handle = std::ptr::null_mut();
-    check("linalg_vector_norm", unsafe {
-        ft_vector_norm(t.as_ptr() as Handle, ord, &mut out)
+/// Whether any of `ts` (CPU tensors) holds an inf or NaN: contiguous
+/// float32/float64 by a read-only host scan (no kernel, no write pass), the
+/// rest (strided, sparse, other dtypes) by ATen's `isfinite`.
+pub fn cpu_any_nonfinite(ts: &[&Tensor]) -> Result<bool> {
+    let hs = handles_ref(ts);
+    let mut out: i32 = 0;
+    check("non-finite scan", unsafe {
+        ft_cpu_any_nonfinite(hs.as_ptr(), hs.len(), &mut out)
     })?;
-    Ok(unsafe { Tensor::from_ptr(out) })
+    Ok(out != 0)
 }
 
-/// `torch.nn.functional.elu(t, alpha)`.
-pub fn elu(t: &Tensor, alpha: f64) -> Result<Tensor> {
-    let mut out: Handle = std::ptr::null_mut();
-    check("elu", unsafe {
-        ft_elu(t.as_ptr() as Handle, alpha, &mut out)
+/// This thread's autocast state for a device type (a `c10::DeviceType`
+/// code): (enabled, dtype as a `c10::ScalarType` code).
+pub fn autocast_get(device_type: i32) -> Result<(bool, i32)> {
+    let (mut enabled, mut dtype) = (0i32, 0i32);
+    check("autocast", unsafe {
+        ft_autocast_get(device_type, &mut enabled, &mut dtype)
     })?;
-    Ok(unsafe { Tensor::from_ptr(out) })
+    Ok((enabled != 0, dtype))
 }
 
-/// `torch.nn.functional.leaky_relu(t, slope)`.
-pub fn leaky_relu(t: &Tensor, slope: f64) -> Result<Tensor> {
-    let mut out: Handle = std::ptr::null_mut();
-    check("leaky_relu", unsafe {
-        ft_leaky_relu(t.as_ptr() as Handle, slope, &mut out)
+/// `at::autocast::increment_nesting()`: the new depth.
+pub fn autocast_increment_nesting() -> Result<i32> {
+    let mut depth = 0i32;
+    check("autocast", unsafe {
+        ft_autocast_increment_nesting(&mut depth)
     })?;
-    Ok(unsafe { Tensor::from_ptr(out) })
+    Ok(depth)
 }
 
-/// `torch.nn.functional.linear(x, weight, bias)`. A 2-D plain CPU input with
-/// a bias records one autograd node instead of addmm's and the transpose's,
-/// with the same ATen calls and values; everything else goes to ATen.
-pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
-    let mut out: Handle = std::ptr::null_mut();
-    let b = bias.map_or(std::ptr::null_mut(), |b| b.as_ptr() as Handle);
-    check("linear", unsafe {
-        ft_linear(x.as_ptr() as Handle, weight.as_ptr() as Handle, b, &mut out)
+/// `at::autocast::decrement_nesting()`: the new depth.
+pub fn autocast_decrement_nesting() -> Result<i32> {
+    let mut depth = 0i32;
+    check("autocast", unsafe {
+        ft_autocast_decrement_nesting(&mut depth)
     })?;
-    Ok(unsafe { Tensor::from_ptr(out) })
-}
-
-/// `torch.nn.functional.softplus(t, beta, threshold)`.
-pub fn softplus(t: &Tensor, beta: f64, threshold: f64) -> Result<Tensor> {
-    let mut out: Handle = std::ptr::null_mut();
-    check("softplus", unsafe {
-        ft_softplus(t.as_ptr() as Handle, beta, threshold, &mut out)
-    })?;
-    Ok(unsafe { Tensor::from_ptr(out) })
-}
-
-/// `torch._foreach_norm(tensors, ord)`: one 0-dim tensor per input.
-pub fn foreach_norm(tensors: &[&Tensor], ord: f64) -> Result<Vec<Tensor>> {
-    outputs("_foreach_norm", tensors, |p, n, o| unsafe {
-        ft_foreach_norm(p, n, ord, o)
-    })
-}
-
-/// `torch._foreach_sqrt(tensors)`.
-pub fn foreach_sqrt(tensors: &[&Tensor]) -> Result<Vec<Tensor>> {
-    outputs("_foreach_sqrt", tensors, |p, n, o| unsafe {
-        ft_foreach_sqrt(p, n, o)
-    })
-}
-
-/// In place: `t *= scalar` for every tensor.
-pub fn foreach_mul_scalar_(tensors: &[&Tensor], scalar: f64) -> Result<()> {
-    in_place("_foreach_mul_", tensors, |p, n| unsafe {
-        ft_foreach_mul_scalar_(p, n, scalar)
-    })
-}
-
-/// In place: `t *= other` for every tensor, `other` a (0-dim) tensor; no host sync.
-pub fn foreach_mul_tensor_(tensors: &[&Tensor], other: &Tensor) -> Result<()> {
-    in_place("_foreach_mul_", tensors, |p, n| unsafe {
-        ft_foreach_mul_tensor_(p, n, other.as_ptr() as Handle)
-    })
-}
-
-/// In place: `t += scalar`.
-pub fn foreach_add_scalar_(tensors: &[&Tensor], scalar: f64) -> Result<()> {
-    in_place("_foreach_add_", tensors, |p, n| unsafe {
-        ft_foreach_add_scalar_(p, n, scalar)
-    })
-}
-
-/// In place: `a += alpha * b` pairwise.
-pub fn foreach_add_list_(a: &[&Tensor], b: &[&Tensor], alpha: f64) -> Result<()> {
-    same_len("_foreach_add_", a.len(), &[("other", b.len())])?;
-    if a.is_empty() {
-        return Ok(());
-    }
-    let (ha, hb) = (handles_ref(a), handles_ref(b));
-    check("_foreach_add_", unsafe {
-        ft_foreach_add_list_(ha.as_ptr(), hb.as_ptr(), ha.len(), alpha)
-    })
-}
-
-/// In place: `s += value * t1 * t2` pairwise.
-pub fn foreach_addcmul_(s: &[&Tensor], t1: &[&Tensor], t2: &[&Tensor], value: f64) -> Result<()> {
-    same_len(
-        "_foreach_addcmul_",
-        s.len(),
-        &[("tensor1", t1.len()), ("tensor2", t2.len())],
-    )?;
-    if s.is_empty() {
-        return Ok(());
-    }
-    let (hs, h1, h2) = (handles_ref(s), handles_ref(t1), handles_ref(t2));
-    check("_foreach_addcmul_", unsafe {
-        ft_foreach_addcmul_(hs.as_ptr(), h1.as_ptr(), h2.as_ptr(), hs.len(), value)
-    })
-}
-
-/// In place: `s += value * t1 / t2` pairwise.
-pub fn foreach_addcdiv_(s: &[&Tensor], t1: &[&Tensor], t2: &[&Tensor], value: f64) -> Result<()> {
-    same_len(
-        "_foreach_addcdiv_",
-        s.len(),
-        &[("tensor1", t1.len()), ("tensor2", t2.len())],
-    )?;
-    if s.is_empty() {
-        return Ok(());
-    }
-    let (hs, h1, h2) = (handles_ref(s), handles_ref(t1), handles_ref(t2));
-    check("_foreach_addcdiv_", unsafe {
-        ft_foreach_addcdiv_(hs.as_ptr(), h1.as_ptr(), h2.as_ptr(), hs.len(), value)
-    })
-}
-
-/// In place: `s = s + weight * (end - s)` pairwise.
-pub fn foreach_lerp_(s: &[&Tensor], ends: &[&Tensor], weight: f64) -> Result<()> {
-    same_len("_foreach_lerp_", s.len(), &[("tensors1", ends.len())])?;
-    if s.is_empty() {
-        return Ok(());
-    }
-    let (hs, he) = (handles_ref(s), handles_ref(ends));
-    check("_foreach_lerp_", unsafe {
-        ft_foreach_lerp_(hs.as_ptr(), he.as_ptr(), hs.len(), weight)
-    })
-}
-
-/// In place: `t /= scalar`.
-pub fn foreach_div_scalar_(tensors: &[&Tensor], scalar: f64) -> Result<()> {
-    in_place("_foreach_div_", tensors, |p, n| unsafe {
-        ft_foreach_div_scalar_(p, n, scalar)
-    })
-}
-
-/// In place: `a /= b` pairwise.
-pub fn foreach_div_list_(a: &[&Tensor], b: &[&Tensor]) -> Result<()> {
-    same_len("_foreach_div_", a.len(), &[("other", b.len())])?;
-    if a.is_empty() {
-        return Ok(());
-    }
-    let (ha, hb) = (handles_ref(a), handles_ref(b));
-    check("_foreach_div_", unsafe {
-        ft_foreach_div_list_(ha.as_ptr(), hb.as_ptr(), ha.len())
-    })
-}
-
-/// In place: zero every tensor.
-pub fn foreach_zero_(tensors: &[&Tensor]) -> Result<()> {
-    in_place("_foreach_zero_", tensors, |p, n| unsafe {
-        ft_foreach_zero_(p, n)
-    })
-}
-
-/// In place: `t_i /= scalars_i`.
-pub fn foreach_div_scalarlist_(tensors: &[&Tensor], scalars: &[f64]) -> Result<()> {
-    same_len(
-        "_foreach_div_",
-        tensors.len(),
-        &[("scalars", scalars.len())],
-    )?;
-    in_place("_foreach_div_", tensors, |p, n| unsafe {
-        ft_foreach_div_scalarlist_(p, scalars.as_ptr(), n)
-    })
-}
-
-/// In place: `t_i *= scalars_i`.
-pub fn foreach_mul_scalarlist_(tensors: &[&Tensor], scalars: &[f64]) -> Result<()> {
-    same_len(
-        "_foreach_mul_",
-        tensors.len(),
-        &[("scalars", scalars.len())],
-    )?;
-    in_place("_foreach_mul_", tensors, |p, n| unsafe {
-        ft_foreach_mul_scalarlist_(p, scalars.as_ptr(), n)
-    })
-}
-
-/// In place: `t_i += scalars_i`.
-pub fn foreach_add_scalarlist_(tensors: &[&Tensor], scalars: &[f64]) -> Result<()> {
-    same_len(
-        "_foreach_add_",
-        tensors.len(),
-        &[("scalars", scalars.len())],
-    )?;
-    in_place("_foreach_add_", tensors, |p, n| unsafe {
-        ft_foreach_add_scalarlist_(p, scalars.as_ptr(), n)
-    })
-}
-
-/// In place: `s_i += scalars_i * t1_i / t2_i`.
-pub fn foreach_addcdiv_scalarlist_(
-    s: &[&Tensor],
-    t1: &[&Tensor],
-    t2: &[&Tensor],
-    scalars: &[f64],
-) -> Result<()> {
-    same_len(
-        "_foreach_addcdiv_",
-        s.len(),
-        &[
-            ("tensor1", t1.len()),
-            ("tensor2", t2.len()),
-            ("scalars", scalars.len()),
-        ],
-    )?;
-    if s.is_empty() {
-        return Ok(());
-    }
-    let (hs, h1, h2) = (handles_ref(s), handles_ref(t1), handles_ref(t2));
-    check("_foreach_addcdiv_", unsafe {
-        ft_foreach_addcdiv_scalarlist_(
-            hs.as_ptr(),
-            h1.as_ptr(),
-            h2.as_ptr(),
-            scalars.as_ptr(),
-            hs.len(),
-        )
-    })
-}
-
-/// In place: `a_i = max(a_i, b_i)` elementwise.
-pub fn foreach_maximum_(a: &[&Tensor], b: &[&Tensor]) -> Result<()> {
-    same_len("_foreach_maximum_", a.len(), &[("other", b.len())])?;
-    if a.is_empty() {
-        return Ok(());
-    }
-    let (ha, hb) = (handles_ref(a), handles_ref(b));
-    check("_foreach_maximum_", unsafe {
-        ft_foreach_maximum_(ha.as_ptr(), hb.as_ptr(), ha.len())
-    })
-}
-
-/// In place: `a_i *= b_i` pairwise.
-pub fn foreach_mul_list_(a: &[&Tensor], b: &[&Tensor]) -> Result<()> {
-    same_len("_foreach_mul_", a.len(), &[("other", b.len())])?;
-    if a.is_empty() {
-        return Ok(());
-    }
-    let (ha, hb) = (handles_ref(a), handles_ref(b));
-    check("_foreach_mul_", unsafe {
-        ft_foreach_mul_list_(ha.as_ptr(), hb.as_ptr(), ha.len())
-    })
-}
-
-/// `torch._foreach_add(a, b, alpha=alpha)` (out of place).
-pub fn foreach_add_list(a: &[&Tensor], b: &[&Tensor], alpha: f64) -> Result<Vec<Tensor>> {
-    same_len("_foreach_add", a.len(), &[("other", b.len())])?;
-    if a.is_empty() {
-        return Ok(Vec::new());
-    }
-    let (ha, hb) = (handles_ref(a), handles_ref(b));
-    let mut out: Vec<Handle> = vec![std::ptr::null_mut(); ha.len()];
-    check("_foreach_add", unsafe {
-        ft_foreach_add_list(ha.as_ptr(), hb.as_ptr(), ha.len(), alpha, out.as_mut_ptr())
-    })?;
-    Ok(take_outputs(out))
-}
-
-/// `torch._foreach_addcmul(s, t1, t2, value)` (out of place).
-pub fn foreach_addcmul(
-    s: &[&Tensor],
-    t1: &[&Tensor],
-    t2: &[&Tensor],
-    value: f64,
-) -> Result<Vec<Tensor>> {
-    same_len(
-        "_foreach_addcmul",
-        s.len(),
-        &[("tensor1", t1.len()), ("tensor2", t2.len())],
-    )?;
-    if s.is_empty() {
-        return Ok(Vec::new());
-    }
-    let (hs, h1, h2) = (handles_ref(s), handles_ref(t1), handles_ref(t2));
-    let mut out: Vec<Handle> = vec![std::ptr::null_mut(); hs.len()];
-    check("_foreach_addcmul", unsafe {
-        ft_foreach_addcmul(
-            hs.as_ptr(),
-            h1.as_ptr(),
-            h2.as_ptr(),
-            hs.len(),
-            value,
-            out.as_mut_ptr(),
-        )
-    })?;
-    Ok(take_outputs(out))
-}
-
-/// In place: `t = sqrt(t)`.
-pub fn foreach_sqrt_(tensors: &[&Tensor]) -> Result<()> {
-    in_place("_foreach_sqrt_", tensors, |p, n| unsafe {
-        ft_foreach_sqrt_(p, n)
-    })
-}
-
-/// In place: `t = 1 / t`.
-pub fn foreach_reciprocal_(tensors: &[&Tensor]) -> Result<()> {
-    in_place("_foreach_reciprocal_", tensors, |p, n| unsafe {
-        ft_foreach_reciprocal_(p, n)
-    })
-}
-
-/// `torch._foreach_mul(tensors, scalar)` (out of place).
-pub fn foreach_mul_scalar(tensors: &[&Tensor], scalar: f64) -> Result<Vec<Tensor>> {
-    outputs("_foreach_mul", tensors, |p, n, o| unsafe {
-        ft_foreach_mul_scalar(p, n, scalar, o)
-    })
-}
-
-/// `torch._foreach_abs(tensors)`.
-pub fn foreach_abs(tensors: &[&Tensor]) -> Result<Vec<Tensor>> {
-    outputs("_foreach_abs", tensors, |p, n, o| unsafe {
-        ft_foreach_abs(p, n, o)
-    })
-}
-
-/// `torch._foreach_neg(tensors)`.
-pub fn foreach_neg(tensors: &[&Tensor]) -> Result<Vec<Tensor>> {
-    outputs("_foreach_neg", tensors, |p, n, o| unsafe {
-        ft_foreach_neg(p, n, o)
-    })
+    Ok(depth)
 }
 
 /// Tensor lists for the fused Adam kernels; all of length n except
@@ -644,16 +491,16 @@ pub fn fused_adam_(
         "_fused_adam_",
         n,
         &[
-            ("grads", l.grads.len()),
-            ("exp_avgs", l.exp_avgs.len()),
-            ("exp_avg_sqs", l.exp_avg_sqs.len()),
-            ("state_steps", l.state_steps.len()),
+            ("grads", Some(l.grads.len())),
+            ("exp_avgs", Some(l.exp_avgs.len())),
+            ("exp_avg_sqs", Some(l.exp_avg_sqs.len())),
+            ("state_steps", Some(l.state_steps.len())),
         ],
     )?;
     same_len(
         "_fused_adam_",
         n_max,
-        &[("max_exp_avg_sqs", l.max_exp_avg_sqs.len())],
+        &[("max_exp_avg_sqs", Some(l.max_exp_avg_sqs.len()))],
     )?;
     if n == 0 {
         return Ok(());
@@ -719,12 +566,12 @@ pub fn fused_sgd_(
     lr_t: Option<&Tensor>,
 ) -> Result<()> {
     let n = params.len();
-    same_len("_fused_sgd_", n, &[("grads", grads.len())])?;
+    same_len("_fused_sgd_", n, &[("grads", Some(grads.len()))])?;
     if !momentum_buffers.is_empty() {
         same_len(
             "_fused_sgd_",
             n,
-            &[("momentum_buffer_list", momentum_buffers.len())],
+            &[("momentum_buffer_list", Some(momentum_buffers.len()))],
         )?;
     }
     if n == 0 {
@@ -779,9 +626,9 @@ pub fn fused_adagrad_(
         "_fused_adagrad_",
         n,
         &[
-            ("grads", grads.len()),
-            ("state_sums", state_sums.len()),
-            ("state_steps", state_steps.len()),
+            ("grads", Some(grads.len())),
+            ("state_sums", Some(state_sums.len())),
+            ("state_steps", Some(state_steps.len())),
         ],
     )?;
     if n == 0 {
@@ -810,121 +657,4 @@ pub fn fused_adagrad_(
             opt_handle(lr_t),
         )
     })
-}
-
-/// `torch._amp_foreach_non_finite_check_and_unscale_`: grads *= inv_scale, and
-/// found_inf (a 1-element float tensor) is set to 1 if any value is inf/nan.
-pub fn amp_non_finite_check_and_unscale_(
-    grads: &[&Tensor],
-    found_inf: &Tensor,
-    inv_scale: &Tensor,
-) -> Result<()> {
-    if grads.is_empty() {
-        return Ok(());
-    }
-    let hs = handles_ref(grads);
-    check("_amp_foreach_non_finite_check_and_unscale_", unsafe {
-        ft_amp_foreach_non_finite_check_and_unscale_(
-            hs.as_ptr(),
-            hs.len(),
-            found_inf.as_ptr() as Handle,
-            inv_scale.as_ptr() as Handle,
-        )
-    })
-}
-
-/// Whether any of `ts` (CPU tensors) holds an inf or NaN: contiguous
-/// float32/float64 by a read-only host scan (no kernel, no write pass), the
-/// rest (strided, sparse, other dtypes) by ATen's `isfinite`.
-pub fn cpu_any_nonfinite(ts: &[&Tensor]) -> Result<bool> {
-    let hs = handles_ref(ts);
-    let mut out: i32 = 0;
-    check("non-finite scan", unsafe {
-        ft_cpu_any_nonfinite(hs.as_ptr(), hs.len(), &mut out)
-    })?;
-    Ok(out != 0)
-}
-
-/// `t += v` for one-element CPU float32/float64 tensors (step counters),
-/// written directly instead of through a dispatched `_foreach_add_`.
-pub fn cpu_scalars_add_(ts: &[&Tensor], v: f64) -> Result<()> {
-    let hs = handles_ref(ts);
-    check("step-counter add", unsafe {
-        ft_cpu_scalars_add_(hs.as_ptr(), hs.len(), v)
-    })
-}
-
-/// `torch._amp_update_scale_`: grows or backs off `scale` in place, on device.
-pub fn amp_update_scale_(
-    scale: &Tensor,
-    growth_tracker: &Tensor,
-    found_inf: &Tensor,
-    growth_factor: f64,
-    backoff_factor: f64,
-    growth_interval: i64,
-) -> Result<()> {
-    check("_amp_update_scale_", unsafe {
-        ft_amp_update_scale_(
-            scale.as_ptr() as Handle,
-            growth_tracker.as_ptr() as Handle,
-            found_inf.as_ptr() as Handle,
-            growth_factor,
-            backoff_factor,
-            growth_interval,
-        )
-    })
-}
-
-/// In place: `t = max(t, scalar)` (`torch._foreach_clamp_min_`).
-pub fn foreach_clamp_min_(tensors: &[&Tensor], scalar: f64) -> Result<()> {
-    in_place("_foreach_clamp_min_", tensors, |p, n| unsafe {
-        ft_foreach_clamp_min_(p, n, scalar)
-    })
-}
-
-/// In place: `t = min(t, scalar)` (`torch._foreach_clamp_max_`).
-pub fn foreach_clamp_max_(tensors: &[&Tensor], scalar: f64) -> Result<()> {
-    in_place("_foreach_clamp_max_", tensors, |p, n| unsafe {
-        ft_foreach_clamp_max_(p, n, scalar)
-    })
-}
-
-/// This thread's autocast state for a device type (a `c10::DeviceType`
-/// code): (enabled, dtype as a `c10::ScalarType` code).
-pub fn autocast_get(device_type: i32) -> Result<(bool, i32)> {
-    let (mut enabled, mut dtype) = (0i32, 0i32);
-    check("autocast", unsafe {
-        ft_autocast_get(device_type, &mut enabled, &mut dtype)
-    })?;
-    Ok((enabled != 0, dtype))
-}
-
-/// Sets this thread's autocast flag and dtype for a device type.
-pub fn autocast_set(device_type: i32, enabled: bool, dtype: i32) -> Result<()> {
-    check("autocast", unsafe {
-        ft_autocast_set(device_type, i32::from(enabled), dtype)
-    })
-}
-
-/// `at::autocast::increment_nesting()`: the new depth.
-pub fn autocast_increment_nesting() -> Result<i32> {
-    let mut depth = 0i32;
-    check("autocast", unsafe {
-        ft_autocast_increment_nesting(&mut depth)
-    })?;
-    Ok(depth)
-}
-
-/// `at::autocast::decrement_nesting()`: the new depth.
-pub fn autocast_decrement_nesting() -> Result<i32> {
-    let mut depth = 0i32;
-    check("autocast", unsafe {
-        ft_autocast_decrement_nesting(&mut depth)
-    })?;
-    Ok(depth)
-}
-
-/// Drops autocast's cache of casted weights.
-pub fn autocast_clear_cache() -> Result<()> {
-    check("autocast", unsafe { ft_autocast_clear_cache() })
 }

@@ -179,20 +179,20 @@ static std::vector<at::Scalar> scalars_of(const double *v, size_t n) {
   return std::vector<at::Scalar>(v, v + n);
 }
 
-char *ft_foreach_div_scalarlist_(ft_tensor *self, const double *scalars, size_t n) {
+char *ft_foreach_div_scalarlist_(ft_tensor *self, size_t n, const double *scalars) {
   FT_GUARD(at::_foreach_div_(list(self, n), scalars_of(scalars, n)))
 }
 
-char *ft_foreach_mul_scalarlist_(ft_tensor *self, const double *scalars, size_t n) {
+char *ft_foreach_mul_scalarlist_(ft_tensor *self, size_t n, const double *scalars) {
   FT_GUARD(at::_foreach_mul_(list(self, n), scalars_of(scalars, n)))
 }
 
-char *ft_foreach_add_scalarlist_(ft_tensor *self, const double *scalars, size_t n) {
+char *ft_foreach_add_scalarlist_(ft_tensor *self, size_t n, const double *scalars) {
   FT_GUARD(at::_foreach_add_(list(self, n), scalars_of(scalars, n)))
 }
 
-char *ft_foreach_addcdiv_scalarlist_(ft_tensor *self, ft_tensor *t1, ft_tensor *t2,
-                                     const double *scalars, size_t n) {
+char *ft_foreach_addcdiv_scalarlist_(ft_tensor *self, ft_tensor *t1, ft_tensor *t2, size_t n,
+                                     const double *scalars) {
   FT_GUARD(at::_foreach_addcdiv_(list(self, n), list(t1, n), list(t2, n), scalars_of(scalars, n)))
 }
 

@@ -37,11 +37,11 @@ char *ft_foreach_sqrt(ft_tensor *self, size_t n, ft_tensor *out);
 char *ft_foreach_div_scalar_(ft_tensor *self, size_t n, double scalar);
 char *ft_foreach_div_list_(ft_tensor *self, ft_tensor *other, size_t n);
 char *ft_foreach_zero_(ft_tensor *self, size_t n);
-char *ft_foreach_div_scalarlist_(ft_tensor *self, const double *scalars, size_t n);
-char *ft_foreach_mul_scalarlist_(ft_tensor *self, const double *scalars, size_t n);
-char *ft_foreach_add_scalarlist_(ft_tensor *self, const double *scalars, size_t n);
-char *ft_foreach_addcdiv_scalarlist_(ft_tensor *self, ft_tensor *t1, ft_tensor *t2,
-                                     const double *scalars, size_t n);
+char *ft_foreach_div_scalarlist_(ft_tensor *self, size_t n, const double *scalars);
+char *ft_foreach_mul_scalarlist_(ft_tensor *self, size_t n, const double *scalars);
+char *ft_foreach_add_scalarlist_(ft_tensor *self, size_t n, const double *scalars);
+char *ft_foreach_addcdiv_scalarlist_(ft_tensor *self, ft_tensor *t1, ft_tensor *t2, size_t n,
+                                     const double *scalars);
 char *ft_foreach_maximum_(ft_tensor *self, ft_tensor *other, size_t n);
 char *ft_foreach_mul_list_(ft_tensor *self, ft_tensor *other, size_t n);
 char *ft_foreach_abs(ft_tensor *self, size_t n, ft_tensor *out);

@@ -108,16 +108,8 @@ impl Engine {
         self.graph.invalidate()
     }
 
-    pub fn model(&self) -> &Arc<dyn Module> {
-        &self.model
-    }
-
     pub fn loss(&self) -> &LossFn {
         &self.loss
-    }
-
-    pub fn options(&self) -> &TrainerOptions {
-        &self.opts
     }
 
     /// The device batches are moved to, if any.

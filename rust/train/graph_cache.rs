@@ -38,7 +38,7 @@ impl GraphMode {
             "off" => Ok(GraphMode::Off),
             "auto" => Ok(GraphMode::Auto),
             "on" => Ok(GraphMode::On),
-            "emulate" => Ok(GraphMode::Emulate),
+            "_emulate" => Ok(GraphMode::Emulate),
             _ => Err(Error::Value(format!(
                 "cuda_graph must be 'auto', True or False, got '{name}'"
             ))),
@@ -50,7 +50,7 @@ impl GraphMode {
             GraphMode::Off => "off",
             GraphMode::Auto => "auto",
             GraphMode::On => "on",
-            GraphMode::Emulate => "emulate",
+            GraphMode::Emulate => "_emulate",
         }
     }
 }

@@ -434,13 +434,6 @@ impl Engine {
         ))
     }
 
-    /// Closes a partial accumulation window (the epoch ended first), as
-    /// Lightning does: the update runs on what was accumulated.
-    pub fn finish_window(&self) -> Result<Option<UpdateReport>> {
-        let mut st = lock(&self.state, "trainer")?;
-        self.flush(&mut st)
-    }
-
     fn flush(&self, st: &mut LoopState) -> Result<Option<UpdateReport>> {
         if st.micro == 0 {
             return Ok(None);

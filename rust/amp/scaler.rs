@@ -1,5 +1,4 @@
-//! Mixed precision: a gradient scaler equal to `torch.amp.GradScaler` step by
-//! step, the autocast guard, and in-place parameter casting.
+//! The gradient scaler, numerically `torch.amp.GradScaler`.
 //!
 //! The scaler keeps its scale (float32) and growth tracker (int32) as 0-dim
 //! tensors on device and updates them with `_amp_update_scale_`; gradients are
@@ -8,12 +7,13 @@
 //! kernel, so a training step has no host synchronisation at all.
 
 use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
 
 use tch::{Device, Kind, Tensor};
 
+use super::unscale::{all_params, sum_found_inf, unscale_grads};
 use crate::optim::{Impl, Optimizer};
 use crate::shim;
-use crate::tensor::{grad_of, group_by, is_float, kind_str};
 use crate::{Error, Result};
 
 /// Key of the per-optimizer state used by [`GradScaler::step_params`]
@@ -22,7 +22,7 @@ pub const PARAMS_KEY: usize = usize::MAX;
 
 /// Where an optimizer is in the current iteration (torch's `OptState`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stage {
+enum Stage {
     Ready,
     Unscaled,
     Stepped,
@@ -43,7 +43,7 @@ impl Default for OptState {
     }
 }
 
-/// Construction options; the defaults are torch's.
+/// Construction options.
 #[derive(Clone, Copy, Debug)]
 pub struct ScalerConfig {
     pub init_scale: f64,
@@ -55,18 +55,28 @@ pub struct ScalerConfig {
     pub device: Option<Device>,
 }
 
+impl ScalerConfig {
+    /// The one table of defaults (torch's, but `device`): the binding's
+    /// signature, `ferrotorch.GradScaler`'s and the stub's read it.
+    pub const DEFAULTS: ScalerConfig = ScalerConfig {
+        init_scale: 65536.0,
+        growth_factor: 2.0,
+        backoff_factor: 0.5,
+        growth_interval: 2000,
+        enabled: true,
+        device: None,
+    };
+}
+
 impl Default for ScalerConfig {
     fn default() -> Self {
-        ScalerConfig {
-            init_scale: 65536.0,
-            growth_factor: 2.0,
-            backoff_factor: 0.5,
-            growth_interval: 2000,
-            enabled: true,
-            device: None,
-        }
+        Self::DEFAULTS
     }
 }
+
+/// torch's warning for a scaler asked to live on CUDA where there is none;
+/// it then runs disabled, as torch's does.
+pub const NO_CUDA_WARNING: &str = "GradScaler is enabled, but CUDA is not available.  Disabling.";
 
 /// torch.amp.GradScaler's state dict (its keys, its types).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -95,93 +105,112 @@ pub struct GradScaler {
     /// The found-inf sum (0-dim float, on device) of the last step: kept so a
     /// caller can ask whether it was skipped without a sync per step.
     last_found_inf: Option<Tensor>,
+    warning: Option<&'static str>,
 }
 
-fn check_config(growth_factor: f64, backoff_factor: f64, growth_interval: i64) -> Result<()> {
-    if growth_factor.is_nan() || growth_factor <= 1.0 {
-        return Err(Error::Value(format!(
-            "GradScaler: growth_factor must be > 1.0, got {growth_factor}"
-        )));
+impl ScalerState {
+    /// Every option's rule, checked here only (construction and
+    /// `load_state_dict`); `scale_key` is the name the caller gave the scale.
+    fn check(&self, what: &str, scale_key: &str) -> Result<()> {
+        let rules = [
+            (
+                self.scale.is_finite() && self.scale > 0.0,
+                scale_key,
+                "finite and > 0",
+                self.scale.to_string(),
+            ),
+            (
+                self.growth_factor > 1.0,
+                "growth_factor",
+                "> 1.0",
+                self.growth_factor.to_string(),
+            ),
+            (
+                self.backoff_factor > 0.0 && self.backoff_factor < 1.0,
+                "backoff_factor",
+                "in (0, 1)",
+                self.backoff_factor.to_string(),
+            ),
+            (
+                self.growth_interval >= 1,
+                "growth_interval",
+                ">= 1",
+                self.growth_interval.to_string(),
+            ),
+            (
+                self.growth_tracker >= 0,
+                "_growth_tracker",
+                ">= 0",
+                self.growth_tracker.to_string(),
+            ),
+        ];
+        match rules.into_iter().find(|r| !r.0) {
+            Some((_, key, rule, got)) => Err(Error::Value(format!(
+                "{what}: {key} must be {rule}, got {got}"
+            ))),
+            None => Ok(()),
+        }
     }
-    if !(backoff_factor > 0.0 && backoff_factor < 1.0) {
-        return Err(Error::Value(format!(
-            "GradScaler: backoff_factor must be in (0, 1), got {backoff_factor}"
-        )));
-    }
-    if growth_interval < 1 {
-        return Err(Error::Value(format!(
-            "GradScaler: growth_interval must be >= 1, got {growth_interval}"
-        )));
-    }
-    Ok(())
 }
 
-/// The per-device copy of `t` (the tensor itself on its own device).
-fn replica(copies: &mut Vec<(Device, Tensor)>, master: &Tensor, d: Device) -> Result<Tensor> {
-    if let Some((_, t)) = copies.iter().find(|(cd, _)| *cd == d) {
-        return Ok(t.shallow_clone());
-    }
-    let t = if master.device() == d {
-        master.shallow_clone()
-    } else {
-        master.f_to_device(d)?
-    };
-    copies.push((d, t.shallow_clone()));
-    Ok(t)
+/// How `scaler.step(optimizer, ...)` runs (torch's `GradScaler.step`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepPath {
+    /// Disabled: the optimizer's own step and nothing else.
+    Plain,
+    /// A fused ferrotorch optimizer stepped without arguments: its kernel
+    /// takes the scale and found-inf ([`GradScaler::step_fused`]).
+    Fused,
+    /// Unscale, read found-inf once, step unless inf ([`step_checked`]).
+    Checked,
 }
 
-/// Runs `_amp_foreach_non_finite_check_and_unscale_` over the gradients of
-/// `params`, grouped by (device, dtype), with one found-inf flag per device
-/// (`found_inf` and `inv_scale` are copied to each device once). The
-/// GradScaler unscales with it; the engine checks with a scale of 1.
-pub fn unscale_grads(
+/// torch's non-fused `scaler.step`: unscales (unless `unscale_` ran) and
+/// reads found-inf under the lock, runs `step_fn` unless a gradient was
+/// inf/NaN with the lock released (it may be user code that reads the
+/// scaler), then marks the optimizer stepped. `Ok(None)` when skipped.
+pub fn step_checked<R>(
+    scaler: &Mutex<GradScaler>,
+    key: usize,
     params: &[Tensor],
-    inv_scale: &Tensor,
-    found_inf: &Tensor,
-    allow_fp16: bool,
-) -> Result<Vec<(Device, Tensor)>> {
-    let _guard = tch::no_grad_guard();
-    let mut keyed = Vec::new();
-    for (i, p) in params.iter().enumerate() {
-        let Some(g) = grad_of(p) else { continue };
-        let kind = g.f_kind()?;
-        if !allow_fp16 && kind == Kind::Half {
-            return Err(Error::Value(format!(
-                "GradScaler: attempting to unscale FP16 gradients (params[{i}]); \
-                 keep the master parameters in float32"
-            )));
-        }
-        if !is_float(kind) {
-            return Err(Error::DType(format!(
-                "GradScaler: params[{i}] has a {} gradient; expected floating point",
-                kind_str(kind)
-            )));
-        }
-        keyed.push(((g.device(), kind), g));
-    }
-    let (mut infs, mut invs) = (Vec::new(), Vec::new());
-    for ((d, _), grads) in group_by(keyed) {
-        let fi = replica(&mut infs, found_inf, d)?;
-        let inv = replica(&mut invs, inv_scale, d)?;
-        let refs: Vec<&Tensor> = grads.iter().collect();
-        shim::amp_non_finite_check_and_unscale_(&refs, &fi, &inv)?;
-    }
-    Ok(infs)
+    step_fn: impl FnOnce() -> Result<R>,
+) -> Result<Option<R>> {
+    let go = locked(scaler)?.prepare_step(key, params)?;
+    let out = if go { Some(step_fn()?) } else { None };
+    locked(scaler)?.mark_stepped(key);
+    Ok(out)
+}
+
+fn locked(scaler: &Mutex<GradScaler>) -> Result<MutexGuard<'_, GradScaler>> {
+    scaler.lock().map_err(|_| {
+        Error::Internal(
+            "the GradScaler is unusable: an earlier step failed while holding it".into(),
+        )
+    })
 }
 
 impl GradScaler {
+    /// A scaler asked to live on CUDA where there is none runs disabled
+    /// (see [`Self::warning`]); options are checked only when enabled, as
+    /// torch does.
     pub fn new(cfg: ScalerConfig) -> Result<Self> {
-        if cfg.enabled {
-            check_config(cfg.growth_factor, cfg.backoff_factor, cfg.growth_interval)?;
-            if !(cfg.init_scale.is_finite() && cfg.init_scale > 0.0) {
-                return Err(Error::Value(format!(
-                    "GradScaler: init_scale must be finite and > 0, got {}",
-                    cfg.init_scale
-                )));
+        let no_cuda = cfg.enabled
+            && matches!(cfg.device, Some(Device::Cuda(_)))
+            && !tch::Cuda::is_available();
+        let enabled = cfg.enabled && !no_cuda;
+        if enabled {
+            ScalerState {
+                scale: cfg.init_scale,
+                growth_factor: cfg.growth_factor,
+                backoff_factor: cfg.backoff_factor,
+                growth_interval: cfg.growth_interval,
+                growth_tracker: 0,
             }
+            .check("GradScaler", "init_scale")?;
         }
         let mut s = GradScaler {
-            enabled: cfg.enabled,
+            enabled,
+            warning: no_cuda.then_some(NO_CUDA_WARNING),
             init_scale: cfg.init_scale,
             growth_factor: cfg.growth_factor,
             backoff_factor: cfg.backoff_factor,
@@ -192,7 +221,7 @@ impl GradScaler {
             per_opt: HashMap::new(),
             last_found_inf: None,
         };
-        if let (true, Some(d)) = (cfg.enabled, cfg.device) {
+        if let (true, Some(d)) = (enabled, cfg.device) {
             s.lazy_init(d)?;
         }
         Ok(s)
@@ -200,6 +229,31 @@ impl GradScaler {
 
     pub fn is_enabled(&self) -> bool {
         self.enabled
+    }
+
+    /// What the caller should warn about construction (CUDA missing).
+    pub fn warning(&self) -> Option<&'static str> {
+        self.warning
+    }
+
+    /// The path `step` takes: `fused` when the optimizer is a ferrotorch one
+    /// with the fused implementation, `extra_args` when step gets arguments
+    /// (only the checked path passes them on), `closure` when one of them
+    /// is a closure, which torch refuses while enabled.
+    pub fn step_path(&self, fused: bool, extra_args: bool, closure: bool) -> Result<StepPath> {
+        if !self.enabled {
+            return Ok(StepPath::Plain);
+        }
+        if closure {
+            return Err(Error::Torch(
+                "Closure use is not currently supported if GradScaler is enabled.".into(),
+            ));
+        }
+        Ok(if fused && !extra_args {
+            StepPath::Fused
+        } else {
+            StepPath::Checked
+        })
     }
 
     /// Creates the scale and growth tracker on `d` if `scale(loss)` has not
@@ -244,22 +298,6 @@ impl GradScaler {
         self.lazy_init(t.device())?;
         let s = self.scale_tensor("scale")?.f_to_device(t.device())?;
         Ok(t.f_mul(&s)?)
-    }
-
-    /// Scales several tensors; the scale is copied once per device.
-    pub fn scale_many(&mut self, ts: &[Tensor]) -> Result<Vec<Tensor>> {
-        if !self.enabled {
-            return Ok(ts.iter().map(|t| t.shallow_clone()).collect());
-        }
-        let Some(first) = ts.first() else {
-            return Ok(Vec::new());
-        };
-        self.lazy_init(first.device())?;
-        let master = self.scale_tensor("scale")?.shallow_clone();
-        let mut copies = Vec::new();
-        ts.iter()
-            .map(|t| Ok(t.f_mul(&replica(&mut copies, &master, t.device())?)?))
-            .collect()
     }
 
     /// Divides the gradients of `params` by the scale in place and records
@@ -425,16 +463,15 @@ impl GradScaler {
     /// Returns whether a step was attempted without inf (always true on the
     /// fused path, which decides on device).
     pub fn step(&mut self, key: usize, opt: &mut dyn Optimizer) -> Result<bool> {
-        if !self.enabled {
-            opt.step()?;
-            return Ok(true);
+        match self.step_path(opt.implementation() == Impl::Fused, false, false)? {
+            StepPath::Plain => opt.step()?,
+            StepPath::Fused => self.step_fused(key, opt)?,
+            StepPath::Checked => {
+                let params = all_params(opt);
+                return Ok(self.step_with(key, &params, || opt.step())?.is_some());
+            }
         }
-        if opt.implementation() == Impl::Fused {
-            self.step_fused(key, opt)?;
-            return Ok(true);
-        }
-        let params = all_params(opt);
-        Ok(self.step_with(key, &params, || opt.step())?.is_some())
+        Ok(true)
     }
 
     /// Backs off the scale if any optimizer saw inf/NaN this iteration, grows
@@ -533,11 +570,6 @@ impl GradScaler {
         self.growth_interval
     }
 
-    /// The stage of optimizer `key` in this iteration.
-    pub fn stage(&self, key: usize) -> Stage {
-        self.per_opt.get(&key).map_or(Stage::Ready, |s| s.stage)
-    }
-
     /// `None` when disabled (torch returns an empty dict then).
     pub fn state_dict(&self) -> Result<Option<ScalerState>> {
         if !self.enabled {
@@ -557,19 +589,7 @@ impl GradScaler {
         if !self.enabled {
             return Ok(());
         }
-        check_config(s.growth_factor, s.backoff_factor, s.growth_interval)?;
-        if !(s.scale.is_finite() && s.scale > 0.0) {
-            return Err(Error::Value(format!(
-                "GradScaler.load_state_dict: scale must be finite and > 0, got {}",
-                s.scale
-            )));
-        }
-        if s.growth_tracker < 0 {
-            return Err(Error::Value(format!(
-                "GradScaler.load_state_dict: _growth_tracker must be >= 0, got {}",
-                s.growth_tracker
-            )));
-        }
+        s.check("GradScaler.load_state_dict", "scale")?;
         self.init_scale = s.scale;
         self.growth_factor = s.growth_factor;
         self.backoff_factor = s.backoff_factor;
@@ -583,200 +603,6 @@ impl GradScaler {
         }
         Ok(())
     }
-}
-
-/// Every parameter of every group.
-pub fn all_params(opt: &dyn Optimizer) -> Vec<Tensor> {
-    (0..opt.num_groups())
-        .flat_map(|i| opt.group_params(i))
-        .collect()
-}
-
-/// The sum of per-device found-inf flags, on the first one's device.
-fn sum_found_inf(infs: &[(Device, Tensor)]) -> Result<Option<Tensor>> {
-    let Some((d, first)) = infs.first() else {
-        return Ok(None);
-    };
-    let mut total = first.shallow_clone();
-    for (_, t) in &infs[1..] {
-        total = total.f_add(&t.f_to_device(*d)?)?;
-    }
-    Ok(Some(total))
-}
-
-/// Device types autocast knows here (the `c10::DeviceType` codes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AutocastDevice {
-    Cpu,
-    Cuda,
-}
-
-impl AutocastDevice {
-    pub fn from_name(name: &str) -> Result<Self> {
-        match name {
-            "cpu" => Ok(AutocastDevice::Cpu),
-            "cuda" => Ok(AutocastDevice::Cuda),
-            _ => Err(Error::Value(format!(
-                "autocast: device_type must be 'cpu' or 'cuda', got '{name}'"
-            ))),
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            AutocastDevice::Cpu => "cpu",
-            AutocastDevice::Cuda => "cuda",
-        }
-    }
-
-    /// CUDA when one is usable, else the CPU.
-    pub fn default_here() -> Self {
-        if tch::Cuda::is_available() {
-            AutocastDevice::Cuda
-        } else {
-            AutocastDevice::Cpu
-        }
-    }
-
-    fn code(self) -> i32 {
-        match self {
-            AutocastDevice::Cpu => 0,
-            AutocastDevice::Cuda => 1,
-        }
-    }
-}
-
-/// c10::ScalarType codes of the dtypes autocast can run in.
-fn scalar_type(k: Kind) -> Option<i32> {
-    match k {
-        Kind::Half => Some(5),
-        Kind::Float => Some(6),
-        Kind::Double => Some(7),
-        Kind::BFloat16 => Some(15),
-        _ => None,
-    }
-}
-
-fn kind_from_scalar_type(c: i32) -> Option<Kind> {
-    match c {
-        5 => Some(Kind::Half),
-        6 => Some(Kind::Float),
-        7 => Some(Kind::Double),
-        15 => Some(Kind::BFloat16),
-        _ => None,
-    }
-}
-
-/// Whether autocast is on for `device` in this thread.
-pub fn is_autocast_enabled(device: AutocastDevice) -> Result<bool> {
-    Ok(shim::autocast_get(device.code())?.0)
-}
-
-/// The dtype autocast runs in for `device` in this thread.
-pub fn autocast_dtype(device: AutocastDevice) -> Result<Kind> {
-    let code = shim::autocast_get(device.code())?.1;
-    kind_from_scalar_type(code)
-        .ok_or_else(|| Error::DType(format!("autocast: unexpected dtype code {code}")))
-}
-
-/// RAII autocast region, as `torch.autocast.__enter__/__exit__`: saves this
-/// thread's flag and dtype for the device type, sets them, increments the
-/// nesting; on drop decrements it (clearing the cast cache at depth 0) and
-/// restores what was saved. Autocast state is thread-local: drop the guard
-/// on the thread that made it.
-pub struct AutocastGuard {
-    device: AutocastDevice,
-    prev_enabled: bool,
-    prev_dtype: i32,
-}
-
-impl AutocastGuard {
-    /// Enables autocast in `dtype` (float16 or bfloat16) for `device`;
-    /// `enabled = false` makes a region with autocast off (nested opt-out).
-    pub fn new(device: AutocastDevice, dtype: Kind, enabled: bool) -> Result<Self> {
-        if !matches!(dtype, Kind::Half | Kind::BFloat16) {
-            return Err(Error::Value(format!(
-                "autocast: dtype must be float16 or bfloat16, got {}",
-                kind_str(dtype)
-            )));
-        }
-        if device == AutocastDevice::Cuda && !tch::Cuda::is_available() {
-            return Err(Error::Value(
-                "autocast: device_type 'cuda' but CUDA is not available".into(),
-            ));
-        }
-        let code = scalar_type(dtype).ok_or_else(|| {
-            Error::DType(format!("autocast: unsupported dtype {}", kind_str(dtype)))
-        })?;
-        let (prev_enabled, prev_dtype) = shim::autocast_get(device.code())?;
-        shim::autocast_set(device.code(), enabled, code)?;
-        if let Err(e) = shim::autocast_increment_nesting() {
-            let _ = shim::autocast_set(device.code(), prev_enabled, prev_dtype);
-            return Err(e);
-        }
-        Ok(AutocastGuard {
-            device,
-            prev_enabled,
-            prev_dtype,
-        })
-    }
-
-    pub fn device(&self) -> AutocastDevice {
-        self.device
-    }
-}
-
-impl Drop for AutocastGuard {
-    fn drop(&mut self) {
-        // Errors cannot propagate from drop; these calls only touch
-        // thread-local flags and do not fail in practice.
-        if let Ok(0) = shim::autocast_decrement_nesting() {
-            let _ = shim::autocast_clear_cache();
-        }
-        let _ = shim::autocast_set(self.device.code(), self.prev_enabled, self.prev_dtype);
-    }
-}
-
-/// Runs `f` with autocast on in `dtype` for `device`.
-pub fn autocast<T>(device: AutocastDevice, dtype: Kind, f: impl FnOnce() -> T) -> Result<T> {
-    let _guard = AutocastGuard::new(device, dtype, true)?;
-    Ok(f())
-}
-
-/// Casts parameters to `dtype` in place, keeping each tensor's identity
-/// (`p.data = p.data.to(dtype)`), and their gradients too, as
-/// `Module.to(dtype)` does. Parameters already in `dtype` are left alone.
-pub fn cast_parameters(params: &[Tensor], dtype: Kind) -> Result<()> {
-    if !is_float(dtype) {
-        return Err(Error::DType(format!(
-            "cast_parameters: dtype must be floating point, got {}",
-            kind_str(dtype)
-        )));
-    }
-    for (i, p) in params.iter().enumerate() {
-        let k = p.f_kind()?;
-        if !is_float(k) {
-            return Err(Error::DType(format!(
-                "cast_parameters: params[{i}] is {}, expected a floating-point tensor",
-                kind_str(k)
-            )));
-        }
-    }
-    let _guard = tch::no_grad_guard();
-    for p in params {
-        if p.f_kind()? == dtype {
-            continue;
-        }
-        let data = p.f_detach()?.f_to_kind(dtype)?;
-        let mut h = p.shallow_clone();
-        h.f_set_data(&data)?;
-        if let Some(g) = grad_of(p) {
-            let gd = g.f_to_kind(dtype)?;
-            let mut gh = g.shallow_clone();
-            gh.f_set_data(&gd)?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -860,6 +686,55 @@ mod tests {
     }
 
     #[test]
+    fn the_step_path_is_decided_here() {
+        let on = scaler(4.0, 3);
+        assert_eq!(on.step_path(true, false, false).unwrap(), StepPath::Fused);
+        // Arguments for the optimizer's step only pass through the checked path.
+        assert_eq!(on.step_path(true, true, false).unwrap(), StepPath::Checked);
+        assert_eq!(
+            on.step_path(false, false, false).unwrap(),
+            StepPath::Checked
+        );
+        assert!(
+            matches!(on.step_path(false, true, true), Err(Error::Torch(m)) if m.contains("Closure"))
+        );
+        let off = GradScaler::new(ScalerConfig {
+            enabled: false,
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(off.step_path(true, true, true).unwrap(), StepPath::Plain);
+    }
+
+    #[test]
+    fn a_cuda_scaler_without_cuda_is_disabled_with_a_warning() {
+        let s = GradScaler::new(ScalerConfig {
+            device: Some(Device::Cuda(0)),
+            growth_factor: 0.5, // not checked once disabled, as torch
+            ..Default::default()
+        })
+        .unwrap();
+        let cuda = tch::Cuda::is_available();
+        assert_eq!(s.is_enabled(), cuda);
+        assert_eq!(s.warning(), (!cuda).then_some(NO_CUDA_WARNING));
+    }
+
+    #[test]
+    fn step_checked_skips_on_inf_and_marks_the_step() {
+        let s = Mutex::new(scaler(2.0, 3));
+        let p = param_with_grad(&[f32::NAN]);
+        let mut ran = false;
+        let out = step_checked(&s, 7, std::slice::from_ref(&p), || {
+            ran = true;
+            Ok(())
+        })
+        .unwrap();
+        assert!(out.is_none() && !ran);
+        assert!(s.lock().unwrap().last_step_skipped().unwrap());
+        assert!(step_checked(&s, 7, &[p], || Ok(())).is_err()); // already stepped
+    }
+
+    #[test]
     fn bad_config() {
         for (g, b, i) in [(1.0, 0.5, 10), (2.0, 1.0, 10), (2.0, 0.5, 0)] {
             let r = GradScaler::new(ScalerConfig {
@@ -870,43 +745,5 @@ mod tests {
             });
             assert!(matches!(r, Err(Error::Value(_))));
         }
-    }
-
-    #[test]
-    fn autocast_guard_restores() {
-        let dev = AutocastDevice::Cpu;
-        let before = is_autocast_enabled(dev).unwrap();
-        let dtype_before = autocast_dtype(dev).unwrap();
-        {
-            let _g = AutocastGuard::new(dev, Kind::Half, true).unwrap();
-            assert!(is_autocast_enabled(dev).unwrap());
-            assert_eq!(autocast_dtype(dev).unwrap(), Kind::Half);
-            {
-                let _off = AutocastGuard::new(dev, Kind::BFloat16, false).unwrap();
-                assert!(!is_autocast_enabled(dev).unwrap());
-            }
-            assert_eq!(autocast_dtype(dev).unwrap(), Kind::Half);
-            assert!(is_autocast_enabled(dev).unwrap());
-        }
-        assert_eq!(is_autocast_enabled(dev).unwrap(), before);
-        assert_eq!(autocast_dtype(dev).unwrap(), dtype_before);
-        assert!(AutocastGuard::new(dev, Kind::Float, true).is_err());
-    }
-
-    #[test]
-    fn autocast_mm_runs_in_bf16() {
-        let a = Tensor::ones([2, 2], (Kind::Float, Device::Cpu));
-        let y = autocast(AutocastDevice::Cpu, Kind::BFloat16, || a.mm(&a)).unwrap();
-        assert_eq!(y.kind(), Kind::BFloat16);
-        assert_eq!(a.mm(&a).kind(), Kind::Float);
-    }
-
-    #[test]
-    fn cast_keeps_identity() {
-        let p = Tensor::ones([3], (Kind::Float, Device::Cpu)).set_requires_grad(true);
-        let q = p.shallow_clone();
-        cast_parameters(&[p], Kind::Double).unwrap();
-        assert_eq!(q.kind(), Kind::Double);
-        assert!(q.requires_grad());
     }
 }
