@@ -280,13 +280,13 @@ impl DataLoader {
         let gathered: Vec<Tensor> = if !self.shuffle {
             self.fields
                 .iter()
-                .map(|f| Ok(f.f_narrow(0, start as i64, n as i64)?))
+                .map(|f| Ok(f.handle().f_narrow(0, start as i64, n as i64)?))
                 .collect::<Result<_>>()?
         } else {
             let idx = order.f_narrow(0, start as i64, n as i64)?;
             self.fields
                 .iter()
-                .map(|f| Ok(f.f_index_select(0, &idx)?))
+                .map(|f| Ok(f.handle().f_index_select(0, &idx)?))
                 .collect::<Result<_>>()?
         };
         if !self.staged {
@@ -302,7 +302,7 @@ impl DataLoader {
                 } else {
                     t.f_pin_memory(self.device)?
                 };
-                Ok(t.f_to_device_(self.device, t.kind(), true, false)?)
+                Ok(t.f_to_device_(self.device, t.f_kind()?, true, false)?)
             })
             .collect()
     }

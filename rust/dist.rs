@@ -66,7 +66,10 @@ impl ProcessGroup {
     pub fn all_reduce_mean_(&self, tensors: &[Tensor]) -> Result<()> {
         let n = self.size() as f64;
         let raw = self.raw()?;
-        let keyed = tensors.iter().map(|t| ((t.device(), t.kind()), t));
+        let keyed = tensors
+            .iter()
+            .map(|t| Ok(((t.device(), t.f_kind()?), t)))
+            .collect::<Result<Vec<_>>>()?;
         for (_, group) in group_by(keyed) {
             let mut start = 0;
             while start < group.len() {

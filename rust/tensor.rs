@@ -1,8 +1,18 @@
 //! Small tensor helpers shared by the core: a `Sync` handle and checks that
 //! produce messages naming the argument and its shape or dtype.
+//!
+//! Shape accessors: tch's `size()`, `dim()`, `numel()` and `device()` have
+//! no fallible form; they fail (panic) only on an undefined tensor (and
+//! `size()` on a nested tensor). The core calls them only on defined tensors:
+//! every tensor it computes with is an op's result, a parameter, or an input
+//! the binding unpacked from a `torch.Tensor` (always defined); the one
+//! source of undefined tensors, a missing gradient, goes through [`grad_of`].
+//! (A nested tensor from Python is not refused at the boundary yet; its
+//! panic becomes `InternalError` there.) `kind()` and `*_value()` can
+//! fail on defined tensors (dtypes tch does not know, several elements), so
+//! the core uses their `f_*` forms ([`kind_of`]).
 
-use std::ops::Deref;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use tch::{Kind, Tensor};
 
@@ -14,54 +24,51 @@ use crate::{Error, Result};
 /// hand), [`rebind`] points every live handle on the old tensor at the new
 /// one, so one copy of each parameter is what every holder computes with.
 ///
-/// `tch::Tensor` is `Send` but not `Sync`. An `at::Tensor` handle is an
-/// intrusive pointer with an atomic refcount; reading it from several threads
-/// is what PyTorch itself does for module parameters. In-place math on the
-/// data is serialised by the caller (the optimizer's mutex, the GIL); a
-/// rebind happens from Python, between steps.
-pub struct SharedTensor(Arc<Tensor>);
-
-// SAFETY: see the type's doc: only the handle is shared, never a `&mut`.
-unsafe impl Sync for SharedTensor {}
-unsafe impl Send for SharedTensor {}
-
-struct Live(Weak<Tensor>);
-// SAFETY: the registry only compares handles and reassigns them under its lock (see `rebind`).
-unsafe impl Send for Live {}
+/// `Send + Sync` by construction: the handle sits behind a mutex, held only
+/// to clone it ([`SharedTensor::handle`]) or to replace it ([`rebind`]), so a
+/// reader on one thread and a rebind on another never race on the C++
+/// handle. What readers do with their clones (in-place math on the shared
+/// storage) is ordered by the caller, as in torch: the engine's step runs on
+/// one thread, the optimizer's state behind its own mutex.
+pub struct SharedTensor(Arc<Mutex<Tensor>>);
 
 /// Every SharedTensor alive (weakly), for `rebind`.
-static LIVE: Mutex<Vec<Live>> = Mutex::new(Vec::new());
+static LIVE: Mutex<Vec<Weak<Mutex<Tensor>>>> = Mutex::new(Vec::new());
+
+/// A tensor's lock; nothing panics while one is held (handle clones and
+/// assignments), so a poisoned lock still holds a valid handle.
+fn lock(t: &Mutex<Tensor>) -> MutexGuard<'_, Tensor> {
+    t.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 impl SharedTensor {
     pub fn new(t: Tensor) -> Self {
-        // The Arc is shared between threads on the terms of the type's doc
-        // (Send/Sync are implemented for SharedTensor, not derived from Tensor).
-        #[allow(clippy::arc_with_non_send_sync)]
-        let cell = Arc::new(t);
+        let cell = Arc::new(Mutex::new(t));
         if let Ok(mut live) = LIVE.lock() {
             if live.len() >= 64 && live.len().is_power_of_two() {
-                live.retain(|w| w.0.strong_count() > 0); // amortised pruning
+                live.retain(|w| w.strong_count() > 0); // amortised pruning
             }
-            live.push(Live(Arc::downgrade(&cell)));
+            live.push(Arc::downgrade(&cell));
         }
         SharedTensor(cell)
     }
-    /// A new handle on the same tensor (same storage, same grad), or on its
-    /// substitute inside [`crate::substitute::with_substitutes`].
+
+    /// A new handle on the tensor to compute with (same storage, same grad):
+    /// its substitute inside a [`crate::substitute::Substitutes::scope`] on
+    /// this thread, else the held tensor.
     pub fn handle(&self) -> Tensor {
-        (**self).shallow_clone()
+        let own = lock(&self.0);
+        crate::substitute::lookup(&own).unwrap_or_else(|| own.shallow_clone())
+    }
+
+    /// The held tensor itself, ignoring substitutes (identity, rebinding).
+    pub fn own(&self) -> Tensor {
+        lock(&self.0).shallow_clone()
     }
 
     /// The tensor this handle reads as on this thread now, if substituted.
     pub fn substitute(&self) -> Option<Tensor> {
-        crate::substitute::lookup(&self.0).map(Tensor::shallow_clone)
-    }
-}
-
-impl Deref for SharedTensor {
-    type Target = Tensor;
-    fn deref(&self) -> &Tensor {
-        crate::substitute::lookup(&self.0).unwrap_or(&*self.0)
+        crate::substitute::lookup(&lock(&self.0))
     }
 }
 
@@ -84,9 +91,10 @@ pub fn rebind(old: &Tensor, new: &Tensor) -> Result<usize> {
         .map_err(|_| Error::Internal("tensor registry poisoned".into()))?;
     let mut n = 0;
     for w in live.iter() {
-        if let Some(t) = w.0.upgrade() {
+        if let Some(cell) = w.upgrade() {
+            let mut t = lock(&cell);
             if crate::shim::is_same(&t, old) {
-                crate::shim::assign(&t, new);
+                *t = new.shallow_clone();
                 n += 1;
             }
         }
@@ -166,4 +174,23 @@ pub fn deep_copy(t: &Tensor) -> Result<Tensor> {
     let mut out = t.f_empty_like()?;
     out.f_copy_(&t.f_detach()?)?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rebind_from_another_thread_is_seen_by_later_reads() {
+        let old = Tensor::from_slice(&[1.0f32, 1.0]);
+        let w = SharedTensor::new(old.shallow_clone());
+        let new = Tensor::from_slice(&[3.0f32, 4.0]);
+        let (o, n) = (old.shallow_clone(), new.shallow_clone());
+        let n = std::thread::spawn(move || rebind(&o, &n).expect("rebind"))
+            .join()
+            .expect("thread");
+        assert!(n >= 1);
+        let s = w.handle().f_sum(Kind::Float).expect("sum");
+        assert_eq!(s.f_double_value(&[]).expect("value"), 7.0);
+    }
 }

@@ -329,7 +329,7 @@ pub fn load_checkpoint_file(
                     KIND,
                     path,
                     format!(
-                        "checkpoint architecture mismatch: the file was saved from graph {} but this graph is {} (structural hashes differ); load with strict_hash=False to match by name, or migrate_checkpoint",
+                        "checkpoint architecture mismatch: the file was saved from graph {} but this graph is {} (structural hashes differ); load without the hash check to match by name, or migrate the checkpoint",
                         &hex_encode(&parsed.hash)[..8],
                         &hex_encode(&model)[..8]
                     ),

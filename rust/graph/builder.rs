@@ -586,7 +586,7 @@ mod tests {
     #[test]
     fn tagged_prefix_and_duplicate_raw_names() {
         /// A module yielding two parameters with the same raw name.
-        struct Twice(Tensor);
+        struct Twice(crate::tensor::SharedTensor);
         impl Module for Twice {
             fn name(&self) -> &str {
                 "twice"
@@ -598,18 +598,16 @@ mod tests {
                 (0..2)
                     .map(|_| Parameter {
                         name: "w".into(),
-                        tensor: self.0.shallow_clone(),
+                        tensor: self.0.handle(),
                     })
                     .collect()
             }
         }
-        // SAFETY (test only): the tensor is never mutated concurrently.
-        unsafe impl Sync for Twice {}
         let mut b = FlowBuilder::from_module(lin(2, 2));
-        b.tag("enc").through(Arc::new(Twice(Tensor::zeros(
-            [1],
-            (tch::Kind::Float, Device::Cpu),
-        ))));
+        b.tag("enc")
+            .through(Arc::new(Twice(crate::tensor::SharedTensor::new(
+                Tensor::zeros([1], (tch::Kind::Float, Device::Cpu)),
+            ))));
         let names: Vec<String> = b
             .build()
             .expect("build")

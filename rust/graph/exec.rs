@@ -59,8 +59,9 @@ pub struct Graph {
     pub(crate) last_profile: Mutex<Option<Profile>>,
     /// The first forward (or metric record): the origin of `eta`.
     pub(crate) started: OnceLock<Instant>,
-    /// floDl's `step()` driving (the training side: `train/graph_driver.rs`).
-    pub(crate) driver: crate::train::GraphDriver,
+    /// floDl's `step()` driving, set by the training side on first use
+    /// (`train/graph_driver.rs`); execution never reads it.
+    pub(crate) driver: OnceLock<Box<dyn StepDriver>>,
     /// `unique_modules`, built on first use (the spec never changes).
     unique: OnceLock<Vec<(usize, Arc<dyn Module>)>>,
     /// For each position in `order`: the nodes whose output no later node
@@ -68,6 +69,18 @@ pub struct Graph {
     /// there, so a forward holds only live activations (autograd keeps
     /// what backward needs by itself).
     release: Vec<Vec<usize>>,
+}
+
+/// floDl's `Graph::step()` and its settings, as the training side gives them
+/// (`train/graph_driver.rs`): the graph holds one so that floDl's loop finds
+/// the optimizer on the graph, without graph/ depending on the training side.
+pub trait StepDriver: Send + Sync {
+    fn set_optimizer(&self, opt: Arc<Mutex<dyn crate::optim::Optimizer>>);
+    fn set_scheduler(&self, s: Option<crate::sched::ArcSchedule>);
+    fn set_process_group(&self, pg: Option<Arc<crate::dist::ProcessGroup>>);
+    fn set_lr_scale(&self, f: f64);
+    fn training_step(&self) -> u64;
+    fn step(&self) -> Result<()>;
 }
 
 impl Graph {
@@ -91,7 +104,7 @@ impl Graph {
             profiling: AtomicBool::new(false),
             last_profile: Mutex::new(None),
             started: OnceLock::new(),
-            driver: Default::default(),
+            driver: OnceLock::new(),
             release,
             unique: OnceLock::new(),
         })
@@ -181,7 +194,9 @@ impl Graph {
             let v = t.f_detach()?;
             let buf = match st.pinned.get(tag) {
                 Some(b)
-                    if b.size() == v.size() && b.kind() == v.kind() && b.device() == v.device() =>
+                    if b.size() == v.size()
+                        && b.f_kind()? == v.f_kind()?
+                        && b.device() == v.device() =>
                 {
                     if !crate::shim::is_same(b, &v) {
                         b.shallow_clone().f_copy_(&v)?;
@@ -197,6 +212,16 @@ impl Graph {
             *t = buf;
         }
         Ok(())
+    }
+
+    /// [`Graph::forward_multi`] with `subs` read in place of their originals
+    /// (torch's `functional_call`), on this thread, for this call only.
+    pub fn forward_with(
+        &self,
+        inputs: &[Tensor],
+        subs: &crate::substitute::Substitutes,
+    ) -> Result<Tensor> {
+        subs.scope(|| self.forward_multi(inputs))
     }
 
     /// Runs the graph on its inputs (one per exposed input, in order).

@@ -20,7 +20,7 @@ pub use builder::{FlowBuilder, MergeOp};
 pub use capture::{capture_blocker, pin_state};
 pub use composite::{LoopKind, MapMode};
 pub use dot::{format_count, render_svg};
-pub use exec::Graph;
+pub use exec::{Graph, StepDriver};
 pub use node::{NodeOp, Port, Source};
 pub use observe::Reduce;
 pub use profile::{format_duration, LevelTiming, NodeTiming, Profile};

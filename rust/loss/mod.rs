@@ -232,7 +232,7 @@ impl Weight {
 
 impl fmt::Debug for Weight {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "tensor of shape {}", shape_str(&self.0))
+        write!(f, "tensor of shape {}", shape_str(&self.0.handle()))
     }
 }
 

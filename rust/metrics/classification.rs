@@ -348,7 +348,7 @@ fn binary_impl(pred: &Tensor, targets: &Tensor, threshold: f64, f: &str) -> Resu
             )));
         }
     }
-    let p = match pred.kind() {
+    let p = match pred.f_kind()? {
         Kind::Bool => pred.f_to_kind(Kind::Float)?,
         _ => pred.shallow_clone(),
     };

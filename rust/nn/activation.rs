@@ -216,7 +216,8 @@ impl Module for PRelu {
     }
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         require_float(x, "PReLU input")?;
-        check_kind(self, x, &self.weight)?;
+        let w = self.weight.handle();
+        check_kind(self, x, &w)?;
         if self.n > 1 && (x.dim() < 2 || x.size()[1] != self.n) {
             return Err(Error::Shape(format!(
                 "{}: expected {} channels at dimension 1, got shape {}",
@@ -225,7 +226,7 @@ impl Module for PRelu {
                 shape_str(x)
             )));
         }
-        Ok(x.f_prelu(&self.weight)?)
+        Ok(x.f_prelu(&w)?)
     }
     fn parameters(&self) -> Vec<Parameter> {
         vec![param("weight", &self.weight)]

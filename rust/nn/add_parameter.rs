@@ -54,7 +54,7 @@ impl Module for AddParameter {
     }
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         require_float(x, &format!("{} input", self.describe()))?;
-        let w = &*self.weight;
+        let w = &self.weight.handle();
         if !broadcasts_into(&x.size(), &w.size()) {
             return Err(Error::Shape(format!(
                 "{}: the weight {} does not broadcast to the input's shape {}",

@@ -71,7 +71,7 @@ impl MultiheadAttention {
                 shape_str(t)
             )));
         }
-        check_kind(self, t, &self.in_w)?;
+        check_kind(self, t, &self.in_w.handle())?;
         Ok(s)
     }
 
@@ -103,7 +103,11 @@ impl MultiheadAttention {
         same_kv: bool,
     ) -> Result<(Tensor, Tensor, Tensor)> {
         let e = self.embed;
-        let (w, b) = (&*self.in_w, self.in_b.as_deref());
+        let (w, b) = (
+            &self.in_w.handle(),
+            self.in_b.as_ref().map(SharedTensor::handle),
+        );
+        let b = b.as_ref();
         // proj.unflatten(-1, (n, E)).unsqueeze(0).transpose(0, -2).squeeze(-2).contiguous()
         let packed = |p: Tensor, n: i64| -> Result<Tensor> {
             Ok(p.f_unflatten(-1, [n, e])?
@@ -232,7 +236,10 @@ impl MultiheadAttention {
             .f_transpose(0, 1)?
             .f_contiguous()?
             .f_view([l * b, e])?
-            .f_linear(&self.out_w, self.out_b.as_deref())?
+            .f_linear(
+                &self.out_w.handle(),
+                self.out_b.as_ref().map(SharedTensor::handle).as_ref(),
+            )?
             .f_view([l, b, e])?;
         Ok(out.f_transpose(1, 0)?)
     }

@@ -60,14 +60,13 @@ impl Bilinear {
                 shape_str(x2)
             )));
         }
-        check_kind(self, x1, &self.weight)?;
-        check_kind(self, x2, &self.weight)?;
-        Ok(Tensor::f_bilinear(
-            x1,
-            x2,
-            &self.weight,
-            self.bias.as_deref(),
-        )?)
+        let (w, b) = (
+            self.weight.handle(),
+            self.bias.as_ref().map(SharedTensor::handle),
+        );
+        check_kind(self, x1, &w)?;
+        check_kind(self, x2, &w)?;
+        Ok(Tensor::f_bilinear(x1, x2, &w, b.as_ref())?)
     }
 }
 

@@ -155,11 +155,15 @@ impl Module for Conv {
         let layout = ["[N, C, L]", "[N, C, H, W]", "[N, C, D, H, W]"][self.dims - 1];
         check_input(self, x, &[self.dims + 2], layout)?;
         check_dim(self, x, 1, self.in_channels, "input channels")?;
-        check_kind(self, x, &self.weight)?;
+        let (w, b) = (
+            self.weight.handle(),
+            self.bias.as_ref().map(SharedTensor::handle),
+        );
+        check_kind(self, x, &w)?;
         let o = &self.opts;
         Ok(x.f_convolution(
-            &self.weight,
-            self.bias.as_deref(),
+            &w,
+            b.as_ref(),
             o.stride.as_slice(),
             o.padding.as_slice(),
             o.dilation.as_slice(),

@@ -80,7 +80,7 @@ impl Module for Embedding {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         check_indices(&self.describe(), x, self.num)?;
         Ok(Tensor::f_embedding(
-            &self.weight,
+            &self.weight.handle(),
             x,
             self.padding_idx.unwrap_or(-1),
             false,
@@ -149,7 +149,7 @@ impl EmbeddingBag {
         }
         let offsets = offsets.f_to_kind(indices.f_kind()?)?;
         let (out, _, _, _) = Tensor::f_embedding_bag(
-            &self.weight,
+            &self.weight.handle(),
             indices,
             &offsets,
             false,

@@ -70,8 +70,8 @@ impl Module for LayerNorm {
         }
         Ok(x.f_layer_norm(
             [self.size],
-            Some(&*self.weight),
-            Some(&*self.bias),
+            Some(&self.weight.handle()),
+            Some(&self.bias.handle()),
             self.eps,
             true,
         )?)

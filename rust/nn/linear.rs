@@ -77,8 +77,10 @@ impl Module for Linear {
                 shape_str(x)
             )));
         }
-        super::check_kind(self, x, &self.weight)?;
-        crate::shim::linear(x, &self.weight, self.bias.as_deref())
+        let w = self.weight.handle();
+        super::check_kind(self, x, &w)?;
+        let b = self.bias.as_ref().map(SharedTensor::handle);
+        crate::shim::linear(x, &w, b.as_ref())
     }
 
     fn parameters(&self) -> Vec<Parameter> {

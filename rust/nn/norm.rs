@@ -117,7 +117,8 @@ impl Module for BatchNorm {
             check_input(self, x, &[2, 3], "[N, C] or [N, C, L]")?
         };
         check_dim(self, x, 1, self.channels, "channels")?;
-        check_kind(self, x, &self.weight)?;
+        let w = self.weight.handle();
+        check_kind(self, x, &w)?;
         let training = self.training.get();
         if training && size[0] < 2 {
             return Err(Error::Shape(format!(
@@ -127,10 +128,10 @@ impl Module for BatchNorm {
             )));
         }
         Ok(x.f_batch_norm(
-            Some(&*self.weight),
-            Some(&*self.bias),
-            Some(&*self.running_mean),
-            Some(&*self.running_var),
+            Some(&w),
+            Some(&self.bias.handle()),
+            Some(&self.running_mean.handle()),
+            Some(&self.running_var.handle()),
             training,
             self.momentum,
             self.eps,
@@ -203,16 +204,14 @@ impl Module for GroupNorm {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         check_input(self, x, &[2, 3, 4, 5], "[N, C, *]")?;
         check_dim(self, x, 1, self.channels, "channels")?;
-        if let Some((w, _)) = &self.affine {
+        let (w, b) = match &self.affine {
+            Some((w, b)) => (Some(w.handle()), Some(b.handle())),
+            None => (None, None),
+        };
+        if let Some(w) = &w {
             check_kind(self, x, w)?;
         }
-        Ok(x.f_group_norm(
-            self.groups,
-            self.affine.as_ref().map(|(w, _)| &**w),
-            self.affine.as_ref().map(|(_, b)| &**b),
-            self.eps,
-            true,
-        )?)
+        Ok(x.f_group_norm(self.groups, w.as_ref(), b.as_ref(), self.eps, true)?)
     }
     fn parameters(&self) -> Vec<Parameter> {
         match &self.affine {
@@ -263,12 +262,16 @@ impl Module for InstanceNorm {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         check_input(self, x, &[3, 4, 5], "[N, C, *spatial]")?;
         check_dim(self, x, 1, self.channels, "channels")?;
-        if let Some((w, _)) = &self.affine {
+        let (w, b) = match &self.affine {
+            Some((w, b)) => (Some(w.handle()), Some(b.handle())),
+            None => (None, None),
+        };
+        if let Some(w) = &w {
             check_kind(self, x, w)?;
         }
         Ok(x.f_instance_norm(
-            self.affine.as_ref().map(|(w, _)| &**w),
-            self.affine.as_ref().map(|(_, b)| &**b),
+            w.as_ref(),
+            b.as_ref(),
             None::<&Tensor>,
             None::<&Tensor>,
             true,
@@ -327,8 +330,9 @@ impl Module for RmsNorm {
                 shape_str(x)
             )));
         }
-        check_kind(self, x, &self.weight)?;
-        Ok(x.f_rms_norm([self.size], Some(&*self.weight), self.eps)?)
+        let w = self.weight.handle();
+        check_kind(self, x, &w)?;
+        Ok(x.f_rms_norm([self.size], Some(&w), self.eps)?)
     }
     fn parameters(&self) -> Vec<Parameter> {
         vec![param("weight", &self.weight)]

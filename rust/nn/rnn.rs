@@ -116,7 +116,8 @@ impl GruCell {
     pub fn forward_step(&self, x: &Tensor, h: Option<&Tensor>) -> Result<Tensor> {
         let size = check_input(self, x, &[2], "[batch, input_size]")?;
         super::check_dim(self, x, 1, self.input, "input features")?;
-        check_kind(self, x, &self.params[0])?;
+        let p: Vec<Tensor> = self.params.iter().map(SharedTensor::handle).collect();
+        check_kind(self, x, &p[0])?;
         let h = match h {
             Some(h) => {
                 check_state(&self.describe(), h, "h", size[0], self.hidden, x)?;
@@ -124,14 +125,7 @@ impl GruCell {
             }
             None => x.f_new_zeros([size[0], self.hidden], (x.f_kind()?, x.device()))?,
         };
-        let p = &self.params;
-        Ok(x.f_gru_cell(
-            &h,
-            &p[0],
-            &p[1],
-            p.get(2).map(|t| &**t),
-            p.get(3).map(|t| &**t),
-        )?)
+        Ok(x.f_gru_cell(&h, &p[0], &p[1], p.get(2), p.get(3))?)
     }
 }
 
@@ -191,7 +185,8 @@ impl LstmCell {
     ) -> Result<(Tensor, Tensor)> {
         let size = check_input(self, x, &[2], "[batch, input_size]")?;
         super::check_dim(self, x, 1, self.input, "input features")?;
-        check_kind(self, x, &self.params[0])?;
+        let p: Vec<Tensor> = self.params.iter().map(SharedTensor::handle).collect();
+        check_kind(self, x, &p[0])?;
         let (h, c) = match state {
             Some((h, c)) => {
                 let what = self.describe();
@@ -204,14 +199,7 @@ impl LstmCell {
                 x.f_new_zeros([size[0], self.hidden], (x.f_kind()?, x.device()))?,
             ),
         };
-        let p = &self.params;
-        Ok(x.f_lstm_cell(
-            &[&h, &c],
-            &p[0],
-            &p[1],
-            p.get(2).map(|t| &**t),
-            p.get(3).map(|t| &**t),
-        )?)
+        Ok(x.f_lstm_cell(&[&h, &c], &p[0], &p[1], p.get(2), p.get(3))?)
     }
 
     /// floDl's packed form: state and result are cat(h, c) of shape [B, 2H].
@@ -331,7 +319,13 @@ impl Rnn {
         };
         let size = check_input(self, x, &[3], layout)?;
         super::check_dim(self, x, 2, self.input, "input features")?;
-        check_kind(self, x, &self.params[0][0])?;
+        let flat: Vec<Tensor> = self
+            .params
+            .iter()
+            .flatten()
+            .map(SharedTensor::handle)
+            .collect();
+        check_kind(self, x, &flat[0])?;
         let batch = if self.batch_first { size[0] } else { size[1] };
         let want = [self.layers, batch, self.hidden];
         let n_state = if self.kind == RnnKind::Lstm { 2 } else { 1 };
@@ -352,7 +346,7 @@ impl Rnn {
                             shape_str(t)
                         )));
                     }
-                    check_kind(self, t, &self.params[0][0])?;
+                    check_kind(self, t, &flat[0])?;
                 }
                 s.iter().map(|t| t.shallow_clone()).collect()
             }
@@ -360,7 +354,6 @@ impl Rnn {
                 .map(|_| x.f_new_zeros(want, (x.f_kind()?, x.device())))
                 .collect::<std::result::Result<_, _>>()?,
         };
-        let flat: Vec<&Tensor> = self.params.iter().flatten().map(|t| &**t).collect();
         match self.kind {
             RnnKind::Gru => {
                 let (out, h) = x.f_gru(
@@ -379,7 +372,7 @@ impl Rnn {
                 let hx: Vec<&Tensor> = state.iter().collect();
                 let (out, h, c) = x.f_lstm(
                     &hx,
-                    &flat,
+                    &flat.iter().collect::<Vec<_>>(),
                     self.bias,
                     self.layers,
                     0.0,

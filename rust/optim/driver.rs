@@ -85,7 +85,7 @@ pub fn bump_steps(steps: &[Tensor]) -> Result<()> {
     let host = steps.iter().all(|t| {
         t.device() == Device::Cpu
             && t.numel() == 1
-            && matches!(t.kind(), Kind::Float | Kind::Double)
+            && matches!(t.f_kind(), Ok(Kind::Float | Kind::Double))
     });
     if host {
         crate::shim::cpu_scalars_add_(&steps, 1.0)
@@ -230,7 +230,11 @@ impl<A: Algorithm> Optim<A> {
         // A tensor in two groups would be stepped twice: torch rejects it too.
         for p in &g.params {
             for (gi, other) in self.groups.iter().enumerate() {
-                if other.params.iter().any(|q| crate::shim::is_same(q, p)) {
+                if other
+                    .params
+                    .iter()
+                    .any(|q| crate::shim::is_same(&q.handle(), &p.handle()))
+                {
                     return Err(Error::Value(format!(
                         "{}: some parameters appear in more than one parameter group (group {gi})",
                         self.algo.name()
@@ -292,6 +296,7 @@ impl<A: Algorithm> Optim<A> {
             let mut keyed: Vec<((Device, Kind), (usize, Tensor))> = Vec::new();
             let mut fresh = Vec::new();
             for (i, p) in group.params.iter().enumerate() {
+                let p = &p.handle();
                 let Some(g) = grad_of(p) else { continue };
                 if self.state[gi][i].is_none() {
                     self.state[gi][i] = Some(self.algo.init_state(p, &group.hyper, imp)?);
@@ -382,7 +387,7 @@ fn share_steps(
     };
     let mut firsts: Vec<((Device, Kind), Tensor, f64)> = Vec::new();
     for &i in members {
-        let p = &group.params[i];
+        let p = &group.params[i].handle();
         let key = (p.device(), p.f_kind()?);
         let Some(Some(t)) = state[i].as_ref().and_then(|s| s.get(k)) else {
             continue;
@@ -604,7 +609,7 @@ impl<A: Algorithm> Optimizer for Optim<A> {
                     "{who}: state for parameter id {id}, which no group lists"
                 ))
             })?;
-            let p = &self.groups[gi].params[i];
+            let p = &self.groups[gi].params[i].handle();
             let mut st: State = names.iter().map(|_| None).collect();
             for (name, t) in entries {
                 let k = names.iter().position(|n| n == name).ok_or_else(|| {

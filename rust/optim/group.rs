@@ -33,6 +33,6 @@ impl ParamGroup {
 /// Sets the gradients of all tensors to None (undefined), like torch's
 /// `zero_grad(set_to_none=True)`.
 pub fn grads_to_none(params: &[SharedTensor]) -> Result<()> {
-    let ts: Vec<&Tensor> = params.iter().map(|p| &**p).collect();
-    shim::grads_set_to_none(&ts)
+    let ts: Vec<Tensor> = params.iter().map(SharedTensor::handle).collect();
+    shim::grads_set_to_none(&ts.iter().collect::<Vec<_>>())
 }

@@ -203,7 +203,7 @@ impl PyEpoch {
         if b >= self.loader.num_batches() {
             return Ok(None);
         }
-        let batch = self.loader.batch(&self.order, b).py()?;
+        let batch = self.loader.batch(&self.order.handle(), b).py()?;
         let items = batch
             .iter()
             .map(|t| to_py(py, t))

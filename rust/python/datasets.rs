@@ -2,6 +2,7 @@
 //! classes in `ferrotorch.datasets`; every read runs with the GIL released.
 
 use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -74,11 +75,16 @@ fn text_read(py: Python<'_>, path: PathBuf) -> PyResult<(String, String)> {
 /// both [N, seq_len] int64, over the sorted character vocabulary.
 #[pyclass(name = "Shakespeare", module = "ferrotorch._core", frozen)]
 pub struct PyShakespeare {
-    inner: datasets::Shakespeare,
+    // A frozen pyclass must be Sync; tch::Tensor is only Send.
+    inner: Mutex<datasets::Shakespeare>,
 }
 
-// The tensors are only read (handles cloned) after construction.
-unsafe impl Sync for PyShakespeare {}
+impl PyShakespeare {
+    fn get(&self) -> MutexGuard<'_, datasets::Shakespeare> {
+        // Only read after construction: a poisoned lock is still valid.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
 
 #[pymethods]
 impl PyShakespeare {
@@ -87,26 +93,28 @@ impl PyShakespeare {
         let inner = py
             .allow_threads(|| datasets::Shakespeare::parse(text, seq_len))
             .py()?;
-        Ok(PyShakespeare { inner })
+        Ok(PyShakespeare {
+            inner: Mutex::new(inner),
+        })
     }
     #[getter]
     fn data(&self, py: Python<'_>) -> PyResult<PyObject> {
-        to_py(py, &self.inner.data)
+        to_py(py, &self.get().data)
     }
     #[getter]
     fn targets(&self, py: Python<'_>) -> PyResult<PyObject> {
-        to_py(py, &self.inner.targets)
+        to_py(py, &self.get().targets)
     }
     #[getter]
     fn vocab_size(&self) -> usize {
-        self.inner.vocab_size()
+        self.get().vocab_size()
     }
     #[getter]
     fn vocab(&self) -> String {
-        self.inner.vocab.iter().collect()
+        self.get().vocab.iter().collect()
     }
     fn __len__(&self) -> usize {
-        self.inner.data.size().first().copied().unwrap_or(0) as usize
+        self.get().data.size().first().copied().unwrap_or(0) as usize
     }
 }
 

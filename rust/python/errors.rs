@@ -294,7 +294,65 @@ pub fn to_py(e: Error) -> PyErr {
         }
         _ => {}
     }
-    kind(&e).err(e.to_string())
+    kind(&e).err(api_words(&e.to_string()))
+}
+
+/// The core names its own concepts; a message about one that Python reaches
+/// through its own API gets that API's words here (subject: at the start).
+const API_SUBJECTS: &[(&str, &str)] = &[
+    (
+        "batched loss reads are not possible here",
+        "Trainer: loss_reads='batched' is not possible here",
+    ),
+    ("loss reads must be", "Trainer: loss_reads must be"),
+    ("training options: ", "Trainer: "),
+    ("CUDA graph capture: ", "Trainer(cuda_graph=True): "),
+    ("run over a loader: ", "Trainer.fit: "),
+    (
+        "the model takes one input",
+        "Trainer: the model takes one input",
+    ),
+    (
+        "the loss must be a scalar",
+        "Trainer: the loss must be a scalar",
+    ),
+    ("the batch is empty", "Trainer.step: the batch is empty"),
+    ("graph step: ", "Graph.step: "),
+    ("loss step: autocast to ", "Trainer.step_loss: amp=torch."),
+];
+
+/// Phrases of core messages and their API words, anywhere in a message.
+const API_PHRASES: &[(&str, &str)] = &[
+    (
+        "; run the forward inside the step",
+        "; use step(closure), whose closure runs under autocast, or run the forward under \
+         torch.autocast yourself and give the Trainer scaler= (float16) without amp=",
+    ),
+    (
+        "raising on a non-finite loss checks",
+        "on_nonfinite='raise' checks",
+    ),
+    (
+        "skipping non-finite steps decides",
+        "on_nonfinite='skip' decides",
+    ),
+    ("a loss callback runs", "a Python loss callable runs"),
+    ("load without the hash check", "load with strict_hash=False"),
+    ("or migrate the checkpoint", "or migrate_checkpoint"),
+];
+
+/// `msg` with the core's words for Python's API replaced by the API's.
+fn api_words(msg: &str) -> String {
+    let mut out = match API_SUBJECTS.iter().find(|(core, _)| msg.starts_with(core)) {
+        Some((core, api)) => format!("{api}{}", &msg[core.len()..]),
+        None => msg.to_string(),
+    };
+    for (core, api) in API_PHRASES {
+        if out.contains(core) {
+            out = out.replace(core, api);
+        }
+    }
+    out
 }
 
 /// `?`-friendly conversion for core results.

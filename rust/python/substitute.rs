@@ -1,9 +1,11 @@
-//! `crate::substitute` and `crate::tensor::rebind` for Python: a call with
+//! [`Substitutes`] and `crate::tensor::rebind` for Python: a call with
 //! parameters read as substitutes (torch's `functional_call` on a ferrotorch
 //! layer), and the permanent replacement of one tensor by another.
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
+
+use crate::substitute::Substitutes;
 
 use super::errors::{raise, Exc, IntoPyResult};
 use super::tensor::tensor_arg;
@@ -49,9 +51,15 @@ fn call_with_substitutes(
     args: &Bound<'_, PyTuple>,
     kwargs: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<PyObject> {
-    let pairs = pairs_arg("call_with_substitutes", &originals, &substitutes)?;
+    let subs = Substitutes::new(pairs_arg(
+        "call_with_substitutes",
+        &originals,
+        &substitutes,
+    )?);
     let _ = py;
-    crate::substitute::with_substitutes(&pairs, || fn_.call(args, kwargs).map(|o| o.unbind()))
+    // The scope spans a Python call (a layer's forward or one of its Rust
+    // methods), so it cannot be an argument: the layer reads it from the scope.
+    subs.scope(|| fn_.call(args, kwargs).map(|o| o.unbind()))
 }
 
 /// Points every ferrotorch module, graph and optimizer holding `old` at

@@ -57,7 +57,7 @@ impl Engine {
             .collect();
         let device = opts
             .device
-            .or_else(|| params.first().map(|p| p.device()))
+            .or_else(|| params.first().map(|p| p.handle().device()))
             .unwrap_or(Device::Cpu);
         let blocker = match opts.cuda_graph {
             GraphMode::Off => None,
@@ -74,7 +74,7 @@ impl Engine {
             (LossReads::Batched, None) => true,
             (LossReads::Batched, Some(why)) => {
                 return Err(Error::Value(format!(
-                    "Trainer: loss_reads='batched' is not possible here: {why}"
+                    "batched loss reads are not possible here: {why}"
                 )))
             }
         };
@@ -210,7 +210,7 @@ impl Engine {
     /// `t` on the trainer's device; non-blocking from pinned memory.
     pub fn to_device(&self, t: &Tensor) -> Result<Tensor> {
         match self.opts.device {
-            Some(d) if t.device() != d => Ok(t.f_to_device_(d, t.kind(), true, false)?),
+            Some(d) if t.device() != d => Ok(t.f_to_device_(d, t.f_kind()?, true, false)?),
             _ => Ok(t.shallow_clone()),
         }
     }
@@ -229,7 +229,7 @@ impl Engine {
             ([x], _) => self.model.forward(x),
             (_, Some(g)) => g.forward_multi(inputs),
             (_, None) => Err(Error::Value(format!(
-                "Trainer: the model takes one input, the batch has {}",
+                "the model takes one input, the batch has {}",
                 inputs.len()
             ))),
         }
@@ -269,7 +269,9 @@ impl Engine {
 
     /// Where collectives' small host values go (NCCL reduces only CUDA tensors).
     pub(super) fn param_device(&self) -> Device {
-        self.params.first().map_or(Device::Cpu, |p| p.device())
+        self.params
+            .first()
+            .map_or(Device::Cpu, |p| p.handle().device())
     }
 
     /// The lr the schedule gives for the next update, if there is one.
@@ -296,9 +298,9 @@ fn per_step_reason(opts: &TrainerOptions, graph_mode: bool) -> Option<&'static s
         return None; // the scaler's found-inf decides on the device
     }
     match opts.on_nonfinite {
-        NonFinite::Raise => Some("on_nonfinite='raise' checks every loss on the host"),
+        NonFinite::Raise => Some("raising on a non-finite loss checks every loss on the host"),
         NonFinite::Skip if !graph_mode => Some(
-            "on_nonfinite='skip' decides on the host in eager mode (graph mode skips on the device)",
+            "skipping non-finite steps decides on the host in eager mode (graph mode skips on the device)",
         ),
         _ => None,
     }

@@ -64,7 +64,7 @@ impl ShapeKey {
         ShapeKey(
             tensors
                 .iter()
-                .map(|t| (t.size(), format!("{:?}", t.kind())))
+                .map(|t| (t.size(), format!("{:?}", t.f_kind().ok())))
                 .collect(),
         )
     }
@@ -83,7 +83,7 @@ impl CaptureKey {
         for p in params {
             (p.data_ptr() as usize).hash(&mut h);
             p.size().hash(&mut h);
-            format!("{:?}", p.kind()).hash(&mut h);
+            format!("{:?}", p.f_kind().ok()).hash(&mut h);
             device_code(p.device()).hash(&mut h);
             p.requires_grad().hash(&mut h);
         }

@@ -1,7 +1,7 @@
 //! floDl's `Graph::step()` driving, on the training side: the optimizer,
 //! schedule, lr scale, process group and training-step counter a graph
-//! carries for floDl's loop. The graph only holds this; execution never
-//! reads it.
+//! carries for floDl's loop. The graph holds it as a `graph::StepDriver`
+//! (created here on first use); execution never reads it.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -10,7 +10,7 @@ use tch::Tensor;
 use super::update::{self, Outcome};
 use super::TrainerOptions;
 use crate::dist::ProcessGroup;
-use crate::graph::Graph;
+use crate::graph::{Graph, StepDriver};
 use crate::optim::Optimizer;
 use crate::sched::ArcSchedule;
 use crate::{Error, Result};
@@ -36,35 +36,30 @@ impl GraphDriver {
     }
 }
 
-impl Graph {
-    /// Attaches the optimizer that `step()` drives (floDl's set_optimizer).
-    pub fn set_optimizer(&self, opt: Arc<Mutex<dyn Optimizer>>) {
-        self.driver.get().optimizer = Some(opt);
+impl StepDriver for GraphDriver {
+    fn set_optimizer(&self, opt: Arc<Mutex<dyn Optimizer>>) {
+        self.get().optimizer = Some(opt);
     }
 
-    /// lr = schedule(training_step) · lr_scale before each `step()`.
-    pub fn set_scheduler(&self, s: Option<ArcSchedule>) {
-        self.driver.get().schedule = s;
+    fn set_scheduler(&self, s: Option<ArcSchedule>) {
+        self.get().schedule = s;
     }
 
-    /// Averages gradients over `pg` at every `step()` (None: one process).
-    pub fn set_process_group(&self, pg: Option<Arc<ProcessGroup>>) {
-        self.driver.get().process_group = pg;
+    fn set_process_group(&self, pg: Option<Arc<ProcessGroup>>) {
+        self.get().process_group = pg;
     }
 
-    pub fn set_lr_scale(&self, f: f64) {
-        self.driver.get().lr_scale = Some(f);
+    fn set_lr_scale(&self, f: f64) {
+        self.get().lr_scale = Some(f);
     }
 
-    pub fn training_step(&self) -> u64 {
-        self.driver.get().training_step
+    fn training_step(&self) -> u64 {
+        self.get().training_step
     }
 
-    /// floDl's `Graph::step()`: scheduled lr, optimizer step, zero_grad,
-    /// training_step += 1 (only the counter without an optimizer).
-    pub fn step(&self) -> Result<()> {
+    fn step(&self) -> Result<()> {
         let (opt, sched, scale, t, pg) = {
-            let d = self.driver.get();
+            let d = self.get();
             (
                 d.optimizer.clone(),
                 d.schedule.clone(),
@@ -90,12 +85,50 @@ impl Graph {
             o.zero_grad()?;
             if outcome == Outcome::NonFinite {
                 return Err(Error::Training(format!(
-                    "Graph.step: non-finite gradient at training step {t}; the update was not applied \
+                    "graph step: non-finite gradient at training step {t}; the update was not applied \
                      and the gradients were dropped"
                 )));
             }
         }
-        self.driver.get().training_step += 1;
+        self.get().training_step += 1;
         Ok(())
+    }
+}
+
+/// The graph's driver, created on first use.
+fn driver(g: &Graph) -> &dyn StepDriver {
+    g.driver
+        .get_or_init(|| Box::new(GraphDriver::default()))
+        .as_ref()
+}
+
+impl Graph {
+    /// Attaches the optimizer that `step()` drives (floDl's set_optimizer).
+    pub fn set_optimizer(&self, opt: Arc<Mutex<dyn Optimizer>>) {
+        driver(self).set_optimizer(opt)
+    }
+
+    /// lr = schedule(training_step) · lr_scale before each `step()`.
+    pub fn set_scheduler(&self, s: Option<ArcSchedule>) {
+        driver(self).set_scheduler(s)
+    }
+
+    /// Averages gradients over `pg` at every `step()` (None: one process).
+    pub fn set_process_group(&self, pg: Option<Arc<ProcessGroup>>) {
+        driver(self).set_process_group(pg)
+    }
+
+    pub fn set_lr_scale(&self, f: f64) {
+        driver(self).set_lr_scale(f)
+    }
+
+    pub fn training_step(&self) -> u64 {
+        driver(self).training_step()
+    }
+
+    /// floDl's `Graph::step()`: scheduled lr, optimizer step, zero_grad,
+    /// training_step += 1 (only the counter without an optimizer).
+    pub fn step(&self) -> Result<()> {
+        driver(self).step()
     }
 }

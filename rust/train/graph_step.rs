@@ -155,7 +155,7 @@ pub fn step_blocker(
     if let LossFn::Custom(_) = loss {
         return Ok(Some((
             "loss".into(),
-            "a Python loss callable runs on the host".into(),
+            "a loss callback runs on the host".into(),
         )));
     }
     if opts.grad_accumulation > 1 {
@@ -209,9 +209,9 @@ impl GraphRuntime {
         if matches!(mode, GraphMode::On | GraphMode::Emulate) {
             if let Some((node, reason)) = &b {
                 let e = if device_blocker.is_some() {
-                    format!("Trainer(cuda_graph=True): the trainer runs on {node}: {reason}")
+                    format!("CUDA graph capture: the trainer runs on {node}: {reason}")
                 } else {
-                    format!("Trainer(cuda_graph=True): '{node}' prevents capture: {reason}")
+                    format!("CUDA graph capture: '{node}' prevents capture: {reason}")
                 };
                 return Err(if device_blocker.is_some() {
                     Error::Device(e)
@@ -223,7 +223,7 @@ impl GraphRuntime {
         let blocker = match mode {
             GraphMode::Off => Some(Blocker {
                 node: String::new(),
-                reason: "cuda_graph=False".into(),
+                reason: "CUDA graphs are off".into(),
                 warn: false,
             }),
             _ => b.map(|(node, reason)| Blocker {

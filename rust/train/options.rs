@@ -85,14 +85,14 @@ impl TrainerOptions {
             if let Some(c) = v {
                 if c.is_nan() || c <= 0.0 {
                     return Err(Error::Value(format!(
-                        "Trainer: {name} must be > 0, got {c}"
+                        "training options: {name} must be > 0, got {c}"
                     )));
                 }
             }
         }
         if self.grad_accumulation == 0 {
             return Err(Error::Value(
-                "Trainer: grad_accumulation must be at least 1, got 0".into(),
+                "training options: grad_accumulation must be at least 1, got 0".into(),
             ));
         }
         Ok(())

@@ -33,7 +33,7 @@ impl LossReads {
             "step" => Ok(LossReads::Step),
             "batched" => Ok(LossReads::Batched),
             _ => Err(crate::Error::Value(format!(
-                "Trainer: loss_reads must be 'auto', 'step' or 'batched', got '{name}'"
+                "loss reads must be 'auto', 'step' or 'batched', got '{name}'"
             ))),
         }
     }

@@ -79,7 +79,7 @@ impl Engine {
     pub fn run_loader(&self, loader: &DataLoader, limits: &RunLimits) -> Result<RunReport> {
         if loader.num_fields() < 2 {
             return Err(Error::Value(format!(
-                "Trainer.fit: the loader must yield (input, ..., target), it has {} field(s)",
+                "run over a loader: the loader must yield (input, ..., target), it has {} field(s)",
                 loader.num_fields()
             )));
         }

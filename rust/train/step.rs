@@ -7,7 +7,7 @@
 //! [`LoopState::book`]; a non-finite value is judged in one place
 //! (`Engine::nonfinite`).
 
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 use super::engine::Engine;
 use super::graph_cache::Plan;
@@ -18,7 +18,7 @@ use super::position::{
     Closed, Closes, EpochSummary, LoopState, Outcome, StepReport, Update, UpdateReport, WindowMean,
 };
 use super::update::{self, lock};
-use crate::tensor::{grad_of, shape_str};
+use crate::tensor::{grad_of, kind_str, shape_str};
 use crate::{Error, Result};
 
 /// A non-finite value a step found, and where.
@@ -85,15 +85,11 @@ impl Engine {
     /// of the step. With `amp` this is refused: the forward already ran,
     /// outside the engine's autocast, so amp could not apply to it.
     pub fn loss_step(&self, loss: Tensor) -> Result<StepReport> {
-        if let Some((dev, kind)) = self.opts.autocast {
+        if let Some((_, kind)) = self.opts.autocast {
             return Err(Error::Value(format!(
-                "Trainer.step_loss: amp={} cannot apply to a forward that already ran (the loss was \
-                 computed before the call, outside autocast); use step(closure), whose closure runs \
-                 under autocast, or run the forward under torch.autocast('{}', {}) yourself and give \
-                 the Trainer scaler= (float16) without amp=",
-                amp_name(kind),
-                dev.name(),
-                amp_name(kind)
+                "loss step: autocast to {} cannot apply to a forward that already ran (the loss \
+                 was computed before the call, outside autocast); run the forward inside the step",
+                kind_str(kind)
             )));
         }
         self.micro_step(|| Ok(loss))
@@ -147,7 +143,7 @@ impl Engine {
         let loss = compute()?;
         if loss.numel() != 1 {
             return Err(Error::Shape(format!(
-                "Trainer: the loss must be a scalar, got shape {}",
+                "the loss must be a scalar, got shape {}",
                 shape_str(&loss)
             )));
         }
@@ -316,7 +312,7 @@ impl Engine {
             Found::Loss(_) if self.opts.process_group.is_some() => return Ok(()),
             Found::Loss(v) => format!(
                 "non-finite loss ({}) at {}; the model, optimizer and counters are unchanged",
-                py_float(v),
+                float_text(v),
                 at(st)
             ),
             Found::Update { ranks, before } => {
@@ -338,7 +334,7 @@ impl Engine {
             Found::Captured(v) => format!(
                 "non-finite loss ({}) or gradient at {}; the update was skipped on the device and \
                  the counters are unchanged",
-                py_float(v),
+                float_text(v),
                 at(st)
             ),
         };
@@ -476,16 +472,8 @@ impl Engine {
     }
 }
 
-/// An autocast dtype as torch names it, for messages.
-fn amp_name(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Half => "torch.float16",
-        _ => "torch.bfloat16",
-    }
-}
-
-/// A float as Python prints it (`nan`, `inf`), for messages.
-fn py_float(v: f64) -> String {
+/// A float for messages, non-finite ones as torch prints them (`nan`, `inf`).
+fn float_text(v: f64) -> String {
     if v.is_nan() {
         "nan".into()
     } else if v.is_infinite() {
@@ -509,7 +497,7 @@ fn check_not_empty(inputs: &[Tensor], target: &Target) -> Result<()> {
     for (what, t) in named {
         if t.dim() > 0 && t.size()[0] == 0 {
             return Err(Error::Value(format!(
-                "Trainer.step: the batch is empty ({what} has shape {}); \
+                "the batch is empty ({what} has shape {}); \
                  a batch needs at least one sample",
                 shape_str(t)
             )));

@@ -84,8 +84,11 @@ impl PyGraph {
         substitutes: Vec<Bound<'_, PyAny>>,
         inputs: Vec<Bound<'_, PyAny>>,
     ) -> PyResult<PyObject> {
-        let pairs =
-            crate::python::substitute::pairs_arg("_forward_with", &originals, &substitutes)?;
+        let subs = crate::substitute::Substitutes::new(crate::python::substitute::pairs_arg(
+            "_forward_with",
+            &originals,
+            &substitutes,
+        )?);
         let xs = inputs
             .iter()
             .enumerate()
@@ -94,11 +97,7 @@ impl PyGraph {
         let g = self.inner.clone();
         // Same thread (allow_threads does not move it): the substitutes and
         // torch's thread-local transforms stay in force.
-        let out = py
-            .allow_threads(move || {
-                crate::substitute::with_substitutes(&pairs, || g.forward_multi(&xs))
-            })
-            .py()?;
+        let out = py.allow_threads(move || g.forward_with(&xs, &subs)).py()?;
         to_py(py, &out)
     }
 

@@ -223,7 +223,7 @@ impl PyModuleBase {
             } else if type_name != "str" && a.hasattr("dtype")? {
                 let t = tensor_arg(&a, "Module.to")?;
                 dev = Some(t.device());
-                kind = Some(t.kind());
+                kind = Some(t.f_kind().map_err(crate::Error::from).py()?);
             } else {
                 let name = a.str()?.to_string();
                 dev = Some(device_arg(Some(name.as_str()))?);
