@@ -581,7 +581,7 @@ mod tests {
             let k2 = LossKind::from_name(&format!("{n}_loss")).expect(n);
             assert_eq!(k, k2);
         }
-        for k in LossKind::ALL {
+        for &k in LossKind::ALL {
             assert_eq!(LossKind::lookup(k.name()), Some(k));
         }
     }
@@ -655,7 +655,8 @@ mod tests {
     fn every_table_default_is_valid() {
         for &k in LossKind::ALL {
             let s = LossSpec::new(k);
-            s.validate().expect(k.fn_name());
+            s.validate()
+                .unwrap_or_else(|e| panic!("{}: {e}", k.fn_name()));
             let r = s.options();
             assert!(r.iter().any(|(n, _)| *n == "reduction"), "{k:?}");
         }
