@@ -1,5 +1,6 @@
 """Losses equal torch.nn.functional, values and gradients, for every reduction."""
 
+import inspect
 import math
 
 import pytest
@@ -494,7 +495,10 @@ def test_class_repr_name_and_loss_by_name():
     torch.testing.assert_close(m(x, y), F.l1_loss(x, y))
     assert set(L.LOSS_NAMES) >= {"mse", "l1", "mae", "cross_entropy", "bce_with_logits", "kl_div", "focal"}
     for name in L.LOSS_NAMES:
-        assert L.Loss(name).inputs == ["pred", "target"] or L.Loss(name).inputs == ["logits", "target"]
+        # The function's own argument names (the core table's), e.g. nll's log_probs.
+        fn = getattr(L, L.Loss(name).name + "_loss", None) or getattr(L, L.Loss(name).name)
+        assert L.Loss(name).inputs == list(inspect.signature(fn).parameters)[:2]
+        assert L.Loss(name).inputs[1] == "target"
 
 
 # ---- errors ---------------------------------------------------------------

@@ -985,6 +985,8 @@ def margin_ranking_loss(
     reduction: _Reduction = "mean",
 ) -> torch.Tensor: ...
 def loss_names() -> List[str]: ...
+def loss_table() -> List[Tuple[str, str, List[str], Dict[str, Any]]]:
+    """Every built-in loss: (function, class, inputs, {option: default})."""
 
 @disjoint_base
 class Loss:
@@ -1303,6 +1305,9 @@ class Shakespeare:
 
 _Update = Tuple[int, float, bool]
 
+def trainer_options() -> List[Tuple[str, Any, str]]:
+    """``Trainer``'s options after (model, optimizer): (name, default, doc), in order."""
+
 @final
 class Engine:
     """The training engine (``rust/train/``): counters, data position, checks
@@ -1313,19 +1318,19 @@ class Engine:
         model: Module,
         optimizer: Optimizer,
         loss: Any,
-        clip_grad_norm: Optional[float] = None,
-        clip_grad_value: Optional[float] = None,
-        schedule: Any = None,
-        schedule_unit: str = "step",
-        grad_accumulation: int = 1,
-        scaler: Optional[GradScaler] = None,
-        amp_dtype: Any = None,
-        amp_device: str = "cpu",
-        on_nonfinite: str = "raise",
-        device: Optional[str] = None,
-        process_group: Optional[str] = None,
-        cuda_graph: str = "off",
-        loss_reads: str = "auto",
+        clip_grad_norm: Optional[float],
+        clip_grad_value: Optional[float],
+        schedule: Any,
+        schedule_unit: str,
+        grad_accumulation: int,
+        scaler: Optional[GradScaler],
+        amp_dtype: Any,
+        amp_device: str,
+        on_nonfinite: str,
+        device: Optional[str],
+        process_group: Optional[str],
+        cuda_graph: str,
+        loss_reads: str,
     ) -> Engine: ...
     def step(self, x: Any, y: Any) -> Tuple[float, Optional[_Update]]: ...
     def step_lazy(self, x: Any, y: Any, report: bool) -> Tuple[torch.Tensor, Optional[int]]: ...

@@ -46,6 +46,17 @@ from ._core import (
     triplet_margin_loss,
 )
 
+#: The core's loss table: class name -> (function, inputs, {option: default}).
+_TABLE: Dict[str, Tuple[str, list, dict]] = {c: (f, i, d) for f, c, i, d in _core.loss_table()}
+
+
+def _signature(class_name: str) -> inspect.Signature:
+    """A class's signature from the core table (pyo3 writes a negative default
+    such as ``ignore_index=-100`` as ``...``; the table has the value)."""
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    defaults = _TABLE[class_name][2]
+    return inspect.Signature([inspect.Parameter(k, kind, default=v) for k, v in defaults.items()])
+
 
 class Loss(torch.nn.Module):
     """Base of the loss classes: a ``torch.nn.Module`` holding the Rust loss
@@ -65,8 +76,8 @@ class Loss(torch.nn.Module):
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
         core = cls.__dict__.get("_core_cls")
-        if core is not None:  # one of ours: the Rust class's signature and doc
-            cls.__signature__ = inspect.signature(core)  # type: ignore[attr-defined]
+        if core is not None:  # one of ours: the table's signature, the Rust class's doc
+            cls.__signature__ = _signature(core.__name__)  # type: ignore[attr-defined]
             cls.__doc__ = cls.__doc__ or core.__doc__
         elif "__init__" in cls.__dict__:  # a user subclass: its own signature
             cls.__signature__ = None  # type: ignore[attr-defined]

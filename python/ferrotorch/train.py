@@ -22,7 +22,7 @@ import threading
 import time
 import warnings
 from collections.abc import Mapping
-from typing import Any, Callable, Iterable, Iterator, List, Literal, Optional, Sequence, Tuple, overload
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Literal, Optional, Sequence, Tuple, overload
 
 import torch
 
@@ -410,10 +410,19 @@ class _Stop(Exception):
     """Internal: a deferred Ctrl-C reached a step boundary."""
 
 
+#: The core's table of Trainer options (``rust/train/options.rs``): name -> default.
+_OPTION: Dict[str, Any] = {name: default for name, default, _ in _core.trainer_options()}
+
+
+def _options_doc() -> str:
+    """The docstring's list of options, from the core's table."""
+    lines = [f"    - ``{n}={d!r}``: {doc}" for n, d, doc in _core.trainer_options()]
+    return "\n\n    Options (``Trainer(model, optimizer, ...)``):\n\n" + "\n".join(lines) + "\n"
+
+
 class Trainer:
-    """Trainer(model, optimizer, loss="mse", scheduler=None, clip_grad_norm=None,
-    clip_grad_value=None, scaler=None, amp=None, grad_accumulation=1, metrics=None,
-    device=None, on_nonfinite="raise", schedule_unit="step").
+    """Trains a model: the options and their defaults are listed at the end
+    (from the core's table, ``_core.trainer_options()``).
 
     ``model`` is a ferrotorch module or graph (the step runs in Rust), or any
     ``torch.nn.Module`` / callable; ``optimizer`` a ferrotorch optimizer (fused
@@ -513,22 +522,21 @@ class Trainer:
         self,
         model: Any,
         optimizer: Any,
-        loss: Any = "mse",
-        scheduler: Any = None,
-        clip_grad_norm: Optional[float] = None,
-        clip_grad_value: Optional[float] = None,
-        scaler: Any = None,
-        amp: Any = None,
-        grad_accumulation: int = 1,
-        metrics: Optional[Sequence[Any]] = None,
-        device: Any = None,
-        on_nonfinite: str = "raise",
-        schedule_unit: str = "step",
-        distributed: Optional[bool] = None,
-        cuda_graph: Any = False,
-        loss_reads: str = "auto",
+        loss: Any = _OPTION["loss"],
+        scheduler: Any = _OPTION["scheduler"],
+        clip_grad_norm: Optional[float] = _OPTION["clip_grad_norm"],
+        clip_grad_value: Optional[float] = _OPTION["clip_grad_value"],
+        scaler: Any = _OPTION["scaler"],
+        amp: Any = _OPTION["amp"],
+        grad_accumulation: int = _OPTION["grad_accumulation"],
+        metrics: Optional[Sequence[Any]] = _OPTION["metrics"],
+        device: Any = _OPTION["device"],
+        on_nonfinite: str = _OPTION["on_nonfinite"],
+        schedule_unit: str = _OPTION["schedule_unit"],
+        distributed: Optional[bool] = _OPTION["distributed"],
+        cuda_graph: Any = _OPTION["cuda_graph"],
+        loss_reads: str = _OPTION["loss_reads"],
     ) -> None:
-        _count("Trainer: grad_accumulation", grad_accumulation, 1)
         graph_mode = _graph_mode(cuda_graph)
         python_model = not _runs_in_rust(model)
         if loss is None and not python_model:
@@ -655,25 +663,9 @@ class Trainer:
 
     def make_state(self, vars: Any) -> Trainer:
         """Kaun's ``make_state``: these weights, fresh optimizer state and counters."""
-        model = self.model
-        if isinstance(vars, dict):
-            model.load_state_dict(vars)
-        else:
-            vals, ps = list(vars), list(model.parameters())
-            if len(vals) != len(ps):
-                raise ConfigError(f"make_state: {len(vals)} tensors for {len(ps)} parameters")
-            for p, v in zip(ps, vals):
-                if tuple(p.shape) != tuple(v.shape):
-                    raise ConfigError(
-                        f"make_state: shape {tuple(v.shape)} for a parameter of shape {tuple(p.shape)}"
-                    )
-            with torch.no_grad():
-                for p, v in zip(ps, vals):
-                    p.copy_(v)
-        sd = self.optimizer.state_dict()
-        self.optimizer.load_state_dict({"state": {}, "param_groups": sd["param_groups"]})
-        self._engine.set_state({"step": 0, "micro": 0, "epoch": 0, "batch": 0})
-        return self
+        from .styles.kaun import make_state
+
+        return make_state(self, vars)
 
     # --- counters (owned by the engine) --------------------------------------------
 
@@ -1018,7 +1010,8 @@ class Trainer:
         opt = getattr(s, "optimizer", None)
         if opt is not None and self.global_step > 0:
             opt._opt_called = True
-        if type(s).__name__ == "ReduceLROnPlateau":
+        # ferrotorch's ReduceLROnPlateau subclasses torch's: one check for both.
+        if isinstance(s, torch.optim.lr_scheduler.ReduceLROnPlateau):
             s.step(logs.get("val_loss", logs["loss"]))
         else:
             s.step()
@@ -1047,6 +1040,9 @@ class Trainer:
         history = training_state.load(self, path)
         self._engine.invalidate_cuda_graphs()
         return history
+
+
+Trainer.__doc__ = (Trainer.__doc__ or "") + _options_doc()
 
 
 class _Run:

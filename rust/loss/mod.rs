@@ -11,6 +11,9 @@ mod classification;
 mod embedding;
 mod regression;
 mod sequence;
+mod table;
+
+pub(crate) use table::loss_table;
 
 use std::fmt;
 use std::sync::Arc;
@@ -32,8 +35,9 @@ pub use sequence::ctc_loss;
 
 /// How per-element losses are reduced. `BatchMean` (sum / batch size) is
 /// kl_div's own and its default.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Reduction {
+    #[default]
     Mean,
     Sum,
     None,
@@ -41,16 +45,27 @@ pub enum Reduction {
 }
 
 impl Reduction {
-    pub fn parse(name: &str) -> Result<Self> {
-        match name {
-            "mean" => Ok(Reduction::Mean),
-            "sum" => Ok(Reduction::Sum),
-            "none" => Ok(Reduction::None),
-            "batchmean" => Ok(Reduction::BatchMean),
-            _ => Err(Error::Value(format!(
-                "reduction must be 'mean', 'sum' or 'none' ('batchmean' for kl_div_loss), got '{name}'"
-            ))),
-        }
+    /// The reduction `name` for the loss `kind`: the one check of the option
+    /// (`batchmean` is kl_div's alone).
+    pub fn for_loss(kind: LossKind, name: &str) -> Result<Self> {
+        let r = match name {
+            "mean" => Some(Reduction::Mean),
+            "sum" => Some(Reduction::Sum),
+            "none" => Some(Reduction::None),
+            "batchmean" if kind == LossKind::KlDiv => Some(Reduction::BatchMean),
+            _ => None,
+        };
+        r.ok_or_else(|| {
+            let also = if kind == LossKind::KlDiv {
+                "'mean', 'sum', 'none' or 'batchmean'"
+            } else {
+                "'mean', 'sum' or 'none'"
+            };
+            Error::Value(format!(
+                "{}: reduction must be {also}, got '{name}'",
+                kind.fn_name()
+            ))
+        })
     }
 
     pub fn name(self) -> &'static str {
@@ -72,49 +87,7 @@ impl Reduction {
     }
 }
 
-/// Every built-in loss.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LossKind {
-    Mse,
-    L1,
-    SmoothL1,
-    Huber,
-    PoissonNll,
-    CrossEntropy,
-    CrossEntropySparse,
-    Nll,
-    Bce,
-    BceWithLogits,
-    Focal,
-    KlDiv,
-    Ctc,
-    TripletMargin,
-    CosineEmbedding,
-    HingeEmbedding,
-    MarginRanking,
-}
-
 impl LossKind {
-    pub const ALL: [LossKind; 17] = [
-        LossKind::Mse,
-        LossKind::L1,
-        LossKind::SmoothL1,
-        LossKind::Huber,
-        LossKind::PoissonNll,
-        LossKind::CrossEntropy,
-        LossKind::CrossEntropySparse,
-        LossKind::Nll,
-        LossKind::Bce,
-        LossKind::BceWithLogits,
-        LossKind::Focal,
-        LossKind::KlDiv,
-        LossKind::Ctc,
-        LossKind::TripletMargin,
-        LossKind::CosineEmbedding,
-        LossKind::HingeEmbedding,
-        LossKind::MarginRanking,
-    ];
-
     /// The names `Trainer(loss=...)` accepts: every (pred, target) loss.
     /// Each also answers to `<name>_loss`; `mae` and `ce` are aliases.
     pub const NAMES: [&'static str; 14] = [
@@ -134,50 +107,10 @@ impl LossKind {
         "hinge_embedding",
     ];
 
-    /// The canonical name (the function is `<name>_loss`, except
-    /// `cross_entropy_sparse`).
+    /// The canonical name: the function's without `_loss`.
     pub fn name(self) -> &'static str {
-        match self {
-            LossKind::Mse => "mse",
-            LossKind::L1 => "l1",
-            LossKind::SmoothL1 => "smooth_l1",
-            LossKind::Huber => "huber",
-            LossKind::PoissonNll => "poisson_nll",
-            LossKind::CrossEntropy => "cross_entropy",
-            LossKind::CrossEntropySparse => "cross_entropy_sparse",
-            LossKind::Nll => "nll",
-            LossKind::Bce => "bce",
-            LossKind::BceWithLogits => "bce_with_logits",
-            LossKind::Focal => "focal",
-            LossKind::KlDiv => "kl_div",
-            LossKind::Ctc => "ctc",
-            LossKind::TripletMargin => "triplet_margin",
-            LossKind::CosineEmbedding => "cosine_embedding",
-            LossKind::HingeEmbedding => "hinge_embedding",
-            LossKind::MarginRanking => "margin_ranking",
-        }
-    }
-
-    /// The function name used in messages.
-    pub fn fn_name(self) -> String {
-        match self {
-            LossKind::CrossEntropySparse => "cross_entropy_sparse".into(),
-            k => format!("{}_loss", k.name()),
-        }
-    }
-
-    /// The names of the tensors the loss takes, in order.
-    pub fn inputs(self) -> &'static [&'static str] {
-        match self {
-            LossKind::Ctc => &["log_probs", "targets", "input_lengths", "target_lengths"],
-            LossKind::TripletMargin => &["anchor", "positive", "negative"],
-            LossKind::CosineEmbedding | LossKind::MarginRanking => &["input1", "input2", "target"],
-            LossKind::CrossEntropy | LossKind::CrossEntropySparse | LossKind::Focal => {
-                &["logits", "target"]
-            }
-            LossKind::BceWithLogits => &["logits", "target"],
-            _ => &["pred", "target"],
-        }
+        let f = self.fn_name();
+        f.strip_suffix("_loss").unwrap_or(f)
     }
 
     /// Any loss by name (canonical, `<name>_loss`, or an alias), whatever
@@ -190,7 +123,7 @@ impl LossKind {
             "ce" => return Some(LossKind::CrossEntropy),
             _ => {}
         }
-        Self::ALL.into_iter().find(|k| k.name() == n)
+        Self::ALL.iter().copied().find(|k| k.name() == n)
     }
 
     /// A loss usable as `Trainer(loss=name)`: one taking (pred, target).
@@ -236,8 +169,9 @@ impl fmt::Debug for Weight {
     }
 }
 
-/// Every loss option; each kind reads the ones it documents.
-#[derive(Clone, Debug)]
+/// Every loss option; each kind reads the ones its table row names (the
+/// others keep `Default`'s values, never read).
+#[derive(Clone, Debug, Default)]
 pub struct LossOptions {
     pub reduction: Reduction,
     /// smooth_l1 (> 0).
@@ -281,43 +215,15 @@ pub struct LossSpec {
 }
 
 impl LossSpec {
-    /// The loss with torch's defaults (kl_div: batchmean, as floDl).
+    /// The loss with its defaults from the table (torch's; kl_div:
+    /// batchmean, as floDl).
     pub fn new(kind: LossKind) -> Self {
-        let margin = match kind {
-            LossKind::TripletMargin | LossKind::HingeEmbedding => 1.0,
-            _ => 0.0,
-        };
-        LossSpec {
+        let mut s = LossSpec {
             kind,
-            opts: LossOptions {
-                reduction: if kind == LossKind::KlDiv {
-                    Reduction::BatchMean
-                } else {
-                    Reduction::Mean
-                },
-                beta: 1.0,
-                delta: 1.0,
-                log_input: true,
-                full: false,
-                eps: if kind == LossKind::TripletMargin {
-                    1e-6
-                } else {
-                    1e-8
-                },
-                weight: None,
-                pos_weight: None,
-                ignore_index: -100,
-                label_smoothing: 0.0,
-                alpha: 0.25,
-                gamma: 2.0,
-                log_target: false,
-                blank: 0,
-                zero_infinity: false,
-                margin,
-                p: 2.0,
-                swap: false,
-            },
-        }
+            opts: LossOptions::default(),
+        };
+        s.set_defaults();
+        s
     }
 
     /// A (pred, target) loss by name with default options.
@@ -334,11 +240,7 @@ impl LossSpec {
                 "{f}: {arg} must be {want}, got {got}"
             )))
         };
-        if o.reduction == Reduction::BatchMean && self.kind != LossKind::KlDiv {
-            return Err(Error::Value(format!(
-                "{f}: reduction 'batchmean' is only for kl_div_loss; use 'mean', 'sum' or 'none'"
-            )));
-        }
+        Reduction::for_loss(self.kind, o.reduction.name())?;
         match self.kind {
             LossKind::SmoothL1 if o.beta.is_nan() || o.beta <= 0.0 => bad("beta", "> 0", o.beta),
             LossKind::Huber if o.delta.is_nan() || o.delta <= 0.0 => bad("delta", "> 0", o.delta),
@@ -409,58 +311,166 @@ impl LossSpec {
     /// The options that matter for this kind, as `name=value` pairs (for
     /// reprs), the reduction last.
     pub fn option_pairs(&self) -> Vec<(&'static str, String)> {
-        let o = &self.opts;
-        let w = |w: &Option<Weight>| match w {
-            Some(w) => format!("<{w:?}>"),
-            None => "None".into(),
-        };
-        let b = |b: bool| if b { "True" } else { "False" }.to_string();
-        let mut v: Vec<(&'static str, String)> = match self.kind {
-            LossKind::SmoothL1 => vec![("beta", o.beta.to_string())],
-            LossKind::Huber => vec![("delta", o.delta.to_string())],
-            LossKind::PoissonNll => vec![
-                ("log_input", b(o.log_input)),
-                ("full", b(o.full)),
-                ("eps", o.eps.to_string()),
-            ],
-            LossKind::CrossEntropy | LossKind::CrossEntropySparse => vec![
-                ("weight", w(&o.weight)),
-                ("ignore_index", o.ignore_index.to_string()),
-                ("label_smoothing", o.label_smoothing.to_string()),
-            ],
-            LossKind::Nll => vec![
-                ("weight", w(&o.weight)),
-                ("ignore_index", o.ignore_index.to_string()),
-            ],
-            LossKind::Bce => vec![("weight", w(&o.weight))],
-            LossKind::BceWithLogits => {
-                vec![("weight", w(&o.weight)), ("pos_weight", w(&o.pos_weight))]
-            }
-            LossKind::Focal => vec![
-                ("alpha", o.alpha.to_string()),
-                ("gamma", o.gamma.to_string()),
-                ("ignore_index", o.ignore_index.to_string()),
-            ],
-            LossKind::KlDiv => vec![("log_target", b(o.log_target))],
-            LossKind::Ctc => vec![
-                ("blank", o.blank.to_string()),
-                ("zero_infinity", b(o.zero_infinity)),
-            ],
-            LossKind::TripletMargin => vec![
-                ("margin", o.margin.to_string()),
-                ("p", o.p.to_string()),
-                ("eps", o.eps.to_string()),
-                ("swap", b(o.swap)),
-            ],
-            LossKind::CosineEmbedding | LossKind::HingeEmbedding | LossKind::MarginRanking => {
-                vec![("margin", o.margin.to_string())]
-            }
-            LossKind::Mse | LossKind::L1 => vec![],
-        };
-        v.push(("reduction", format!("'{}'", o.reduction.name())));
+        let (mut v, r): (Vec<_>, Vec<_>) = self
+            .options()
+            .into_iter()
+            .map(|(k, v)| (k, v.to_string()))
+            .partition(|(k, _)| *k != "reduction");
+        v.extend(r);
         v
     }
 }
+
+/// An option's value, as the table's types hold it.
+#[derive(Clone, Debug)]
+pub enum OptValue {
+    Float(f64),
+    Int(i64),
+    Bool(bool),
+    Str(&'static str),
+    Tensor(Option<Weight>),
+}
+
+impl fmt::Display for OptValue {
+    /// Python's spelling (reprs).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OptValue::Float(v) => write!(f, "{v}"),
+            OptValue::Int(v) => write!(f, "{v}"),
+            OptValue::Bool(v) => f.write_str(if *v { "True" } else { "False" }),
+            OptValue::Str(v) => write!(f, "'{v}'"),
+            OptValue::Tensor(Some(w)) => write!(f, "<{w:?}>"),
+            OptValue::Tensor(None) => f.write_str("None"),
+        }
+    }
+}
+
+/// An option field as an [`OptValue`].
+trait ToOptValue {
+    fn to_opt_value(&self) -> OptValue;
+}
+
+impl ToOptValue for f64 {
+    fn to_opt_value(&self) -> OptValue {
+        OptValue::Float(*self)
+    }
+}
+
+impl ToOptValue for i64 {
+    fn to_opt_value(&self) -> OptValue {
+        OptValue::Int(*self)
+    }
+}
+
+impl ToOptValue for bool {
+    fn to_opt_value(&self) -> OptValue {
+        OptValue::Bool(*self)
+    }
+}
+
+impl ToOptValue for Reduction {
+    fn to_opt_value(&self) -> OptValue {
+        OptValue::Str(self.name())
+    }
+}
+
+impl ToOptValue for Option<Weight> {
+    fn to_opt_value(&self) -> OptValue {
+        OptValue::Tensor(self.clone())
+    }
+}
+
+/// A table default as its field's type (a reduction is written by name).
+trait FromDefault<S> {
+    fn from_default(s: S) -> Self;
+}
+
+impl<T> FromDefault<T> for T {
+    fn from_default(s: T) -> T {
+        s
+    }
+}
+
+impl FromDefault<&'static str> for Reduction {
+    /// The table's names are valid (a test builds every default); `Mean`
+    /// stands for none.
+    fn from_default(s: &'static str) -> Self {
+        [
+            Reduction::Mean,
+            Reduction::Sum,
+            Reduction::None,
+            Reduction::BatchMean,
+        ]
+        .into_iter()
+        .find(|r| r.name() == s)
+        .unwrap_or(Reduction::Mean)
+    }
+}
+
+/// `LossKind` and everything per kind that the table says.
+macro_rules! kinds {
+    ($($kind:ident $func:ident $class:ident [$($input:ident),*]
+       [$(($opt:ident : $ty:ident = $($d:tt)+)),*] $doc:literal;)*) => {
+        /// Every built-in loss.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum LossKind {
+            $($kind),*
+        }
+
+        impl LossKind {
+            pub const ALL: &'static [LossKind] = &[$(LossKind::$kind),*];
+
+            /// The function's name (also used in messages).
+            pub fn fn_name(self) -> &'static str {
+                match self {
+                    $(LossKind::$kind => stringify!($func)),*
+                }
+            }
+
+            /// The class's name.
+            pub fn class_name(self) -> &'static str {
+                match self {
+                    $(LossKind::$kind => stringify!($class)),*
+                }
+            }
+
+            /// The names of the tensors the loss takes, in order.
+            pub fn inputs(self) -> &'static [&'static str] {
+                match self {
+                    $(LossKind::$kind => &[$(stringify!($input)),*]),*
+                }
+            }
+
+            /// The loss's documentation.
+            pub fn doc(self) -> &'static str {
+                match self {
+                    $(LossKind::$kind => $doc),*
+                }
+            }
+        }
+
+        impl LossSpec {
+            fn set_defaults(&mut self) {
+                match self.kind {
+                    $(LossKind::$kind => {
+                        $(self.opts.$opt = FromDefault::from_default($($d)+);)*
+                    })*
+                }
+            }
+
+            /// The kind's options, in the signature's order, with their values.
+            pub fn options(&self) -> Vec<(&'static str, OptValue)> {
+                match self.kind {
+                    $(LossKind::$kind => vec![
+                        $((stringify!($opt), self.opts.$opt.to_opt_value())),*
+                    ]),*
+                }
+            }
+        }
+    };
+}
+
+loss_table!(kinds);
 
 // ---- shared checks -------------------------------------------------------
 
@@ -571,7 +581,7 @@ mod tests {
             let k2 = LossKind::from_name(&format!("{n}_loss")).expect(n);
             assert_eq!(k, k2);
         }
-        for k in LossKind::ALL {
+        for &k in LossKind::ALL {
             assert_eq!(LossKind::lookup(k.name()), Some(k));
         }
     }
@@ -626,14 +636,34 @@ mod tests {
 
     #[test]
     fn reduction_names() {
-        assert_eq!(Reduction::parse("sum").expect("sum"), Reduction::Sum);
-        assert!(Reduction::parse("avg").is_err());
+        let sum = Reduction::for_loss(LossKind::Mse, "sum").expect("sum");
+        assert_eq!(sum, Reduction::Sum);
+        let e = Reduction::for_loss(LossKind::Mse, "avg").expect_err("avg");
+        assert!(e.to_string().contains("mse_loss: reduction must be"), "{e}");
+        assert!(Reduction::for_loss(LossKind::Mse, "batchmean").is_err());
+        assert!(Reduction::for_loss(LossKind::KlDiv, "batchmean").is_ok());
         let mut s = LossSpec::new(LossKind::Mse);
         s.opts.reduction = Reduction::BatchMean;
         assert!(s.validate().is_err());
         assert_eq!(
             LossSpec::new(LossKind::KlDiv).opts.reduction,
             Reduction::BatchMean
+        );
+    }
+
+    #[test]
+    fn every_table_default_is_valid() {
+        for &k in LossKind::ALL {
+            let s = LossSpec::new(k);
+            s.validate()
+                .unwrap_or_else(|e| panic!("{}: {e}", k.fn_name()));
+            let r = s.options();
+            assert!(r.iter().any(|(n, _)| *n == "reduction"), "{k:?}");
+        }
+        assert_eq!(
+            LossSpec::new(LossKind::TripletMargin).opts.eps,
+            1e-6,
+            "per-kind defaults"
         );
     }
 

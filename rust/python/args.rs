@@ -44,15 +44,7 @@ pub fn extract<'py, T: FromPyObject<'py>>(
 /// `InputTypeError` (wrong type) or `ConfigError` (out of range) naming the
 /// argument and the value.
 pub fn count(ob: &Bound<'_, PyAny>, what: &str, name: &str) -> PyResult<u64> {
-    if ob.is_instance_of::<PyBool>() {
-        return Err(raise(
-            Exc::InputType,
-            format!(
-                "{what}: argument '{name}' must be an integer, got bool {}",
-                shown(ob)
-            ),
-        ));
-    }
+    not_bool(ob, what, name)?;
     let v: i128 = extract(ob, what, name, "an integer").or_else(|e| {
         // An int beyond i128: out of range, not of the wrong type.
         if ob.is_instance_of::<pyo3::types::PyInt>() {
@@ -75,6 +67,26 @@ pub fn count(ob: &Bound<'_, PyAny>, what: &str, name: &str) -> PyResult<u64> {
             ),
         )
     })
+}
+
+/// A signed integer (not a bool); its range is the core's to check.
+pub fn int(ob: &Bound<'_, PyAny>, what: &str, name: &str) -> PyResult<i64> {
+    not_bool(ob, what, name)?;
+    extract(ob, what, name, "an integer")
+}
+
+/// A bool is an int to Python, never a count.
+fn not_bool(ob: &Bound<'_, PyAny>, what: &str, name: &str) -> PyResult<()> {
+    if ob.is_instance_of::<PyBool>() {
+        return Err(raise(
+            Exc::InputType,
+            format!(
+                "{what}: argument '{name}' must be an integer, got bool {}",
+                shown(ob)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A real number (an int, a float, anything with `__float__`).

@@ -14,11 +14,11 @@ use super::optim::core_of;
 use super::tensor::{tensor_arg, to_py};
 use super::torch_optim::TorchOptimizer;
 use crate::amp::AutocastDevice;
-use crate::loss::{LossKind, LossSpec, Reduction};
+use crate::loss::{LossKind, LossSpec};
 use crate::optim::Optimizer;
 use crate::train::{
-    Engine, GraphMode, LoopState, LossFn, LossReads, NonFinite, RunLimits, ScheduleUnit,
-    StepReport, Target, TrainerOptions, UpdateReport,
+    Engine, GraphMode, LoopState, LossFn, LossReads, NonFinite, OptionDefault, RunLimits,
+    ScheduleUnit, StepReport, Target, TrainerOptions, UpdateReport, TRAINER_OPTIONS,
 };
 
 #[pyclass(name = "Engine", module = "ferrotorch._core", frozen)]
@@ -31,27 +31,7 @@ fn loss_arg(loss: &Bound<'_, PyAny>) -> PyResult<LossFn> {
         return Ok(LossFn::Builtin(LossSpec::from_name(&name).py()?));
     }
     if let Some(l) = loss_core(loss)? {
-        let spec = l.get().spec.clone();
-        if spec.kind.inputs().len() != 2 {
-            return Err(raise(
-                Exc::Config,
-                format!(
-                    "Trainer: the loss {} takes ({}), not (pred, target)",
-                    spec.kind.fn_name(),
-                    spec.kind.inputs().join(", ")
-                ),
-            ));
-        }
-        if spec.opts.reduction == Reduction::None {
-            return Err(raise(
-                Exc::Config,
-                format!(
-                    "Trainer: the loss {} has reduction='none'; a training step needs a scalar loss",
-                    spec.kind.fn_name()
-                ),
-            ));
-        }
-        return Ok(LossFn::Builtin(spec));
+        return LossFn::builtin(l.get().spec.clone()).py();
     }
     if !loss.is_callable() {
         return Err(raise(
@@ -236,10 +216,11 @@ fn optimizer_arg(ob: &Bound<'_, PyAny>) -> PyResult<Arc<Mutex<dyn Optimizer>>> {
 #[pymethods]
 impl PyEngine {
     #[new]
-    #[pyo3(signature = (model, optimizer, loss, clip_grad_norm = None, clip_grad_value = None, schedule = None,
-                        schedule_unit = "step", grad_accumulation = 1, scaler = None, amp_dtype = None,
-                        amp_device = "cpu", on_nonfinite = "raise", device = None, process_group = None,
-                        cuda_graph = "off", loss_reads = "auto"))]
+    // Every argument is given: the defaults are the core's table
+    // (`TRAINER_OPTIONS`), which `ferrotorch.Trainer`'s signature reads.
+    #[pyo3(signature = (model, optimizer, loss, clip_grad_norm, clip_grad_value, schedule,
+                        schedule_unit, grad_accumulation, scaler, amp_dtype, amp_device,
+                        on_nonfinite, device, process_group, cuda_graph, loss_reads))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         model: &Bound<'_, PyAny>,
@@ -249,7 +230,7 @@ impl PyEngine {
         clip_grad_value: Option<f64>,
         schedule: Option<&Bound<'_, PyAny>>,
         schedule_unit: &str,
-        grad_accumulation: i64,
+        grad_accumulation: &Bound<'_, PyAny>,
         scaler: Option<&Bound<'_, PyAny>>,
         amp_dtype: Option<&Bound<'_, PyAny>>,
         amp_device: &str,
@@ -266,22 +247,6 @@ impl PyEngine {
         let schedule = schedule
             .map(|s| super::sched::schedule_arg(s, "Trainer(scheduler)"))
             .transpose()?;
-        let schedule_unit = match schedule_unit {
-            "step" => ScheduleUnit::Step,
-            "epoch" => ScheduleUnit::Epoch,
-            u => {
-                return Err(raise(
-                    Exc::Config,
-                    format!("Trainer: schedule_unit must be 'step' or 'epoch', got '{u}'"),
-                ))
-            }
-        };
-        if grad_accumulation < 1 {
-            return Err(raise(
-                Exc::Config,
-                format!("Trainer: grad_accumulation must be at least 1, got {grad_accumulation}"),
-            ));
-        }
         let scaler = match scaler {
             None => None,
             Some(s) => {
@@ -306,8 +271,13 @@ impl PyEngine {
             clip_grad_norm,
             clip_grad_value,
             schedule,
-            schedule_unit,
-            grad_accumulation: grad_accumulation as usize,
+            schedule_unit: ScheduleUnit::from_name(schedule_unit).py()?,
+            grad_accumulation: TrainerOptions::accumulation(super::args::int(
+                grad_accumulation,
+                "Trainer",
+                "grad_accumulation",
+            )?)
+            .py()?,
             scaler,
             autocast,
             on_nonfinite: NonFinite::from_name(on_nonfinite).py()?,
@@ -657,7 +627,25 @@ impl PyEngine {
     }
 }
 
+/// The core's table of Trainer options: (name, default, doc) in signature order.
+#[pyfunction]
+fn trainer_options(py: Python<'_>) -> PyResult<Vec<(&'static str, PyObject, &'static str)>> {
+    TRAINER_OPTIONS
+        .iter()
+        .map(|&(name, d, doc)| {
+            let v = match d {
+                OptionDefault::None => py.None(),
+                OptionDefault::Str(s) => s.into_pyobject(py)?.into_any().unbind(),
+                OptionDefault::Int(i) => i.into_pyobject(py)?.into_any().unbind(),
+                OptionDefault::Bool(b) => b.into_pyobject(py)?.to_owned().into_any().unbind(),
+            };
+            Ok((name, v, doc))
+        })
+        .collect()
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(trainer_options, m)?)?;
     m.add_class::<PyEngine>()?;
     Ok(())
 }

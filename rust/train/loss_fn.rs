@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use tch::Tensor;
 
-use crate::loss::LossSpec;
-use crate::Result;
+use crate::loss::{LossSpec, Reduction};
+use crate::{Error, Result};
 
 /// A loss given by the user (a Python callable, behind the bindings).
 pub type LossCallback = dyn Fn(&Tensor, &Tensor) -> Result<Tensor> + Send + Sync;
@@ -22,6 +22,26 @@ pub enum LossFn {
 }
 
 impl LossFn {
+    /// A built-in loss as a Trainer's: it must take (pred, target) and give a
+    /// scalar (a step needs one number to minimise).
+    pub fn builtin(spec: LossSpec) -> Result<Self> {
+        let k = spec.kind;
+        if k.inputs().len() != 2 {
+            return Err(Error::Value(format!(
+                "Trainer: the loss {} takes ({}), not (pred, target)",
+                k.fn_name(),
+                k.inputs().join(", ")
+            )));
+        }
+        if spec.opts.reduction == Reduction::None {
+            return Err(Error::Value(format!(
+                "Trainer: the loss {} has reduction='none'; a training step needs a scalar loss",
+                k.fn_name()
+            )));
+        }
+        Ok(LossFn::Builtin(spec))
+    }
+
     pub fn compute(&self, pred: &Tensor, target: &Tensor) -> Result<Tensor> {
         match self {
             LossFn::Builtin(spec) => spec.compute(pred, target),

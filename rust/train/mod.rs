@@ -29,7 +29,7 @@ pub use graph_cache::{CaptureKey, GraphMode, WARMUP_STEPS};
 pub use graph_driver::GraphDriver;
 pub use graph_step::{Blocker, GraphStatus};
 pub use loss_fn::{LossCallback, LossFn, StepFn, Target};
-pub use options::{NonFinite, ScheduleUnit, TrainerOptions};
+pub use options::{NonFinite, OptionDefault, ScheduleUnit, TrainerOptions, TRAINER_OPTIONS};
 pub use position::{
     Closed, Closes, EpochSummary, LoopState, Outcome, StepReport, Update, UpdateReport, WindowMean,
 };

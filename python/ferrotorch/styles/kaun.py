@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional, Tuple
 
 import torch
 
-from ..errors import EarlyStop
+from ..errors import ConfigError, EarlyStop
 from ..train import Trainer, _arity
 
 __all__ = ["make", "init", "fit", "step", "predict", "make_state", "vars", "EarlyStop"]
@@ -40,9 +40,28 @@ def init(t: Trainer, dtype: Any = None) -> Trainer:
     return t.make_state(t.model.state_dict())
 
 
-def make_state(t: Trainer, vars: Any) -> Trainer:
-    """Kaun's ``Train.make_state``: these weights, fresh optimizer state."""
-    return t.make_state(vars)
+def make_state(t: Trainer, vars: Any) -> Trainer:  # noqa: A002 - Kaun's name
+    """Kaun's ``Train.make_state``: these weights (a state dict or the
+    parameters' tensors in order), fresh optimizer state and counters."""
+    model = t.model
+    if isinstance(vars, dict):
+        model.load_state_dict(vars)
+    else:
+        vals, ps = list(vars), list(model.parameters())
+        if len(vals) != len(ps):
+            raise ConfigError(f"make_state: {len(vals)} tensors for {len(ps)} parameters")
+        for p, v in zip(ps, vals):
+            if tuple(p.shape) != tuple(v.shape):
+                raise ConfigError(
+                    f"make_state: shape {tuple(v.shape)} for a parameter of shape {tuple(p.shape)}"
+                )
+        with torch.no_grad():
+            for p, v in zip(ps, vals):
+                p.copy_(v)
+    sd = t.optimizer.state_dict()
+    t.optimizer.load_state_dict({"state": {}, "param_groups": sd["param_groups"]})
+    t._engine.set_state({"step": 0, "micro": 0, "epoch": 0, "batch": 0})
+    return t
 
 
 def vars(st: Trainer) -> dict:  # noqa: A001 - Kaun's name
