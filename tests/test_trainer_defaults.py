@@ -44,9 +44,13 @@ def test_grad_accumulation_is_checked_once_in_the_core():
     m = _model()
     opt = ft.optim.SGD(m.parameters(), 0.1)
     for bad in (0, -3):
-        with pytest.raises(ft.ConfigError, match=f"Trainer: grad_accumulation must be an int >= 1, got {bad}$"):
+        with pytest.raises(
+            ft.ConfigError, match=f"Trainer: grad_accumulation must be an int >= 1, got {bad}$"
+        ):
             ft.Trainer(m, opt, grad_accumulation=bad)
-    with pytest.raises(ft.InputTypeError, match="argument 'grad_accumulation' must be an integer, got bool True"):
+    with pytest.raises(
+        ft.InputTypeError, match="argument 'grad_accumulation' must be an integer, got bool True"
+    ):
         ft.Trainer(m, opt, grad_accumulation=True)
 
 
