@@ -688,8 +688,8 @@ class MapBuilder:
     def over(self, tag: str) -> FlowBuilder: ...
     def slices(self, n: int) -> FlowBuilder: ...
 
-def _node_modules(graph: Graph) -> list[tuple[str, tuple[int, Any, bool, list[Any]]]]:
-    """[(name, (key, object, is_graph, parts))] of the modules a graph's nodes run."""
+def _node_modules(graph: Graph) -> list[tuple[str, tuple[int, Any, list[Any]]]]:
+    """[(name, (key, object, parts))] of the modules a graph's nodes run."""
 
 def _module_key(ob: Any) -> int | None:
     """The key of a core module (a layer's core, a graph), or None."""

@@ -74,7 +74,7 @@ def _recorded(recipe: Any) -> Dict[int, torch.nn.Module]:
 def _child(desc: Any, known: Dict[int, torch.nn.Module]) -> Any:
     """The torch module for one node's module description (see
     ``_core._node_modules``), or None when Python has no object for it."""
-    key, obj, _is_graph, parts = desc
+    key, obj, parts = desc
     if obj is not None:
         return obj if isinstance(obj, torch.nn.Module) else None  # a plain function node
     if key in known:

@@ -15,7 +15,7 @@ fn key(m: &Arc<dyn Module>) -> usize {
     Arc::as_ptr(m) as *const () as usize
 }
 
-/// `(key, object, is_graph, parts)`: the Python object when the node calls
+/// `(key, object, parts)`: the Python object when the node calls
 /// one, else None; `parts` describe a composite's modules (loop body, gate
 /// router and experts, ...) in their order; a graph's own come from its object.
 fn describe(py: Python<'_>, m: &Arc<dyn Module>) -> PyResult<PyObject> {
@@ -23,8 +23,7 @@ fn describe(py: Python<'_>, m: &Arc<dyn Module>) -> PyResult<PyObject> {
         .as_any()
         .and_then(|a| a.downcast_ref::<PyCallable>())
         .map(|c| c.object().clone_ref(py));
-    let is_graph = m.as_graph().is_some();
-    let parts = if obj.is_none() && !is_graph {
+    let parts = if obj.is_none() && m.as_graph().is_none() {
         m.sub_modules()
             .iter()
             .map(|s| describe(py, s))
@@ -32,13 +31,10 @@ fn describe(py: Python<'_>, m: &Arc<dyn Module>) -> PyResult<PyObject> {
     } else {
         Vec::new()
     };
-    Ok((key(m), obj, is_graph, parts)
-        .into_pyobject(py)?
-        .into_any()
-        .unbind())
+    Ok((key(m), obj, parts).into_pyobject(py)?.into_any().unbind())
 }
 
-/// `_node_modules(graph)`: `[(name, (key, object, is_graph, parts))]`, one
+/// `_node_modules(graph)`: `[(name, (key, object, parts))]`, one
 /// per module the graph's nodes run, in execution order.
 #[pyfunction]
 pub(super) fn _node_modules(
